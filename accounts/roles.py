@@ -1,0 +1,46 @@
+"""The four roles, as auth groups. One definition, applied by a migration and after every migrate.
+
+viewer reads everything; curator edits cases; engineer manages runs, responses and evaluations;
+admin does all. A user's role is the group they are in (superusers pass every check anyway).
+"""
+
+from collections.abc import Iterable
+
+PROJECT_APPS = ("accounts", "cases", "runs", "evaluations")
+VIEWER, CURATOR, ENGINEER, ADMIN = "viewer", "curator", "engineer", "admin"
+ROLE_NAMES = (VIEWER, CURATOR, ENGINEER, ADMIN)
+
+# Models each role may add, change and delete, on top of viewing everything.
+EDITABLE_MODELS = {
+    VIEWER: (),
+    CURATOR: (("cases", "testcase"),),
+    ENGINEER: (("runs", "modelrun"), ("runs", "response"), ("evaluations", "evaluation")),
+}
+
+
+def _codenames(models: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {
+        (app_label, f"{action}_{model}")
+        for app_label, model in models
+        for action in ("add", "change", "delete")
+    }
+
+
+def sync_roles(apps) -> None:
+    """Create the groups and give them their permissions (idempotent; takes historical apps)."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    project_permissions = Permission.objects.filter(content_type__app_label__in=PROJECT_APPS)
+    view_permissions = list(project_permissions.filter(codename__startswith="view_"))
+    for role in ROLE_NAMES:
+        group, _ = Group.objects.get_or_create(name=role)
+        if role == ADMIN:
+            group.permissions.set(Permission.objects.all())
+            continue
+        wanted = _codenames(EDITABLE_MODELS[role])
+        editable = [
+            permission
+            for permission in project_permissions.select_related("content_type")
+            if (permission.content_type.app_label, permission.codename) in wanted
+        ]
+        group.permissions.set([*view_permissions, *editable])

@@ -1,0 +1,67 @@
+from django.contrib import admin
+from django.contrib.postgres.search import SearchQuery
+from django.template.defaultfilters import truncatechars
+
+from cases.models import TestCase
+from mleval_site.admin_utils import LargeTableAdmin, pretty_json
+
+
+@admin.register(TestCase)
+class TestCaseAdmin(LargeTableAdmin):
+    list_display = (
+        "id",
+        "model_type",
+        "category",
+        "output_type",
+        "difficulty",
+        "origin",
+        "is_verified",
+        "tag_list",
+        "input_preview",
+        "updated_at",
+    )
+    list_filter = ("origin", "is_verified", "difficulty", "model_type", "output_type")
+    list_select_related = ("created_by",)
+    search_fields = ("category",)
+    search_help_text = "Full-text search over input and ground truth values, or a category."
+    raw_id_fields = ("created_by",)
+    readonly_fields = ("input_pretty", "ground_truth_pretty", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("model_type", "category", "input_type", "input_format", "output_type")}),
+        ("Data", {"fields": ("input_data", "input_pretty", "ground_truth", "ground_truth_pretty")}),
+        ("Curation", {"fields": ("tags", "difficulty", "origin", "is_verified", "metadata")}),
+        ("Provenance", {"fields": ("created_by", "created_at", "updated_at")}),
+    )
+    actions = ("mark_verified", "mark_unverified")
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term:
+            return queryset, False
+        by_text = queryset.filter(
+            search_vector=SearchQuery(search_term, config="simple", search_type="websearch")
+        )
+        return by_text | queryset.filter(category__iexact=search_term), False
+
+    @admin.display(description="tags")
+    def tag_list(self, case: TestCase) -> str:
+        return ", ".join(case.tags)
+
+    @admin.display(description="input")
+    def input_preview(self, case: TestCase) -> str:
+        return truncatechars(str(case.input_data), 60)
+
+    @admin.display(description="input (formatted)")
+    def input_pretty(self, case: TestCase) -> str:
+        return pretty_json(case.input_data)
+
+    @admin.display(description="ground truth (formatted)")
+    def ground_truth_pretty(self, case: TestCase) -> str:
+        return pretty_json(case.ground_truth)
+
+    @admin.action(description="Mark selected cases verified", permissions=["change"])
+    def mark_verified(self, request, queryset) -> None:
+        self.message_user(request, f"{queryset.update(is_verified=True)} cases verified.")
+
+    @admin.action(description="Mark selected cases unverified", permissions=["change"])
+    def mark_unverified(self, request, queryset) -> None:
+        self.message_user(request, f"{queryset.update(is_verified=False)} cases unverified.")

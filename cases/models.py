@@ -1,0 +1,166 @@
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from mleval_site.db import JsonbTypeOf, TouchingQuerySet
+
+
+class JsonbToTsvector(models.Func):
+    """Words of a JSON document's string and number values ('simple' config: no stemming).
+
+    Immutable with an explicit config, so it can feed a stored generated column.
+    """
+
+    template = (
+        "jsonb_to_tsvector('simple'::regconfig, %(expressions)s, '[\"string\", \"numeric\"]')"
+    )
+    output_field = SearchVectorField()
+
+
+class Origin(models.TextChoices):
+    HUMAN = "human", "Human"
+    AI_GENERATED = "ai-generated", "AI-generated"
+
+
+class Difficulty(models.TextChoices):
+    EASY = "easy", "Easy"
+    MEDIUM = "medium", "Medium"
+    HARD = "hard", "Hard"
+
+
+class Scope(models.TextChoices):
+    """How far a selection is widened beyond the golden set."""
+
+    GOLDEN = "golden", "Golden set (human, verified)"
+    VERIFIED = "verified", "Golden set + reviewed AI-generated"
+    ALL = "all", "All cases, unverified included"
+
+
+class TestCaseQuerySet(TouchingQuerySet):
+    def golden(self) -> "TestCaseQuerySet":
+        """The golden set: human-written, verified cases. Every selection starts here."""
+        return self.filter(origin=Origin.HUMAN, is_verified=True)
+
+    def in_scope(self, scope: str) -> "TestCaseQuerySet":
+        """Widen the golden set only as far as the user asked (see TestCase.Scope)."""
+        if scope == Scope.ALL:
+            return self.all()
+        if scope == Scope.VERIFIED:
+            return self.filter(is_verified=True)
+        return self.golden()
+
+    def awaiting_review(self) -> "TestCaseQuerySet":
+        """AI-generated cases no person has approved yet, oldest first."""
+        return self.filter(origin=Origin.AI_GENERATED, is_verified=False).order_by(
+            "created_at", "id"
+        )
+
+
+class TestCase(models.Model):
+    __test__ = False  # not a pytest test class despite its name
+
+    Origin = Origin
+    Difficulty = Difficulty
+    Scope = Scope
+
+    input_data = models.JSONField()
+    input_type = models.SlugField(max_length=50, db_index=False)
+    input_format = models.SlugField(max_length=50, blank=True, default="", db_index=False)
+    ground_truth = models.JSONField()
+    output_type = models.SlugField(max_length=50, db_index=False)
+    model_type = models.SlugField(max_length=50, blank=True, default="", db_index=False)
+    category = models.CharField(max_length=100, blank=True, default="")
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True, db_default=[])
+    difficulty = models.CharField(
+        max_length=10, choices=Difficulty.choices, blank=True, default="", db_default=""
+    )
+    origin = models.CharField(
+        max_length=20, choices=Origin.choices, default=Origin.HUMAN, db_default=Origin.HUMAN
+    )
+    is_verified = models.BooleanField(default=True, db_default=True)
+    metadata = models.JSONField(default=dict, blank=True, db_default={})
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="created_cases",
+    )
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    updated_at = models.DateTimeField(db_default=Now(), editable=False)
+    # Full-text search over input and ground truth values, kept by PostgreSQL itself.
+    search_vector = models.GeneratedField(
+        expression=models.expressions.CombinedExpression(
+            JsonbToTsvector("input_data"),
+            "||",
+            JsonbToTsvector("ground_truth"),
+            output_field=SearchVectorField(),
+        ),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    objects = TestCaseQuerySet.as_manager()
+
+    class Meta:
+        db_table = "test_cases"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["model_type"], name="cases_testcase_model_type"),
+            models.Index(fields=["category"], name="cases_testcase_category"),
+            # golden() and the review queue filter on origin first.
+            models.Index(fields=["origin", "is_verified"], name="cases_testcase_origin"),
+            # JSON key/value filters (`lang=en`) use containment: input_data @> '{"lang": "en"}'.
+            GinIndex(fields=["input_data"], name="cases_testcase_input_gin"),
+            GinIndex(fields=["ground_truth"], name="cases_testcase_truth_gin"),
+            GinIndex(fields=["metadata"], name="cases_testcase_meta_gin"),
+            # Tag filters: tags && ARRAY[...] (any) and tags @> ARRAY[...] (all).
+            GinIndex(fields=["tags"], name="cases_testcase_tags_gin"),
+            GinIndex(fields=["search_vector"], name="cases_testcase_search_gin"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(origin__in=Origin.values), name="%(app_label)s_%(class)s_origin_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(difficulty__in=["", *Difficulty.values]),
+                name="%(app_label)s_%(class)s_difficulty_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(input_type="") & ~Q(output_type=""),
+                name="%(app_label)s_%(class)s_types_required",
+            ),
+            models.CheckConstraint(
+                condition=Q(JsonbTypeOf("input_data", "object")),
+                name="%(app_label)s_%(class)s_input_is_object",
+            ),
+            models.CheckConstraint(
+                condition=Q(JsonbTypeOf("metadata", "object")),
+                name="%(app_label)s_%(class)s_metadata_is_object",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case {self.pk} ({self.model_type or self.output_type})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            self.updated_at = timezone.now()
+            if (update_fields := kwargs.get("update_fields")) is not None:
+                kwargs["update_fields"] = {*update_fields, "updated_at"}
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("cases:detail", args=[self.pk])
+
+
+def default_is_verified(origin: str) -> bool:
+    """Human cases are verified unless said otherwise; ai-generated ones wait for review."""
+    return origin != Origin.AI_GENERATED

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from mleval_site import views
+
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("cases/", include("cases.urls")),
+    # Reports own /runs/<id>/report/ and /runs/compare/, so they come before the runs app.
+    path("", include("evaluations.urls")),
+    path("runs/", include("runs.urls")),
+    path("api/", include("mleval_site.api_urls")),
+]

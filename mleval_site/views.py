@@ -1,0 +1,47 @@
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.db.models import Count, Q
+from django.http import JsonResponse
+from django.views.generic import TemplateView
+
+from cases.models import TestCase
+from runs.models import ModelRun
+
+
+@login_not_required
+def healthz(request):
+    """Load balancers' probe: 200 when the database answers, 503 when it does not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # any database failure means "not healthy", whatever its class
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+class DashboardView(TemplateView):
+    template_name = "dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        cases = TestCase.objects.all()
+        golden = Q(origin=TestCase.Origin.HUMAN, is_verified=True)
+        return super().get_context_data(
+            totals=cases.aggregate(
+                total=Count("id"),
+                golden=Count("id", filter=golden),
+                awaiting_review=Count(
+                    "id", filter=Q(origin=TestCase.Origin.AI_GENERATED, is_verified=False)
+                ),
+            ),
+            by_domain=cases.values("model_type")
+            .annotate(
+                total=Count("id"),
+                golden=Count("id", filter=golden),
+                human=Count("id", filter=Q(origin=TestCase.Origin.HUMAN)),
+                ai_generated=Count("id", filter=Q(origin=TestCase.Origin.AI_GENERATED)),
+                unverified=Count("id", filter=Q(is_verified=False)),
+            )
+            .order_by("model_type"),
+            latest_runs=ModelRun.objects.order_by("-created_at", "-id")[:10],
+            **kwargs,
+        )
