@@ -150,6 +150,7 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = BASE_DIR / ".mleval" / "media"
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 # Background work: Django's task API on the database backend; `manage.py db_worker` runs it.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
