@@ -1,0 +1,304 @@
+"""JSON shapes of ground truth and model output, per output_type.
+
+This is the one module that knows them: the case form (app ``cases``) checks a
+curator's ground truth with :func:`ground_truth_errors`, and the evaluators
+(app ``evaluations``) read both sides with the ``coerce_*`` functions. Keeping
+both on the same functions means a ground truth the form accepts is one the
+evaluators can score. Pure Python, no Django: ``cases`` must not import
+``evaluations``, and the evaluators must stay usable without a database.
+
+Each coercer accepts the canonical shape (``{"label": "cat"}``) and the obvious
+bare form (``"cat"``) and raises :class:`ShapeError` naming the missing or
+wrong key for anything else. They never mutate their input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+__all__ = [
+    "OUTPUT_TYPE_NEEDS",
+    "Box",
+    "ShapeError",
+    "coerce_boxes",
+    "coerce_confidence",
+    "coerce_label",
+    "coerce_labels",
+    "coerce_number",
+    "coerce_ranking",
+    "coerce_relevance",
+    "coerce_series",
+    "coerce_text",
+    "coerce_texts",
+    "ground_truth_errors",
+    "json_type",
+]
+
+# Grades above this would make the NDCG gain 2**grade - 1 astronomically large
+# (and overflow a float past 1023); real graded relevance uses 0-4 or so.
+MAX_RELEVANCE_GRADE = 100
+
+
+class ShapeError(ValueError):
+    """A JSON value does not have the shape its output_type needs."""
+
+
+class Box(NamedTuple):
+    """One bounding box; ``label`` is None when the box carries no label."""
+
+    label: str | None
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages a curator understands."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _unwrap(value: Any, key: str, bare: str) -> Any:
+    """Return ``value[key]`` for an object, or ``value`` itself for a bare form.
+
+    ``bare`` describes the bare form in the message; the caller checks its type.
+    """
+    if type(value) is dict:
+        if key not in value:
+            raise ShapeError(f'missing key "{key}" (expected {{"{key}": ...}} or {bare})')
+        return value[key]
+    return value
+
+
+def _number(value: Any, what: str) -> float:
+    """A finite float from a JSON number; bools, strings, NaN and inf are refused."""
+    if type(value) is float:
+        if math.isfinite(value):
+            return value
+        raise ShapeError(f"{what} must be a finite number, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ShapeError(f"{what} is too large to be a number") from None
+    if isinstance(value, float):  # float subclasses
+        return _number(float(value), what)
+    raise ShapeError(f"{what} must be a number, got {json_type(value)}")
+
+
+def _string_list(value: Any, key: str) -> list[str]:
+    if type(value) is not list:
+        raise ShapeError(f'"{key}" must be an array of strings, got {json_type(value)}')
+    for i, item in enumerate(value):
+        if type(item) is not str:
+            raise ShapeError(f'"{key}"[{i}] must be a string, got {json_type(item)}')
+    return value
+
+
+def coerce_label(value: Any) -> str:
+    """The label of ``{"label": "cat"}`` or a bare ``"cat"``."""
+    if type(value) is dict:
+        label = value.get("label")
+        if type(label) is str:
+            return label
+        if "label" not in value:
+            raise ShapeError('missing key "label" (expected {"label": "..."} or a string)')
+        raise ShapeError(f'"label" must be a string, got {json_type(label)}')
+    if type(value) is str:
+        return value
+    raise ShapeError(f'expected {{"label": "..."}} or a string, got {json_type(value)}')
+
+
+def coerce_confidence(value: Any) -> float | None:
+    """The optional ``confidence`` next to a label; None when absent.
+
+    Raises ShapeError when present but not a finite number, so the caller
+    decides whether a bad confidence matters (label_match ignores it).
+    """
+    if type(value) is not dict or value.get("confidence") is None:
+        return None
+    return _number(value["confidence"], '"confidence"')
+
+
+def coerce_labels(value: Any) -> list[str]:
+    """The labels of ``{"labels": [...]}`` or a bare list of strings."""
+    return _string_list(_unwrap(value, "labels", "an array of strings"), "labels")
+
+
+def coerce_number(value: Any, key: str = "value") -> float:
+    """The number of ``{key: 3.2}`` or a bare ``3.2``; finite numbers only."""
+    return _number(_unwrap(value, key, "a number"), f'"{key}"')
+
+
+def coerce_text(value: Any) -> str:
+    """The text of ``{"text": "..."}`` or a bare string."""
+    if type(value) is dict:
+        text = value.get("text")
+        if type(text) is str:
+            return text
+        if "text" not in value:
+            raise ShapeError('missing key "text" (expected {"text": "..."} or a string)')
+        raise ShapeError(f'"text" must be a string, got {json_type(text)}')
+    if type(value) is str:
+        return value
+    raise ShapeError(f'expected {{"text": "..."}} or a string, got {json_type(value)}')
+
+
+def coerce_texts(value: Any) -> list[str]:
+    """One or more reference texts: ``{"texts": [...]}``, ``{"text": ...}``, str or list.
+
+    Always at least one text, so every text metric has a reference to compare to.
+    """
+    if type(value) is dict and "texts" in value:
+        texts = _string_list(value["texts"], "texts")
+    elif type(value) is list:
+        texts = _string_list(value, "texts")
+    else:
+        return [coerce_text(value)]
+    if not texts:
+        raise ShapeError('"texts" must hold at least one string')
+    return texts
+
+
+def coerce_boxes(value: Any) -> list[Box]:
+    """The boxes of ``{"boxes": [{"label", "bbox": [x1, y1, x2, y2]}]}`` or a bare list.
+
+    ``label`` may be omitted (class-agnostic boxes); such boxes only match
+    other unlabelled boxes.
+    """
+    boxes = _unwrap(value, "boxes", "an array of boxes")
+    if type(boxes) is not list:
+        raise ShapeError(f'"boxes" must be an array, got {json_type(boxes)}')
+    result = []
+    for i, box in enumerate(boxes):
+        if type(box) is not dict:
+            raise ShapeError(
+                f'box {i} must be an object {{"label": ..., "bbox": [...]}}, got {json_type(box)}'
+            )
+        label = box.get("label")
+        if label is not None and type(label) is not str:
+            raise ShapeError(f'box {i} "label" must be a string, got {json_type(label)}')
+        if "bbox" not in box:
+            raise ShapeError(f'box {i} is missing key "bbox" ([x1, y1, x2, y2])')
+        bbox = box["bbox"]
+        if type(bbox) is not list or len(bbox) != 4:
+            raise ShapeError(f'box {i} "bbox" must be an array of 4 numbers [x1, y1, x2, y2]')
+        x1, y1, x2, y2 = (_number(c, f'box {i} "bbox" coordinate') for c in bbox)
+        if x2 < x1 or y2 < y1:
+            raise ShapeError(f'box {i} "bbox" must have x2 >= x1 and y2 >= y1, got {bbox}')
+        result.append(Box(label, x1, y1, x2, y2))
+    return result
+
+
+def _item_id(item: Any, where: str) -> str:
+    """Item ids are compared as strings, so 17 and "17" name the same item."""
+    if type(item) is str:
+        return item
+    if isinstance(item, int) and not isinstance(item, bool):
+        return str(item)
+    raise ShapeError(f"{where} must be a string or integer id, got {json_type(item)}")
+
+
+def coerce_ranking(value: Any) -> list[str]:
+    """The item ids of ``{"ranking": [...]}`` or a bare list, best first, as strings."""
+    ranking = _unwrap(value, "ranking", "an array of item ids")
+    if type(ranking) is not list:
+        raise ShapeError(f'"ranking" must be an array of item ids, got {json_type(ranking)}')
+    return [_item_id(item, f'"ranking"[{i}]') for i, item in enumerate(ranking)]
+
+
+def coerce_relevance(value: Any) -> dict[str, float]:
+    """Graded relevance by item id (as string).
+
+    ``{"relevant": [ids]}`` (or a bare list) gives each id grade 1;
+    ``{"relevance": {id: grade}}`` gives graded relevance, grades in
+    [0, MAX_RELEVANCE_GRADE].
+    """
+    if type(value) is dict and "relevance" in value:
+        grades = value["relevance"]
+        if type(grades) is not dict:
+            raise ShapeError(
+                f'"relevance" must be an object {{item_id: grade}}, got {json_type(grades)}'
+            )
+        result = {}
+        for item, grade in grades.items():
+            g = _number(grade, f'"relevance" grade of "{item}"')
+            if not 0 <= g <= MAX_RELEVANCE_GRADE:
+                raise ShapeError(
+                    f'"relevance" grade of "{item}" must be between 0 and '
+                    f"{MAX_RELEVANCE_GRADE}, got {g:g}"
+                )
+            result[str(item)] = g
+        return result
+    if type(value) is dict and "relevant" not in value:
+        raise ShapeError(
+            'missing key "relevant" (an array of item ids) or "relevance" ({item_id: grade})'
+        )
+    relevant = value["relevant"] if type(value) is dict else value
+    if type(relevant) is not list:
+        raise ShapeError(f'"relevant" must be an array of item ids, got {json_type(relevant)}')
+    return {_item_id(item, f'"relevant"[{i}]'): 1.0 for i, item in enumerate(relevant)}
+
+
+def coerce_series(value: Any, key: str = "values") -> list[float]:
+    """The numbers of ``{key: [...]}`` or a bare list; at least one, all finite."""
+    series = _unwrap(value, key, "an array of numbers")
+    if type(series) is not list:
+        raise ShapeError(f'"{key}" must be an array of numbers, got {json_type(series)}')
+    if not series:
+        raise ShapeError(f'"{key}" must hold at least one number')
+    return [_number(v, f'"{key}"[{i}]') for i, v in enumerate(series)]
+
+
+def _ranking_ground_truth(value: Any) -> None:
+    grades = coerce_relevance(value)
+    if not any(g > 0 for g in grades.values()):
+        raise ShapeError("no item has a relevance grade above 0, so NDCG is undefined")
+
+
+# What each output_type's ground truth needs, in a curator's words, and the
+# function that checks it. Output types not listed here accept anything.
+OUTPUT_TYPE_NEEDS: dict[str, tuple[str, Any]] = {
+    "classification": ('"label" (a string)', coerce_label),
+    "multilabel": ('"labels" (an array of strings)', coerce_labels),
+    "regression": ('"value" (a number)', coerce_number),
+    "text": ('"text" (a string) or "texts" (an array of strings)', coerce_texts),
+    "bounding_boxes": (
+        '"boxes" (an array of {"label": string, "bbox": [x1, y1, x2, y2]})',
+        coerce_boxes,
+    ),
+    "ranking": (
+        '"relevant" (an array of item ids) or "relevance" ({item_id: grade})',
+        _ranking_ground_truth,
+    ),
+    "forecast": ('"values" (an array of numbers)', coerce_series),
+}
+
+
+def ground_truth_errors(output_type: str, ground_truth: Any) -> list[str]:
+    """Why a ground truth cannot be scored for its output_type; empty when it can.
+
+    ``structured`` and unknown output types accept any JSON value.
+    """
+    needs = OUTPUT_TYPE_NEEDS.get(output_type)
+    if needs is None:
+        return []
+    description, check = needs
+    try:
+        check(ground_truth)
+    except ShapeError as exc:
+        return [f"ground_truth needs {description} for output_type {output_type}: {exc}"]
+    return []
