@@ -122,7 +122,8 @@ def sentiment(rng: random.Random, n: int) -> Iterator[dict]:
             words = rng.sample(NEGATIVE, 2)
             text = f"My {product} arrived {words[0]} and feels {words[1]}."
         else:
-            text = f"The {product} came in a blue box and has a {rng.choice(['matte', 'glossy'])} finish."
+            finish = rng.choice(["matte", "glossy"])
+            text = f"The {product} came in a blue box and has a {finish} finish."
         if i % 7 == 0:  # sarcasm: positive words, negative meaning
             text, label = (
                 f"Oh {rng.choice(POSITIVE)}, another {product} that stopped working.",
@@ -283,7 +284,8 @@ def llm(rng: random.Random, n: int) -> Iterator[dict]:
             tags=["en", "invoices", "json-output"],
             input_data={
                 "prompt": "Extract vendor, date, total and currency as JSON.",
-                "document": f"Invoice from {vendor}, issued {date}. Amount due: {total} {currency}.",
+                "document": f"Invoice from {vendor}, issued {date}. "
+                f"Amount due: {total} {currency}.",
             },
             input_type="text",
             ground_truth={"vendor": vendor, "date": date, "total": total, "currency": currency},

@@ -1,0 +1,137 @@
+"""The one definition of how cases are filtered.
+
+The list page, bulk actions ("all matching"), export, run selection, the API and the CLI flags
+all go through TestCaseFilterSet, so a selection means the same thing everywhere.
+"""
+
+import json
+
+import django_filters
+from django import forms
+from django.contrib.postgres.search import SearchQuery
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from cases.models import Difficulty, Origin, Scope, TestCase
+
+JSON_FIELDS = ("input_data", "ground_truth", "metadata")
+
+
+def parse_json_condition(text: str) -> dict:
+    """`lang=en` → {"lang": "en"}; `a.b=3` → {"a": {"b": 3}}; values are JSON when they parse."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValidationError("Write the JSON filter as key=value, e.g. lang=en.")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    for part in reversed(key.strip().split(".")):
+        value = {part: value}
+    return value
+
+
+class TagsField(forms.CharField):
+    """Tags as a comma-separated list (the page) or repeated parameters (the API)."""
+
+    def to_python(self, value) -> list[str]:
+        if isinstance(value, list | tuple):
+            value = ",".join(value)
+        return [tag.strip() for tag in (value or "").split(",") if tag.strip()]
+
+
+class TagsFilter(django_filters.Filter):
+    field_class = TagsField
+
+    def __init__(self, *args, match_all: bool = False, **kwargs) -> None:
+        self.match_all = match_all
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        return qs.filter(tags__contains=value) if self.match_all else qs.filter(tags__overlap=value)
+
+
+class TestCaseFilterSet(django_filters.FilterSet):
+    """Every case filter; `scope` starts at the golden set and only widens when asked."""
+
+    scope = django_filters.ChoiceFilter(
+        choices=Scope.choices, method="filter_scope", empty_label=None, label="Scope"
+    )
+    model_type = django_filters.CharFilter()
+    category = django_filters.CharFilter()
+    input_type = django_filters.CharFilter()
+    output_type = django_filters.CharFilter()
+    difficulty = django_filters.ChoiceFilter(choices=Difficulty.choices)
+    origin = django_filters.ChoiceFilter(choices=Origin.choices)
+    is_verified = django_filters.BooleanFilter(label="Verified")
+    tags = TagsFilter(label="Any of tags")
+    tags_all = TagsFilter(match_all=True, label="All of tags")
+    created_by = django_filters.CharFilter(field_name="created_by__username", label="Created by")
+    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
+    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    json = django_filters.CharFilter(method="filter_json", label="JSON key=value")
+    json_in = django_filters.ChoiceFilter(
+        choices=[(name, name) for name in JSON_FIELDS],
+        method="filter_noop",
+        label="JSON filter applies to",
+    )
+    q = django_filters.CharFilter(method="filter_text", label="Text search")
+
+    class Meta:
+        model = TestCase
+        fields: list[str] = []
+
+    def __init__(self, data=None, *args, **kwargs) -> None:
+        data = data.copy() if data is not None else {}
+        if not data.get("scope"):
+            data["scope"] = Scope.GOLDEN
+        super().__init__(data, *args, **kwargs)
+
+    def filter_scope(self, qs, name, value):
+        # An explicit origin / verified filter is itself a widening the user asked for.
+        if value == Scope.GOLDEN and (
+            self.form.cleaned_data.get("origin") == Origin.AI_GENERATED
+            or self.form.cleaned_data.get("is_verified") is False
+        ):
+            value = Scope.ALL
+        return qs.in_scope(value)
+
+    def filter_json(self, qs, name, value):
+        try:
+            condition = parse_json_condition(value)
+        except ValidationError as error:
+            self.form.add_error("json", error)
+            return qs.none()
+        field = self.form.cleaned_data.get("json_in")
+        fields = [field] if field else JSON_FIELDS
+        match = Q()
+        for json_field in fields:  # each one served by its GIN index (jsonb @>)
+            match |= Q(**{f"{json_field}__contains": condition})
+        return qs.filter(match)
+
+    def filter_noop(self, qs, name, value):
+        return qs
+
+    def filter_text(self, qs, name, value):
+        return qs.filter(search_vector=SearchQuery(value, config="simple", search_type="websearch"))
+
+
+class SelectionError(ValueError):
+    """A selection with bad filters; `errors` maps each filter name to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
+        super().__init__(f"Bad case selection: {detail}")
+
+
+def select_cases(selection: dict | None, queryset=None):
+    """The cases a selection (TestCaseFilterSet parameters) means; raises SelectionError."""
+    filterset = TestCaseFilterSet(
+        data=selection or {}, queryset=TestCase.objects.all() if queryset is None else queryset
+    )
+    if not filterset.is_valid():
+        raise SelectionError({f: [str(m) for m in msgs] for f, msgs in filterset.errors.items()})
+    return filterset.qs
