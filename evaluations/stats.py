@@ -1,0 +1,382 @@
+"""The statistics behind run reports and run comparisons, in one place.
+
+Pure functions over plain inputs (counts, sequences of numbers): the SQL in
+``evaluations/reports.py`` aggregates, these turn the aggregates into the
+figures of the report and comparison JSON. No Django here, so the arithmetic
+can be tested against reference libraries without a database.
+
+Every function returns plain Python ``int``/``float``/``str`` values (never
+numpy scalars), all finite, so results go straight into JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "BOOTSTRAP_SEED",
+    "classification_summary",
+    "holm_adjust",
+    "mcnemar_exact_p",
+    "minimum_detectable_effect",
+    "paired_bootstrap_ci",
+    "pooled_detection",
+    "pooled_forecast",
+    "wilson_interval",
+]
+
+BOOTSTRAP_RESAMPLES = 10_000
+#: Fixed so that the same two runs always get the same interval.
+BOOTSTRAP_SEED = 20240101
+
+# Work per resample, in drawn indices, under which the bootstrap is resampled
+# exactly: a second or two for 10,000 resamples. One category of a multinomial
+# draw (a binomial variate) costs about as much as 15 drawn-and-gathered indices.
+_EXACT_BUDGET = 25_000
+_MULTINOMIAL_COST = 15
+# Strata of the sorted deltas in the large-and-continuous case (see below).
+_STRATA = 1_000
+# Elements per block of resamples: bounds memory to a few tens of MB.
+_BLOCK_ELEMENTS = 2_000_000
+
+
+def _z(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    return float(sps.norm.ppf(0.5 + confidence / 2.0))
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, 0.0 where undefined (the report's convention)."""
+    return float(numerator) / float(denominator) if denominator else 0.0
+
+
+# --- run report -----------------------------------------------------------------------------
+
+
+def wilson_interval(passed: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a pass rate.
+
+    Wilson rather than the normal ("Wald") interval because pass rates sit near
+    0 or 1 and golden sets are small, where Wald collapses to a zero-width or
+    out-of-range interval. With ``total == 0`` nothing is known about the rate,
+    so the answer is the whole range ``(0.0, 1.0)``.
+    """
+    if total < 0 or passed < 0 or passed > total:
+        raise ValueError(f"need 0 <= passed <= total, got passed={passed}, total={total}")
+    z = _z(confidence)
+    if total == 0:
+        return (0.0, 1.0)
+    p = passed / total
+    z2 = z * z
+    denominator = 1.0 + z2 / total
+    centre = (p + z2 / (2.0 * total)) / denominator
+    half = z * math.sqrt(p * (1.0 - p) / total + z2 / (4.0 * total * total)) / denominator
+    # At p = 0 (p = 1) the bound is exactly 0 (1); don't let rounding say otherwise.
+    low = 0.0 if passed == 0 else max(0.0, centre - half)
+    high = 1.0 if passed == total else min(1.0, centre + half)
+    return (low, high)
+
+
+def classification_summary(
+    labels: Sequence[str],
+    matrix: Sequence[Sequence[int]],
+    positive_label: str | None = None,
+) -> dict:
+    """The report's ``classification`` block from a confusion matrix.
+
+    ``matrix[i][j]`` counts responses whose actual label is ``labels[i]`` and
+    predicted label is ``labels[j]``. The block is normalised to the contract
+    whatever order the caller used: labels that occur neither as actual nor as
+    predicted are dropped and the rest sorted, the matrix permuted to match.
+    Precision, recall and F1 are 0 where undefined (as scikit-learn with
+    ``zero_division=0``); an empty matrix gives zeros, not an exception.
+    ``binary`` is filled when exactly two labels occur, for ``positive_label``
+    if it is one of them, else for the second in sorted order.
+    """
+    labels = [str(label) for label in labels]
+    if len(set(labels)) != len(labels):
+        raise ValueError("labels must be distinct")
+    counts = np.asarray(matrix, dtype=np.int64)
+    if counts.size == 0:  # no responses: an all-zero matrix, whatever its shape
+        counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    if counts.shape != (len(labels), len(labels)):
+        raise ValueError(f"matrix must be {len(labels)} x {len(labels)}, got {counts.shape}")
+    if (counts < 0).any():
+        raise ValueError("confusion matrix counts must be non-negative")
+
+    occurring = [i for i in range(len(labels)) if counts[i, :].any() or counts[:, i].any()]
+    order = sorted(occurring, key=lambda i: labels[i])
+    labels = [labels[i] for i in order]
+    counts = counts[np.ix_(order, order)]
+
+    tp = np.diag(counts)
+    support = counts.sum(axis=1)
+    predicted = counts.sum(axis=0)
+    total = int(counts.sum())
+    per_label: dict[str, dict] = {}
+    f1s: list[float] = []
+    for i, label in enumerate(labels):
+        # 2tp / (2tp + fp + fn): the harmonic mean of P and R, and 0 (not undefined)
+        # when one of them is undefined because tp is then 0 too.
+        f1 = _ratio(2 * tp[i], support[i] + predicted[i])
+        f1s.append(f1)
+        per_label[label] = {
+            "precision": _ratio(tp[i], predicted[i]),
+            "recall": _ratio(tp[i], support[i]),
+            "f1": f1,
+            "support": int(support[i]),
+        }
+
+    binary = None
+    if len(labels) == 2:
+        pos = labels.index(positive_label) if positive_label in labels else 1
+        neg = 1 - pos
+        tp_, fn_ = int(counts[pos, pos]), int(counts[pos, neg])
+        fp_, tn_ = int(counts[neg, pos]), int(counts[neg, neg])
+        binary = {
+            "positive_label": labels[pos],
+            "tp": tp_,
+            "fp": fp_,
+            "fn": fn_,
+            "tn": tn_,
+            "sensitivity": _ratio(tp_, tp_ + fn_),
+            "specificity": _ratio(tn_, tn_ + fp_),
+        }
+
+    return {
+        "labels": labels,
+        "confusion_matrix": [[int(c) for c in row] for row in counts],
+        "per_label": per_label,
+        "accuracy": _ratio(int(tp.sum()), total),
+        "macro_f1": _ratio(sum(f1s), len(f1s)),
+        "weighted_f1": _ratio(sum(f * int(s) for f, s in zip(f1s, support, strict=True)), total),
+        "binary": binary,
+    }
+
+
+def pooled_detection(tp: int, fp: int, fn: int) -> dict:
+    """Micro (pooled over all boxes of all responses) precision, recall and F1."""
+    if min(tp, fp, fn) < 0:
+        raise ValueError("detection counts must be non-negative")
+    return {
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+    }
+
+
+def pooled_forecast(
+    n: int, sum_abs_error: float, sum_sq_error: float, sum_smape_terms: float
+) -> dict:
+    """MAE, RMSE and sMAPE pooled over all ``n`` forecast points of a run.
+
+    ``sum_smape_terms`` is the sum of ``2|f - a| / (|a| + |f|)`` per point (0
+    when both are 0), so sMAPE is a fraction in [0, 2]. Clamping absorbs the
+    rounding of sums computed in SQL; with ``n == 0`` every figure is 0.
+    """
+    values = (sum_abs_error, sum_sq_error, sum_smape_terms)
+    if n < 0 or not all(math.isfinite(v) for v in values):
+        raise ValueError("pooled forecast sums must be finite with n >= 0")
+    if n == 0:
+        return {"mae": 0.0, "rmse": 0.0, "smape": 0.0}
+    return {
+        "mae": max(0.0, float(sum_abs_error) / n),
+        "rmse": math.sqrt(max(0.0, float(sum_sq_error) / n)),
+        "smape": min(2.0, max(0.0, float(sum_smape_terms) / n)),
+    }
+
+
+# --- run comparison -------------------------------------------------------------------------
+
+
+def mcnemar_exact_p(regressions: int, improvements: int) -> float:
+    """McNemar's exact test: two-sided binomial test of the discordant pairs.
+
+    Under "no change" a discordant pair is as likely a regression as an
+    improvement, so regressions ~ Binomial(regressions + improvements, 1/2).
+    The concordant pairs carry no information about the change. 1.0 when there
+    are no discordant pairs.
+    """
+    if regressions < 0 or improvements < 0:
+        raise ValueError("discordant counts must be non-negative")
+    discordant = regressions + improvements
+    if discordant == 0:
+        return 1.0
+    p = sps.binomtest(int(regressions), int(discordant), 0.5).pvalue
+    return min(1.0, float(p))
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values, in the input order.
+
+    Used for the per-slice deltas: many slices tested at once would otherwise
+    flag chance differences. Holm controls the family-wise error like
+    Bonferroni but is uniformly more powerful, and needs no independence.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.size == 0:
+        return []
+    if not np.all((p >= 0.0) & (p <= 1.0)):
+        raise ValueError("p-values must be in [0, 1]")
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(stepped)
+    return [float(v) for v in adjusted]
+
+
+def minimum_detectable_effect(
+    n_pairs: int, discordant_rate: float, alpha: float = 0.05, power: float = 0.8
+) -> float | None:
+    """Smallest pass-rate change a paired (McNemar) test of this pairing could detect.
+
+    Tells a user whether "no significant change" means "no change" or "too few
+    cases to tell". Connor's (1987) normal approximation for McNemar's test
+    with ``n`` pairs, discordant rate ``p_d`` and pass-rate change
+    ``delta = p01 - p10`` needs::
+
+        sqrt(n) * delta = z_a * sqrt(p_d) + z_b * sqrt(p_d - delta**2)
+
+    with ``z_a = z(1 - alpha/2)``, ``z_b = z(power)``. A change ``delta`` forces
+    at least ``delta`` discordance, so the rate used is ``max(p_d, delta)``; this
+    also settles ``p_d == 0`` (no discordance observed) without an arbitrary
+    floor: the answer is then the change that would make its own discordant
+    pairs significant. Solving gives the closed form::
+
+        K   = (z_a * sqrt(n) + z_b * sqrt(n + z_b**2 - z_a**2)) / (n + z_b**2)
+        MDE = K * max(K, sqrt(p_d))
+
+    (``K * sqrt(p_d)`` is Connor's solution when it is at most ``p_d``, ``K**2``
+    the solution with ``p_d = delta`` otherwise.) Returns a fraction in [0, 1],
+    or None when no change at all is detectable: no pairs, or too few
+    (``n <= z_a**2``, about 3 at alpha 0.05).
+    """
+    if n_pairs < 0:
+        raise ValueError(f"n_pairs must be >= 0, got {n_pairs}")
+    if not 0.0 <= discordant_rate <= 1.0:
+        raise ValueError(f"discordant_rate must be in [0, 1], got {discordant_rate!r}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if not 0.5 <= power < 1.0:
+        raise ValueError(f"power must be in [0.5, 1), got {power!r}")
+    z_a = float(sps.norm.ppf(1.0 - alpha / 2.0))
+    z_b = float(sps.norm.ppf(power))
+    n = float(n_pairs)
+    if n <= z_a * z_a:
+        return None
+    k = (z_a * math.sqrt(n) + z_b * math.sqrt(n + z_b * z_b - z_a * z_a)) / (n + z_b * z_b)
+    if k > 1.0:
+        return None
+    return float(min(1.0, k * max(k, math.sqrt(discordant_rate))))
+
+
+def paired_bootstrap_ci(
+    deltas: Sequence[float] | np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of paired deltas (B - A).
+
+    Resampling pairs (not runs) keeps each case's two scores together, so the
+    interval reflects the change, not the spread of case difficulty. The
+    result depends only on the multiset of deltas and the seed (not on their
+    order), so the same comparison always shows the same interval. Memory is
+    bounded by resampling in blocks. Three ways to draw the same resample
+    means, cheapest first:
+
+    - few distinct deltas (pass/fail scores give at most 3): draw the counts
+      of each distinct value from a multinomial, exactly the distribution of
+      resampling pairs at a fraction of the cost;
+    - few pairs: draw pair indices;
+    - many pairs with many distinct deltas, where exact resampling would take
+      minutes: sort the deltas into 1,000 equal strata, draw the strata's
+      counts exactly (multinomial) and add the within-stratum sums by their
+      normal approximation with the stratum's exact mean and variance. The
+      resample means then have exactly the bootstrap mean and variance; only
+      the shape of the small within-stratum part is approximated, far below
+      the Monte Carlo error of the percentiles.
+
+    Empty input gives ``(0.0, 0.0)``.
+    """
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    lower_q = (1.0 - confidence) / 2.0
+    _z(confidence)  # validates confidence
+    x = np.asarray(deltas, dtype=np.float64).ravel()
+    if x.size == 0:
+        return (0.0, 0.0)
+    if not np.isfinite(x).all():
+        raise ValueError("deltas must be finite")
+    x = np.sort(x)
+    rng = np.random.default_rng(seed)
+    values, counts = np.unique(x, return_counts=True)
+    if _MULTINOMIAL_COST * values.size <= min(x.size, _EXACT_BUDGET):
+        means = _resample_means_multinomial(values, counts, resamples, rng)
+    elif x.size <= _EXACT_BUDGET:
+        means = _resample_means_indices(x, resamples, rng)
+    else:
+        means = _resample_means_stratified(x, resamples, rng)
+    low, high = np.quantile(means, [lower_q, 1.0 - lower_q])
+    lowest, highest = float(x[0]), float(x[-1])
+    return (min(max(float(low), lowest), highest), min(max(float(high), lowest), highest))
+
+
+def _blocks(resamples: int, width: int) -> list[int]:
+    """Row counts of resample blocks of at most ``_BLOCK_ELEMENTS`` elements."""
+    rows = max(1, _BLOCK_ELEMENTS // max(1, width))
+    return [min(rows, resamples - start) for start in range(0, resamples, rows)]
+
+
+def _resample_means_multinomial(
+    values: np.ndarray, counts: np.ndarray, resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Exact bootstrap means from multinomial counts of the distinct values."""
+    n = int(counts.sum())
+    probabilities = counts / n
+    parts = [
+        rng.multinomial(n, probabilities, size=rows) @ values / n
+        for rows in _blocks(resamples, values.size)
+    ]
+    return np.concatenate(parts)
+
+
+def _resample_means_indices(x: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Exact bootstrap means by drawing pair indices with replacement."""
+    parts = [
+        np.take(x, rng.integers(0, x.size, size=(rows, x.size))).mean(axis=1)
+        for rows in _blocks(resamples, x.size)
+    ]
+    return np.concatenate(parts)
+
+
+def _resample_means_stratified(
+    x: np.ndarray, resamples: int, rng: np.random.Generator, strata: int = _STRATA
+) -> np.ndarray:
+    """Bootstrap means with exact strata counts and normal within-stratum sums.
+
+    ``x`` must be sorted, so each stratum is a narrow range of deltas and the
+    within-stratum variance it approximates is a tiny part of the total.
+    """
+    n = x.size
+    strata = min(strata, n)
+    edges = np.linspace(0, n, strata + 1).round().astype(np.int64)
+    sizes = np.diff(edges)
+    sums = np.add.reduceat(x, edges[:-1])
+    stratum_means = sums / sizes
+    squares = np.add.reduceat((x - np.repeat(stratum_means, sizes)) ** 2, edges[:-1])
+    stratum_vars = squares / sizes
+    probabilities = sizes / n
+    parts = []
+    for rows in _blocks(resamples, strata):
+        drawn = rng.multinomial(n, probabilities, size=rows)
+        noise = rng.standard_normal(rows)
+        parts.append((drawn @ stratum_means + np.sqrt(drawn @ stratum_vars) * noise) / n)
+    return np.concatenate(parts)
