@@ -9,6 +9,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
+from jsonschema_specifications import REGISTRY as META_SCHEMAS
+from referencing.exceptions import Unresolvable
 
 from .base import Evaluator, Example, GroundTruthError, Param, Verdict
 
@@ -17,24 +19,40 @@ MAX_SCHEMA_ERRORS = 10
 MAX_SCHEMA_MESSAGE = 300
 
 
+_NUMBERS = (int, float)
+
+
 def json_equal(a: Any, b: Any) -> bool:
     """Equality of JSON values as JSON means it.
 
     Objects compare regardless of key order, arrays in order, 1 equals 1.0, but
     true is not 1 (as it would be for Python's ==) and NaN equals nothing.
+    Iterative, so however deeply a model nests its output this cannot overflow
+    the stack.
     """
-    ta, tb = type(a), type(b)
-    if ta is bool or tb is bool:
-        return ta is tb and a is b
-    if ta in (int, float) and tb in (int, float):
-        return a == b
-    if ta is not tb:
-        return False
-    if ta is dict:
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    if ta is list:
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
+    stack = [(a, b)]
+    while stack:
+        a, b = stack.pop()
+        ta, tb = type(a), type(b)
+        if ta is bool or tb is bool:
+            if ta is not tb or a is not b:
+                return False
+        elif ta in _NUMBERS and tb in _NUMBERS:
+            if a != b:
+                return False
+        elif ta is not tb:
+            return False
+        elif ta is dict:
+            if a.keys() != b.keys():
+                return False
+            stack.extend((a[key], b[key]) for key in a)
+        elif ta is list:
+            if len(a) != len(b):
+                return False
+            stack.extend(zip(a, b, strict=True))
+        elif a != b:
+            return False
+    return True
 
 
 def exact_match(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
@@ -52,11 +70,15 @@ def _canonical(schema: Any) -> str:
 @functools.lru_cache(maxsize=256)
 def _validator(canonical_schema: str) -> Any:
     """A checked validator per distinct schema, built once however many responses
-    use it. Raises SchemaError for an invalid schema."""
+    use it. Raises SchemaError for an invalid schema.
+
+    The registry holds only the meta-schemas: jsonschema's default would fetch a
+    remote ``$ref`` over HTTP, which a pure evaluator must never do.
+    """
     schema = json.loads(canonical_schema)
     cls = validator_for(schema, default=Draft202012Validator)
     cls.check_schema(schema)
-    return cls(schema)
+    return cls(schema, registry=META_SCHEMAS)
 
 
 def check_schema(schema: Any) -> None:
@@ -94,10 +116,21 @@ def json_schema(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
     validator = _validator(_canonical(schema))
     errors = []
     count = 0
-    for error in validator.iter_errors(output):
-        count += 1
-        if count <= MAX_SCHEMA_ERRORS:
-            errors.append(_message(error))
+    try:
+        for error in validator.iter_errors(output):
+            count += 1
+            if count <= MAX_SCHEMA_ERRORS:
+                errors.append(_message(error))
+    except RecursionError:
+        message = (
+            "validation recursed too deeply (a self-referencing schema or a deeply nested output)"
+        )
+        return Verdict(0.0, False, {"error": message}, f"Cannot check the output: {message}.")
+    except Unresolvable as exc:
+        message = f"the JSON Schema has a $ref that cannot be resolved offline ({exc})"
+        if params["schema"] is None:
+            raise GroundTruthError(f'"schema": {message}') from None
+        return Verdict(0.0, False, {"error": message}, f"Cannot check the output: {message}.")
     errors.sort()
     valid = count == 0
     if valid:
