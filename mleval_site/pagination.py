@@ -9,8 +9,9 @@ from django.utils.functional import cached_property
 EXACT_COUNT_LIMIT = 10_000
 
 
-def capped_count(queryset, limit: int = EXACT_COUNT_LIMIT) -> int | None:
+def capped_count(queryset, limit: int | None = None) -> int | None:
     """The exact row count when it is at most `limit`, else None (never scans further)."""
+    limit = EXACT_COUNT_LIMIT if limit is None else limit
     n = queryset.order_by()[: limit + 1].count()
     return n if n <= limit else None
 

@@ -24,8 +24,20 @@ def _read(name: str, cast, default):
         ) from None
 
 
-DEBUG = _read("DEBUG", bool, False)
-TESTING = _read("MLEVAL_TESTING", bool, False)
+def strict_bool(value) -> bool:
+    """Unlike a plain bool cast, `DEBUG=perhaps` is an error rather than a silent False."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+DEBUG = _read("DEBUG", strict_bool, False)
+TESTING = _read("MLEVAL_TESTING", strict_bool, False)
 
 SECRET_KEY = _read("SECRET_KEY", str, "")
 if not SECRET_KEY:

@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db import connection
 from django.db.models import Count, Q
 from django.http import JsonResponse
@@ -19,8 +20,9 @@ def healthz(request):
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
-class DashboardView(TemplateView):
+class DashboardView(PermissionRequiredMixin, TemplateView):
     template_name = "dashboard.html"
+    permission_required = "cases.view_testcase"
 
     def get_context_data(self, **kwargs):
         cases = TestCase.objects.all()

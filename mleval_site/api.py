@@ -1,0 +1,163 @@
+"""What every /api/v1/ endpoint shares: roles, errors, pagination and throttling.
+
+Each app's `api.py` declares serializers and views; the policy lives here once.
+"""
+
+from collections.abc import Iterator
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
+from django.http import JsonResponse
+from django.utils.encoding import force_str
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class RolePermissions(DjangoModelPermissions):
+    """The pages' rule, for the API: view_* to read, add/change/delete_* to write.
+
+    A user with no role (no view permission) gets 403 on reads too. A view that is not backed by
+    one model (reports, tasks) names the model whose permissions guard it in `permission_model`.
+    """
+
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+        "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+    def has_permission(self, request, view) -> bool:
+        model = getattr(view, "permission_model", None)
+        if model is None:
+            return super().has_permission(request, view)
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.user.has_perms(self.get_required_permissions(request.method, model))
+
+
+class TokenRateThrottle(SimpleRateThrottle):
+    """One budget per API token (per user for session requests, per address for anonymous).
+
+    The rate is REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api"] (MLEVAL_API_THROTTLE_RATE),
+    read at request time so it can be changed without re-importing this class.
+    """
+
+    scope = "api"
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request, view) -> str:
+        token = getattr(request, "auth", None)
+        if token is not None and hasattr(token, "key_hash"):
+            ident = f"token-{token.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = f"addr-{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class CursorPage(CursorPagination):
+    """Newest first, stable under inserts, and no COUNT(*) over millions of rows."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    ordering = "-id"
+
+
+class OldestFirstCursorPage(CursorPage):
+    ordering = "id"
+
+
+def _flatten(data, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
+    """DRF's nested error structures as ("0.ground_truth", ["..."]) pairs, in order."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list) and any(isinstance(item, dict | list) for item in data):
+        for index, item in enumerate(data):
+            if item:  # a bulk list has {} for each valid object
+                yield from _flatten(item, f"{prefix}.{index}" if prefix else str(index))
+    elif isinstance(data, list):
+        yield prefix or api_settings.NON_FIELD_ERRORS_KEY, [force_str(item) for item in data]
+    else:
+        yield prefix or api_settings.NON_FIELD_ERRORS_KEY, [force_str(data)]
+
+
+def error_body(detail: str, errors: dict[str, list[str]] | None = None) -> dict:
+    """The one error shape of the API: {"detail": "...", "errors": {"field": ["..."]}}."""
+    return {"detail": detail, "errors": errors or {}}
+
+
+def _database_error(exc: IntegrityError | DataError) -> exceptions.APIException:
+    """A constraint or type error from PostgreSQL: the client's fault, never a 500."""
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    message = getattr(diag, "message_primary", None) or str(exc).splitlines()[0]
+    if isinstance(exc, IntegrityError) and type(cause).__name__ == "UniqueViolation":
+        error = exceptions.APIException(f"Conflicts with an existing row ({constraint}).")
+        error.status_code = status.HTTP_409_CONFLICT
+        return error
+    reason = f"violates {constraint}" if constraint else message
+    return exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [f"Rejected: {reason}."]})
+
+
+def exception_handler(exc, context):
+    """DRF's handler, reshaped into the one error format, plus database and model errors."""
+    if isinstance(exc, IntegrityError | DataError):
+        exc = _database_error(exc)
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        errors: dict[str, list[str]] = {}
+        for field, messages in _flatten(data):
+            errors.setdefault(field, []).extend(messages)
+        first_field, first_messages = next(iter(errors.items()), ("", [""]))
+        where = "" if first_field == api_settings.NON_FIELD_ERRORS_KEY else f"{first_field}: "
+        response.data = error_body(f"Invalid input: {where}{first_messages[0]}", errors)
+    else:
+        detail = data.get("detail", "") if isinstance(data, dict) else data
+        response.data = error_body(force_str(detail))
+    return response
+
+
+def not_found(request, path: str = "") -> JsonResponse:
+    """JSON 404 for any path under /api/ that no endpoint serves (instead of an HTML page)."""
+    hint = "" if request.path.endswith("/") else " (API paths end with a slash)"
+    return JsonResponse(error_body(f"No API endpoint at {request.path}{hint}."), status=404)
+
+
+not_found.login_required = False  # answer scripts with JSON, never a login redirect
+
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    {
+        "detail": serializers.CharField(),
+        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
+ERROR_RESPONSES = {
+    code: OpenApiResponse(ErrorSerializer, description=text)
+    for code, text in (
+        (400, "Invalid input: `errors` names each field (and index, for a list)."),
+        (401, "No credentials, or an invalid, expired or revoked token."),
+        (403, "Your role does not allow this."),
+        (404, "No such object."),
+        (409, "Conflicts with the current state."),
+    )
+}
