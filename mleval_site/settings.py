@@ -53,6 +53,19 @@ if DEBUG or TESTING:
     ALLOWED_HOSTS = [*ALLOWED_HOSTS, "127.0.0.1", "localhost", "testserver"]
 CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", list, [])
 
+# HTTPS: on by default in production; behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER
+# (e.g. "HTTP_X_FORWARDED_PROTO,https"), or switch redirect/HSTS off where the proxy does them.
+PRODUCTION = not (DEBUG or TESTING)
+SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", strict_bool, PRODUCTION)
+SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", int, 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", strict_bool, False)
+SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", strict_bool, False)
+if proxy_header := _read("SECURE_PROXY_SSL_HEADER", list, []):
+    SECURE_PROXY_SSL_HEADER = tuple(proxy_header)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_HTTPONLY = True
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
