@@ -34,7 +34,8 @@ test: install
 	$(PY) -m mleval_site.embedded_db --throwaway -- bash -c '$(MANAGE) makemigrations --check --dry-run && $(PY) -m pytest $(PYTEST_ARGS)'
 
 bench: install
-	$(PY) -m mleval_site.embedded_db --throwaway -- bash -c '$(MANAGE) migrate --no-input -v0 && for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done'
+	export DJANGO_SETTINGS_MODULE=mleval_site.settings_test; \
+	$(PY) -m mleval_site.embedded_db --throwaway -- bash -c '$(MANAGE) migrate --no-input -v0 && for b in $${BENCH:-benchmarks/bench_*.py}; do $(PY) $$b || exit 1; done'
 
 lint: install
 	$(PY) -m ruff check .
