@@ -16,7 +16,6 @@ from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class RolePermissions(DjangoModelPermissions):
@@ -114,6 +113,8 @@ def _database_error(exc: IntegrityError | DataError) -> exceptions.APIException:
 
 def exception_handler(exc, context):
     """DRF's handler, reshaped into the one error format, plus database and model errors."""
+    from rest_framework.views import exception_handler as drf_exception_handler  # import cycle
+
     if isinstance(exc, IntegrityError | DataError):
         exc = _database_error(exc)
     elif isinstance(exc, DjangoValidationError):

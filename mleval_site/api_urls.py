@@ -1,9 +1,24 @@
-"""/api/: the OpenAPI schema, its interactive docs, and each app's v1 endpoints."""
+"""/api/: the OpenAPI schema, its interactive docs, and each app's v1 endpoints (its api.py)."""
 
-from django.urls import path
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from mleval_site.api import not_found
+
+router = SimpleRouter()
+
+v1 = [*router.urls]
 
 urlpatterns = [
+    path("v1/", include((v1, "api"))),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The docs page is for people in a browser: send them to the login page, not a 401.
+    path(
+        "docs/",
+        login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    re_path(r"^(?P<path>.*)$", not_found),
 ]

@@ -4,6 +4,7 @@ Production-safe by default: DEBUG is off unless DEBUG=true, and SECRET_KEY is th
 `make run` switches on development mode. With no DATABASE_URL an embedded PostgreSQL is started.
 """
 
+import re
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -185,14 +186,43 @@ MLEVAL_MAX_UPLOAD_BYTES = _read("MLEVAL_MAX_UPLOAD_BYTES", int, 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = _read("DATA_UPLOAD_MAX_MEMORY_SIZE", int, 50 * 1024**2)
 
+# REST API (/api/v1/): Bearer tokens or the browser session, the pages' roles, one error format.
+API_THROTTLE_RATE = _read("MLEVAL_API_THROTTLE_RATE", str, "1200/minute")
+if API_THROTTLE_RATE.lower() in ("", "none", "off"):
+    API_THROTTLE_RATE = None
+elif not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):
+    raise ImproperlyConfigured(
+        f"MLEVAL_API_THROTTLE_RATE has a bad value {API_THROTTLE_RATE!r}: write requests per "
+        "period, e.g. 1200/minute, 50/second or 100000/day (or 'off')."
+    )
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that a request without credentials gets 401 with WWW-Authenticate: Bearer.
+        "accounts.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # enforces CSRF on writes
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["mleval_site.api.RolePermissions"],
+    "DEFAULT_THROTTLE_CLASSES": ["mleval_site.api.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": API_THROTTLE_RATE},
+    "DEFAULT_PAGINATION_CLASS": "mleval_site.api.CursorPage",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "mleval_site.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mleval API",
+    "DESCRIPTION": (
+        "Golden sets, model runs, responses, evaluations and reports. Authenticate with "
+        "`Authorization: Bearer <token>` (create tokens at /accounts/tokens/) or the browser "
+        'session. Errors: `{"detail": "...", "errors": {"field": ["..."]}}`.'
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -1,0 +1,48 @@
+"""/accounts/tokens/: every logged-in user manages their own API tokens."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
+from django.views.generic import ListView
+
+from accounts.forms import TokenForm
+from accounts.models import ApiToken
+
+
+class TokenListView(ListView):
+    template_name = "accounts/tokens.html"
+    context_object_name = "tokens"
+
+    def get_queryset(self):
+        return ApiToken.objects.filter(user=self.request.user)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(form=kwargs.pop("form", None) or TokenForm(), **kwargs)
+
+
+class TokenCreateView(TokenListView):
+    """Creates a token and shows it on this response only: it is never stored in plain text."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        form = TokenForm(request.POST)
+        if not form.is_valid():
+            self.object_list = self.get_queryset()
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        token, raw = ApiToken.objects.issue(
+            request.user, form.cleaned_data["name"], form.expires_at()
+        )
+        response = render(request, "accounts/token_created.html", {"token": token, "raw": raw})
+        response["Cache-Control"] = "no-store"  # the one page holding the plain token
+        return response
+
+
+class TokenRevokeView(View):
+    http_method_names = ["post"]
+
+    def post(self, request, pk: int):
+        token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+        token.revoke()
+        messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
+        return redirect("api-tokens")
