@@ -11,6 +11,7 @@ from django import forms
 from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema_field
 
 from cases.models import Difficulty, Origin, Scope, TestCase
 
@@ -40,6 +41,7 @@ class TagsField(forms.CharField):
         return [tag.strip() for tag in (value or "").split(",") if tag.strip()]
 
 
+@extend_schema_field(str)  # the API's OpenAPI schema: one comma-separated string
 class TagsFilter(django_filters.Filter):
     field_class = TagsField
 
