@@ -5,9 +5,11 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from cases.api import TestCaseViewSet
 from mleval_site.api import not_found
 
 router = SimpleRouter()
+router.register("cases", TestCaseViewSet, basename="case")
 
 v1 = [*router.urls]
 

@@ -1,0 +1,148 @@
+"""/api/v1/cases/: the list page's filters, and writes checked by the importer's validator.
+
+A case posted to the API, typed into the form or read from an import file meets the same rules:
+the API hands each object to `cases.importing`'s record validator, so messages and defaults
+(origin, is_verified) match `import_cases` exactly.
+"""
+
+import json
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from cases import importing
+from cases.filters import TestCaseFilterSet
+from cases.models import TestCase
+from mleval_site.api import ERROR_RESPONSES
+
+EDITABLE_FIELDS = importing.FIELDS
+_JSON_FIELDS = frozenset(importing.JSON_FIELDS)
+
+
+def validate_case(record: Any, user_id: int | None = None) -> dict[str, Any]:
+    """One case object → model field values, or ValidationError {field: [messages]}.
+
+    Runs the import's validator (every field checked, every problem reported at once).
+    """
+    report = importing.ImportReport(file_format="json", dry_run=False)
+    validator = importing._Validator(report, origin="", user_id=user_id)
+    # Strings PostgreSQL cannot store (NUL, lone surrogates) are looked for in every record.
+    row = validator.row(0, importing._StoredTextCheck(record))
+    if row is None:
+        errors: dict[str, list[str]] = {}
+        for error in report.errors:
+            errors.setdefault(error.field or api_settings.NON_FIELD_ERRORS_KEY, []).append(
+                error.message
+            )
+        raise serializers.ValidationError(errors)
+    values = dict(zip((*EDITABLE_FIELDS, "created_by_id"), row, strict=True))
+    for name in _JSON_FIELDS:
+        values[name] = json.loads(values[name])
+    return values
+
+
+class TestCaseListSerializer(serializers.ListSerializer):
+    def create(self, validated_data: list[dict]) -> list[TestCase]:
+        """All or nothing: one INSERT for the whole list (ids and timestamps come back)."""
+        with transaction.atomic():
+            return TestCase.objects.bulk_create([TestCase(**values) for values in validated_data])
+
+
+class TestCaseSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    input_data = serializers.JSONField(help_text="A JSON object: the model's input.")
+    ground_truth = serializers.JSONField(help_text="The expected output (shape per output_type).")
+    metadata = serializers.JSONField(required=False, help_text="A JSON object.")
+    is_verified = serializers.BooleanField(
+        required=False, help_text="Default: true for human cases, false for ai-generated ones."
+    )
+
+    class Meta:
+        model = TestCase
+        list_serializer_class = TestCaseListSerializer
+        fields = ("id", *EDITABLE_FIELDS, "created_by", "created_at", "updated_at")
+        read_only_fields = ("created_at", "updated_at")
+
+    def run_validation(self, data=serializers.empty):
+        """The import validator on the whole object (merged over the stored case for PATCH)."""
+        if data is serializers.empty or data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": [f"a case must be a JSON object, got {type(data).__name__}"]}
+            )
+        record = dict(data)
+        if self.instance is not None:  # a partial update: unchanged fields keep their values
+            stored = {name: getattr(self.instance, name) for name in EDITABLE_FIELDS}
+            record = {**stored, **record}
+        request = self.context.get("request")
+        user_id = request.user.pk if request is not None else None
+        values = validate_case(record, user_id)
+        if self.instance is not None:
+            values.pop("created_by_id")  # the author stays who created the case
+        return values
+
+    def update(self, instance: TestCase, validated_data: dict) -> TestCase:
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        instance.save()
+        return instance
+
+
+CASE_OR_LIST = PolymorphicProxySerializer(
+    component_name="TestCaseOrList",
+    serializers=[TestCaseSerializer, TestCaseSerializer(many=True)],
+    resource_type_field_name=None,
+    many=False,
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List cases",
+        description="The golden set unless `scope` (or an origin / verified filter) widens it; "
+        "the filters of the /cases/ page. Newest first, cursor-paginated.",
+        responses={200: TestCaseSerializer(many=True), **ERROR_RESPONSES},
+    ),
+    create=extend_schema(
+        summary="Create one case or many",
+        description="One case object, or a list of them: all are stored or none "
+        "(errors are keyed `<index>.<field>`). `id`, `created_at`, `updated_at` are ignored.",
+        request=CASE_OR_LIST,
+        responses={201: CASE_OR_LIST, **ERROR_RESPONSES},
+    ),
+    retrieve=extend_schema(responses={200: TestCaseSerializer, **ERROR_RESPONSES}),
+    partial_update=extend_schema(responses={200: TestCaseSerializer, **ERROR_RESPONSES}),
+    destroy=extend_schema(
+        description="Deletes the case with its responses and their evaluations.",
+        responses={204: OpenApiResponse(description="Deleted."), **ERROR_RESPONSES},
+    ),
+)
+class TestCaseViewSet(viewsets.ModelViewSet):
+    queryset = TestCase.objects.select_related("created_by")
+    serializer_class = TestCaseSerializer
+    filterset_class = TestCaseFilterSet
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def filter_queryset(self, queryset):
+        # The filters (and their golden-set default) shape the list; an id reaches any case.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+    def create(self, request, *args, **kwargs):
+        many = isinstance(request.data, list)
+        if many and not request.data:
+            raise serializers.ValidationError({"non_field_errors": ["the list of cases is empty"]})
+        serializer = self.get_serializer(data=request.data, many=many)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data, status=status.HTTP_201_CREATED)
