@@ -83,3 +83,17 @@ def test_healthz_answers_503_when_the_database_is_down():
     status, body = json.loads(out.stdout.strip().splitlines()[-1])
     assert status == 503
     assert body["status"] == "error"
+
+
+@pytest.mark.django_db
+def test_dashboard_with_seeded_data_in_bounded_queries(
+    viewer, login, django_assert_max_num_queries
+):
+    from django.core.management import call_command
+
+    call_command("seed_user_data", stdout=open(os.devnull, "w"))
+    client = login(viewer)
+    with django_assert_max_num_queries(8):
+        response = client.get("/")
+    assert response.status_code == 200
+    assert b"computer_vision" in response.content and b"resnet-lite" in response.content
