@@ -164,3 +164,80 @@ class TestCase(models.Model):
 def default_is_verified(origin: str) -> bool:
     """Human cases are verified unless said otherwise; ai-generated ones wait for review."""
     return origin != Origin.AI_GENERATED
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"  # ran to the end: `error_count` says whether anything was written
+    FAILED = "failed", "Failed"  # could not run at all (unreadable file, worker crash)
+
+
+class ImportJob(models.Model):
+    """One upload from /cases/import/: its file, the background task's progress and its outcome.
+
+    The task writes progress here through its own connection, so the page can poll it while the
+    import itself is still inside one uncommitted transaction.
+    """
+
+    Status = ImportStatus
+
+    file = models.FileField(upload_to="imports/", max_length=300, blank=True)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+    file_format = models.CharField(max_length=10)
+    origin = models.CharField(max_length=20, blank=True, default="")  # forced origin, or ""
+    dry_run = models.BooleanField(default=True)
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    bytes_read = models.BigIntegerField(default=0)
+    rows_read = models.BigIntegerField(default=0)
+    imported = models.BigIntegerField(default=0)
+    error_count = models.BigIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [{line, field, message}], capped
+    preview = models.JSONField(default=list, blank=True)  # first rows as they will be stored
+    counts = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="case_imports",
+    )
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "case_imports"
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ImportStatus.values),
+                name="%(app_label)s_%(class)s_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} ({self.original_name})"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("cases:import_detail", args=[self.pk])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {ImportStatus.DONE, ImportStatus.FAILED}
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == ImportStatus.DONE and self.error_count == 0
+
+    @property
+    def percent(self) -> int:
+        if self.is_finished:
+            return 100
+        return min(99, self.bytes_read * 100 // self.size_bytes) if self.size_bytes else 0

@@ -1,0 +1,82 @@
+"""`manage.py import_cases PATH`: the import page's code path, from a terminal."""
+
+import sys
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from cases.importing import FORMATS, format_from_name, import_cases
+from cases.models import Origin
+from cases.progress import ProgressReporter
+
+MAX_PRINTED_ERRORS = 50
+
+
+class Command(BaseCommand):
+    help = (
+        "Import test cases from a JSONL, CSV or JSON-array file (or - for stdin), all or nothing. "
+        "Every bad line is reported with its line number and field, and then nothing is written."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("path", help="the file to import, or - to read standard input")
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            help="file format (default: from the file ending: .jsonl/.ndjson, .csv, .json)",
+        )
+        parser.add_argument(
+            "--origin",
+            choices=Origin.values,
+            help="origin of every case in the file (a case stating another one is an error)",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="check the file and report, write nothing"
+        )
+        parser.add_argument("--user", metavar="USERNAME", help="record this user as created_by")
+
+    def handle(self, *args, path: str, format: str | None, origin: str | None, **options) -> None:
+        file_format = format or (None if path == "-" else format_from_name(path))
+        if file_format is None:
+            raise CommandError(
+                f"Cannot tell the format of {path!r} from its name: pass --format "
+                f"({' | '.join(FORMATS)})."
+            )
+        user_id = None
+        if options["user"]:
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"--user: no user named {options['user']!r}.")
+            user_id = user.pk
+        if path == "-":
+            stream, size = sys.stdin.buffer, None
+        else:
+            try:
+                stream = Path(path).open("rb")  # noqa: SIM115 - closed below
+            except OSError as error:
+                raise CommandError(f"Cannot read {path}: {error.strerror}.") from None
+            size = Path(path).stat().st_size
+        progress = ProgressReporter(size, stream=self.stderr._out, label="reading")
+        try:
+            report = import_cases(
+                stream,
+                file_format=file_format,
+                origin=origin or "",
+                user_id=user_id,
+                dry_run=options["dry_run"],
+                on_progress=progress.update,
+            )
+        finally:
+            progress.close()
+            if stream is not sys.stdin.buffer:
+                stream.close()
+        if not report.ok:
+            for error in report.errors[:MAX_PRINTED_ERRORS]:
+                self.stderr.write(str(error))
+            hidden = report.error_count - min(len(report.errors), MAX_PRINTED_ERRORS)
+            if hidden:
+                self.stderr.write(f"... and {hidden} more errors")
+            first = report.errors[0] if report.errors else "an error"
+            raise CommandError(f"{report.summary()} (first: {first})")
+        self.stdout.write(report.summary())

@@ -1,0 +1,47 @@
+"""Progress of long case jobs on a terminal: a tqdm bar on a TTY, plain lines otherwise."""
+
+import sys
+import time
+from typing import TextIO
+
+from tqdm import tqdm
+
+PLAIN_EVERY_SECONDS = 5.0
+
+
+class ProgressReporter:
+    """Fed `update(rows, bytes_done)`; draws bytes against `total_bytes` when it is known."""
+
+    def __init__(self, total_bytes: int | None, *, stream: TextIO | None = None, label: str = ""):
+        self.stream = stream or sys.stderr
+        self.total = total_bytes
+        self.label = label
+        self.rows = 0
+        self.last_plain = time.monotonic()
+        self.bar = None
+        if self.stream.isatty():
+            self.bar = tqdm(
+                total=total_bytes,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=label,
+                file=self.stream,
+                dynamic_ncols=True,
+            )
+
+    def update(self, rows: int, bytes_done: int) -> None:
+        self.rows = rows
+        if self.bar is not None:
+            self.bar.update(bytes_done - self.bar.n)
+            self.bar.set_postfix_str(f"{rows:,} rows", refresh=False)
+            return
+        now = time.monotonic()
+        if now - self.last_plain >= PLAIN_EVERY_SECONDS:
+            self.last_plain = now
+            share = f" ({bytes_done * 100 // self.total}%)" if self.total else ""
+            print(f"{self.label} {rows:,} rows{share}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
