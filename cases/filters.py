@@ -5,6 +5,7 @@ all go through TestCaseFilterSet, so a selection means the same thing everywhere
 """
 
 import json
+from argparse import ArgumentParser
 
 import django_filters
 from django import forms
@@ -137,3 +138,56 @@ def select_cases(selection: dict | None, queryset=None):
     if not filterset.is_valid():
         raise SelectionError({f: [str(m) for m in msgs] for f, msgs in filterset.errors.items()})
     return filterset.qs
+
+
+def add_selection_arguments(parser: ArgumentParser, *, model_type: bool = True) -> None:
+    """The case list's filters as command-line flags, so a CLI selection means what the page does.
+
+    `model_type=False` leaves out `--model-type` for commands that declare it themselves
+    (create_run: the run's model type is also its selection's).
+    """
+    group = parser.add_argument_group("case selection (default: the golden set)")
+    if model_type:
+        group.add_argument("--model-type", help="cases of this domain (model_type)")
+    group.add_argument("--category", help="cases of this category")
+    group.add_argument(
+        "--tag",
+        action="append",
+        dest="tags",
+        metavar="TAG",
+        help="cases carrying any of these tags (repeat the flag for several)",
+    )
+    group.add_argument("--difficulty", choices=Difficulty.values)
+    group.add_argument("--origin", choices=Origin.values, help="widens the scope when ai-generated")
+    verified = group.add_mutually_exclusive_group()
+    verified.add_argument(
+        "--verified", dest="is_verified", action="store_true", default=None, help="verified only"
+    )
+    verified.add_argument(
+        "--unverified",
+        dest="is_verified",
+        action="store_false",
+        default=None,
+        help="unverified only (widens the scope)",
+    )
+    group.add_argument(
+        "--all",
+        dest="scope",
+        action="store_const",
+        const=Scope.ALL,
+        default=Scope.GOLDEN,
+        help="widen beyond the golden set to every case, ai-generated and unverified included",
+    )
+
+
+def selection_from_options(options: dict) -> dict:
+    """The selection (TestCaseFilterSet parameters, JSON-ready) that the flags above mean."""
+    selection: dict = {"scope": str(options.get("scope") or Scope.GOLDEN)}
+    for name in ("model_type", "category", "difficulty", "origin"):
+        if options.get(name):
+            selection[name] = options[name]
+    if options.get("tags"):
+        selection["tags"] = list(options["tags"])
+    if options.get("is_verified") is not None:
+        selection["is_verified"] = options["is_verified"]
+    return selection
