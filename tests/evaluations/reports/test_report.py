@@ -1,0 +1,306 @@
+"""The run report's figures on small fixtures computed by hand (and against scikit-learn)."""
+
+import datetime as dt
+import math
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from cases.models import TestCase
+from evaluations.reports import build_run_report, failing_evaluations
+
+# (ground-truth label, predicted label, category, difficulty, tags, latency, tokens, memory)
+CLASSIFICATION = [
+    ("cat", "cat", "animals", "easy", ["en", "short"], 10, 5, 100.0),
+    ("cat", "dog", "animals", "hard", ["en"], 20, 7, 120.0),
+    ("dog", "dog", "animals", "easy", [], 30, None, None),
+    ("dog", "cat", "pets", "medium", ["short"], 40, 8, None),
+    ("cat", "cat", "pets", "", ["en"], 50, 10, None),
+]
+
+
+@pytest.fixture
+def classification_run(build):
+    """Five answered cases and one failed call; one ai-generated reviewed, one unverified."""
+    cases = []
+    for i, (truth, _, category, difficulty, tags, *_) in enumerate(CLASSIFICATION):
+        fields = {}
+        if i == 3:
+            fields["is_verified"] = False
+        if i == 4:
+            fields["origin"] = TestCase.Origin.AI_GENERATED
+        cases.append(
+            build.case(
+                {"label": truth}, category=category, difficulty=difficulty, tags=tags, **fields
+            )
+        )
+    failed_case = build.case({"label": "dog"}, category="pets", difficulty="hard", tags=["en"])
+    # Registered after its cases were written, as in life.
+    run = build.run(config={"selection": {"category": "animals"}, "positive_label": "cat"})
+    for case, (_, predicted, *_, latency, tokens, memory) in zip(
+        cases, CLASSIFICATION, strict=True
+    ):
+        response = build.respond(
+            run,
+            case,
+            {"label": predicted},
+            latency_ms=latency,
+            tokens_used=tokens,
+            memory_mb=memory,
+        )
+        build.judge(response, "label_match")
+    failed = build.respond(run, failed_case, {}, error_message="HTTP 500")
+    build.judge(failed, "label_match")
+    # A case edited after the run was registered: the drift warning.
+    TestCase.objects.filter(pk=cases[1].pk).update(updated_at=run.created_at + dt.timedelta(1))
+    return run
+
+
+def test_run_block_and_what_it_was_computed_on(classification_run):
+    report = build_run_report(classification_run)
+    assert report["run"]["id"] == classification_run.pk
+    assert report["run"]["selection"] == {"category": "animals"}
+    assert {k: report["cases"][k] for k in ("human", "ai_generated_reviewed", "unverified")} == {
+        "human": 4,
+        "ai_generated_reviewed": 1,
+        "unverified": 1,
+    }
+    assert report["cases"]["edited_since_run"] == 1
+    assert "1 of the 6 cases" in report["cases"]["drift_warning"]
+
+
+def test_evaluator_figures(classification_run):
+    figures = build_run_report(classification_run)["evaluators"]["label_match"]
+    assert figures["count"] == 6
+    assert figures["passed"] == 3
+    assert figures["pass_rate"] == 0.5
+    assert figures["mean_score"] == 0.5  # the failed call counts, with score 0
+    assert figures["histogram"] == [3, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+    low, high = figures["pass_rate_ci95"]
+    # Wilson at p = 0.5, n = 6: 0.5 -+ 1.96 * sqrt(0.25/6 + 1.96^2/144) / (1 + 1.96^2/6)
+    z = 1.959963984540054
+    half = z * math.sqrt(0.25 / 6 + z * z / 144) / (1 + z * z / 6)
+    assert (low, high) == pytest.approx((0.5 - half, 0.5 + half))
+
+
+def test_histogram_bins_of_a_tenth_with_one_in_the_last(build):
+    run = build.run()
+    scores = [0.0, 0.05, 0.1, 0.15, 0.55, 0.95, 0.999, 1.0]
+    for score in scores:
+        build.verdict(build.respond(run, build.case({"label": "a"}), {}), "fuzzy_ratio", score)
+    figures = build_run_report(run)["evaluators"]["fuzzy_ratio"]
+    assert figures["histogram"] == [2, 2, 0, 0, 0, 1, 0, 0, 0, 3]
+    assert figures["mean_score"] == pytest.approx(sum(scores) / len(scores))
+    assert figures["passed"] == 4
+
+
+def test_latency_tokens_memory_errors(classification_run):
+    report = build_run_report(classification_run)
+    latencies = [10, 20, 30, 40, 50]
+    latency = report["latency_ms"]
+    assert latency["count"] == 5
+    assert latency["mean"] == 30
+    assert latency["max"] == 50
+    # percentile_cont = linear interpolation = numpy's default method
+    assert latency["p50"] == 30
+    assert latency["p95"] == pytest.approx(48.0)
+    assert latency["p99"] == pytest.approx(49.6)
+    assert [latency[p] for p in ("p50", "p95", "p99")] == pytest.approx(
+        list(np.percentile(latencies, [50, 95, 99]))
+    )
+    assert sum(latency["histogram"]["counts"]) + latency["histogram"]["overflow"] == 5
+    assert report["tokens"] == {"total": 30, "mean": 7.5}
+    assert report["memory_mb"] == {"mean": 110.0, "max": 120.0}
+    assert report["errors"] == 1
+
+
+def test_breakdowns_by_slice(classification_run):
+    breakdowns = build_run_report(classification_run)["breakdowns"]
+
+    def rows(dimension):
+        return {row["value"]: row for row in breakdowns[dimension]}
+
+    category = rows("category")
+    assert category["animals"]["count"] == 3
+    assert category["animals"]["pass_rate"] == pytest.approx(2 / 3)
+    assert category["pets"]["count"] == 3
+    assert category["pets"]["pass_rate"] == pytest.approx(1 / 3)
+    assert category["pets"]["mean_score"] == pytest.approx(1 / 3)
+    difficulty = rows("difficulty")
+    assert difficulty["easy"]["pass_rate"] == 1.0
+    assert difficulty["hard"]["count"] == 2
+    assert difficulty["hard"]["pass_rate"] == 0.0
+    assert difficulty[""]["count"] == 1  # no difficulty given
+    tags = rows("tag")
+    assert tags["en"]["count"] == 4  # three answered and the failed call
+    assert tags["en"]["pass_rate"] == 0.5
+    assert tags["short"]["pass_rate"] == 0.5
+    assert rows("model_type")["nlp"]["count"] == 6
+    assert {row["evaluator"] for d in breakdowns.values() for row in d} == {"label_match"}
+
+
+def test_classification_block_matches_scikit_learn(classification_run):
+    block = build_run_report(classification_run)["classification"]
+    actual = [row[0] for row in CLASSIFICATION]
+    predicted = [row[1] for row in CLASSIFICATION]
+    labels = ["cat", "dog"]
+    assert block["count"] == 5  # the failed call is left out of the domain block
+    assert block["labels"] == labels
+    expected = skm.confusion_matrix(actual, predicted, labels=labels)
+    assert block["confusion_matrix"] == expected.tolist()
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        actual, predicted, labels=labels, zero_division=0
+    )
+    for i, label in enumerate(labels):
+        assert block["per_label"][label] == pytest.approx(
+            {"precision": precision[i], "recall": recall[i], "f1": f1[i], "support": support[i]}
+        )
+    assert block["accuracy"] == pytest.approx(skm.accuracy_score(actual, predicted))
+    assert block["macro_f1"] == pytest.approx(skm.f1_score(actual, predicted, average="macro"))
+    assert block["weighted_f1"] == pytest.approx(
+        skm.f1_score(actual, predicted, average="weighted")
+    )
+    # positive_label "cat" from the run config: rows actual, columns predicted
+    assert block["binary"] == pytest.approx(
+        {
+            "positive_label": "cat",
+            "tp": 2,
+            "fn": 1,
+            "fp": 1,
+            "tn": 1,
+            "sensitivity": 2 / 3,
+            "specificity": 1 / 2,
+        }
+    )
+
+
+def test_binary_positive_label_defaults_to_the_second_label(classification_run):
+    classification_run.config = {}
+    block = build_run_report(classification_run)["classification"]
+    assert block["binary"]["positive_label"] == "dog"
+    assert (block["binary"]["tp"], block["binary"]["fn"]) == (1, 1)
+
+
+def test_three_labels_have_no_binary_block(build):
+    run = build.run()
+    for truth, predicted in [("a", "a"), ("b", "c"), ("c", "c")]:
+        build.judge(build.respond(run, build.case({"label": truth}), predicted), "label_match")
+    block = build_run_report(run)["classification"]
+    assert block["labels"] == ["a", "b", "c"]
+    assert block["confusion_matrix"] == [[1, 0, 0], [0, 0, 1], [0, 0, 1]]
+    assert block["binary"] is None
+    assert build_run_report(run)["detection"] is None
+
+
+def test_detection_block_pools_boxes(build):
+    run = build.run(model_type="computer_vision")
+
+    def boxes(*specs):
+        return {"boxes": [{"label": label, "bbox": bbox} for label, bbox in specs]}
+
+    a, b, c = [0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]
+    cases = [
+        (boxes(("cat", a)), boxes(("cat", a))),  # tp 1; IoU 1
+        (boxes(("cat", a), ("dog", b)), boxes(("cat", [0, 0, 10, 6]), ("bird", c))),  # IoU .6
+        (boxes(("cat", a)), "garbage"),  # malformed: left out of the block
+    ]
+    for truth, output in cases:
+        case = build.case(truth, output_type="bounding_boxes", model_type="computer_vision")
+        build.judge(build.respond(run, case, output), "iou")
+    report = build_run_report(run)
+    assert report["evaluators"]["iou"]["count"] == 3
+    detection = report["detection"]
+    # pooled: tp 2 (a, a'), fp 1 (bird), fn 1 (dog)
+    assert detection == pytest.approx(
+        {
+            "count": 2,
+            "precision": 2 / 3,
+            "recall": 2 / 3,
+            "f1": 2 / 3,
+            "mean_iou": (1.0 + 0.3) / 2,
+            "iou_threshold": 0.5,
+            "tp": 2,
+            "fp": 1,
+            "fn": 1,
+        }
+    )
+    assert report["classification"] is None
+
+
+def test_ranking_block(build):
+    run = build.run(model_type="recommender")
+    for ranking in (["a", "b"], ["b", "a"], ["b"], "garbage"):
+        case = build.case({"relevant": ["a"]}, output_type="ranking")
+        build.judge(build.respond(run, case, {"ranking": ranking}), "ndcg_at_k")
+    ranking = build_run_report(run)["ranking"]
+    assert ranking == pytest.approx(
+        {"count": 3, "k": 10, "mean_ndcg": (1 + 1 / math.log2(3) + 0) / 3, "mrr": (1 + 0.5) / 3}
+    )
+
+
+def test_forecast_block_pools_points(build):
+    run = build.run(model_type="time_series")
+    for truth, output in (([10, 20], [12, 20]), ([0], [0]), ([1, 2], [1])):  # last: malformed
+        case = build.case({"values": truth}, output_type="forecast")
+        build.judge(build.respond(run, case, {"values": output}), "forecast_error")
+    forecast = build_run_report(run)["forecast"]
+    assert forecast == pytest.approx(
+        {
+            "count": 2,
+            "mae": 2 / 3,
+            "rmse": math.sqrt(4 / 3),
+            "smape": (2 * 2 / 22) / 3,
+            "points": 3,
+        }
+    )
+
+
+def test_each_block_reads_its_own_evaluator(build):
+    run = build.run()
+    case = build.case({"label": "a"})
+    response = build.respond(run, case, {"label": "a"})
+    build.judge(response, "label_match")
+    build.judge(response, "exact_match")
+    report = build_run_report(run)
+    assert set(report["evaluators"]) == {"exact_match", "label_match"}
+    assert report["classification"]["count"] == 1
+
+
+def test_empty_run(build, django_assert_max_num_queries):
+    run = build.run()
+    with django_assert_max_num_queries(2):
+        report = build_run_report(run)
+    assert report["evaluators"] == {}
+    assert report["latency_ms"]["count"] == 0
+    assert report["latency_ms"]["p50"] is None
+    assert report["tokens"] == {"total": 0, "mean": None}
+    assert report["errors"] == 0
+    assert report["breakdowns"] == {"category": [], "difficulty": [], "model_type": [], "tag": []}
+    assert all(report[block] is None for block in ("classification", "detection", "forecast"))
+    assert report["cases"]["drift_warning"] is None
+
+
+def test_report_query_count_does_not_grow_with_the_run(build, django_assert_max_num_queries):
+    run = build.run()
+    for i in range(30):
+        case = build.case({"label": "ab"[i % 2]}, tags=[f"t{i % 5}"], category=f"c{i % 3}")
+        response = build.respond(run, case, {"label": "a"}, latency_ms=i)
+        build.judge(response, "label_match")
+        build.verdict(response, "token_f1", i / 30)
+        build.verdict(response, "iou", 0.5, metrics={"tp": 1, "fp": 0, "fn": 0})
+    with django_assert_max_num_queries(6):
+        build_run_report(run)
+
+
+def test_failing_cases_filter_by_evaluator_and_slice(classification_run):
+    failing = failing_evaluations(classification_run)
+    assert failing.count() == 3
+    assert all(not e.passed for e in failing)
+    assert failing_evaluations(classification_run, evaluator="exact_match").count() == 0
+    assert failing_evaluations(classification_run, category="pets").count() == 2
+    assert failing_evaluations(classification_run, tag="en").count() == 2
+    assert failing_evaluations(classification_run, difficulty="hard", tag="en").count() == 2
+    assert failing_evaluations(classification_run, difficulty="").count() == 3  # "" = no filter
+    with pytest.raises(ValueError, match="colour"):
+        failing_evaluations(classification_run, colour="red")
