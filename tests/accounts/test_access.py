@@ -96,4 +96,4 @@ def test_dashboard_with_seeded_data_in_bounded_queries(
     with django_assert_max_num_queries(8):
         response = client.get("/")
     assert response.status_code == 200
-    assert b"computer_vision" in response.content and b"resnet-lite" in response.content
+    assert b"computer_vision" in response.content and b"invoice-regex" in response.content
