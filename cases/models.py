@@ -1,8 +1,11 @@
+import hashlib
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
-from django.db import models
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, models
 from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -59,6 +62,26 @@ class TestCaseQuerySet(TouchingQuerySet):
         return self.filter(origin=Origin.AI_GENERATED, is_verified=False).order_by(
             "created_at", "id"
         )
+
+    def fingerprint(self) -> dict:
+        """{"count", "fingerprint"}: an md5 over the cases' ids and updated_at, computed in SQL.
+
+        Equal fingerprints mean the same cases, none edited since: a run compares the one it
+        stored at registration with its selection's current one to warn about drift.
+        """
+        try:
+            sql, params = self.order_by().values("id", "updated_at").query.sql_with_params()
+        except EmptyResultSet:  # .none() and filters that can match nothing
+            return {"count": 0, "fingerprint": hashlib.md5(b"").hexdigest()}
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), md5(coalesce(string_agg("
+                "id::text || ':' || extract(epoch FROM updated_at)::text, ',' ORDER BY id), ''))"
+                f" FROM ({sql}) AS selection",
+                params,
+            )
+            count, fingerprint = cursor.fetchone()
+        return {"count": count, "fingerprint": fingerprint}
 
 
 class TestCase(models.Model):
