@@ -56,6 +56,37 @@ class TagsFilter(django_filters.Filter):
         return qs.filter(tags__contains=value) if self.match_all else qs.filter(tags__overlap=value)
 
 
+# Sortable columns. Every order ends with id in the same direction, so that a page boundary is
+# one row value (column, id) and keyset pagination can continue from it.
+SORTABLE = ("id", "updated_at", "model_type", "category", "output_type", "difficulty", "origin")
+SORT_CHOICES = [
+    ("-id", "Newest first"),
+    ("id", "Oldest first"),
+    ("-updated_at", "Recently edited"),
+    ("updated_at", "Least recently edited"),
+    *(
+        (f"{prefix}{column}", f"{column.replace('_', ' ').capitalize()} {arrow}")
+        for column in SORTABLE[2:]
+        for prefix, arrow in (("", "A→Z"), ("-", "Z→A"))
+    ),
+]
+
+
+def sort_ordering(sort: str) -> tuple[str, ...]:
+    """order_by() arguments for a sort choice: the column, then id in the same direction."""
+    column = sort.lstrip("-")
+    if column not in SORTABLE:
+        return ("-id",)
+    if column == "id":
+        return (sort,)
+    direction = "-" if sort.startswith("-") else ""
+    return (sort, f"{direction}id")
+
+
+class NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
+    """`ids=3,5,8`: the rows a user ticked, as a filter, so bulk actions take one path."""
+
+
 class TestCaseFilterSet(django_filters.FilterSet):
     """Every case filter; `scope` starts at the golden set and only widens when asked."""
 
@@ -81,6 +112,10 @@ class TestCaseFilterSet(django_filters.FilterSet):
         label="JSON filter applies to",
     )
     q = django_filters.CharFilter(method="filter_text", label="Text search")
+    ids = NumberInFilter(field_name="id", label="Case ids (comma-separated)")
+    sort = django_filters.ChoiceFilter(
+        choices=SORT_CHOICES, method="filter_sort", empty_label=None, label="Sort"
+    )
 
     class Meta:
         model = TestCase
@@ -116,6 +151,9 @@ class TestCaseFilterSet(django_filters.FilterSet):
 
     def filter_noop(self, qs, name, value):
         return qs
+
+    def filter_sort(self, qs, name, value):
+        return qs.order_by(*sort_ordering(value))
 
     def filter_text(self, qs, name, value):
         return qs.filter(search_vector=SearchQuery(value, config="simple", search_type="websearch"))
