@@ -1,0 +1,170 @@
+"""Run comparison: counts by hand, McNemar and Holm against statsmodels, a seeded bootstrap."""
+
+import pytest
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+
+from evaluations import stats
+from evaluations.reports import compare_runs, comparison_cases
+
+# case key -> (category, passed in A or None when absent, passed in B or None)
+PAIRS = {
+    1: ("alpha", True, None),  # only in A
+    2: ("alpha", True, True),
+    3: ("alpha", True, True),
+    4: ("alpha", True, False),  # regression
+    5: ("alpha", True, False),  # regression
+    6: ("beta", True, False),  # regression
+    7: ("beta", False, True),  # improvement
+    8: ("beta", False, False),
+    9: ("beta", None, False),  # only in B
+}
+# Continuous token_f1 scores per case (A, B) for the bootstrap.
+F1 = {2: (0.9, 0.8), 3: (0.7, 0.75), 4: (0.6, 0.2), 5: (0.55, 0.1), 6: (0.8, 0.4), 7: (0.3, 0.9)}
+
+
+@pytest.fixture
+def runs(build):
+    cases = {
+        key: build.case({"label": "a"}, category=category) for key, (category, *_) in PAIRS.items()
+    }
+    run_a = build.run("m", "1.0", config={"selection": {"category": "alpha"}})
+    run_b = build.run("m", "2.0", config={"selection": {"category": "beta"}})
+    for key, (_, in_a, in_b) in PAIRS.items():
+        for run, passed, side in ((run_a, in_a, 0), (run_b, in_b, 1)):
+            if passed is None:
+                continue
+            response = build.respond(run, cases[key], {})
+            build.verdict(response, "label_match", 1.0 if passed else 0.0, passed)
+            if key in F1:
+                build.verdict(response, "token_f1", F1[key][side])
+    return run_a, run_b, cases
+
+
+def test_paired_counts_rates_and_deltas(runs):
+    run_a, run_b, _ = runs
+    figures = compare_runs(run_a, run_b)["evaluators"]["label_match"]
+    assert {k: figures[k] for k in ("paired", "both_passed", "both_failed")} == {
+        "paired": 7,
+        "both_passed": 2,
+        "both_failed": 1,
+    }
+    assert (figures["regressions"], figures["improvements"]) == (3, 1)
+    assert (figures["only_in_a"], figures["only_in_b"]) == (1, 1)
+    # Over the intersection: A passed 5 of 7, B 3 of 7.
+    assert figures["pass_rate_a"] == pytest.approx(5 / 7)
+    assert figures["pass_rate_b"] == pytest.approx(3 / 7)
+    assert figures["pass_rate_delta"] == pytest.approx(-2 / 7)
+    assert figures["mean_score_a"] == pytest.approx(5 / 7)
+    assert figures["mean_score_delta"] == pytest.approx(-2 / 7)
+
+
+def test_mcnemar_matches_statsmodels(runs):
+    run_a, run_b, _ = runs
+    figures = compare_runs(run_a, run_b)["evaluators"]["label_match"]
+    table = [[2, 3], [1, 1]]  # rows A passed/failed, columns B passed/failed
+    assert figures["mcnemar_p"] == pytest.approx(mcnemar(table, exact=True).pvalue)
+    assert figures["mcnemar_p"] == pytest.approx(0.625)
+
+
+def test_bootstrap_interval_is_seeded_and_matches_stats(runs):
+    run_a, run_b, _ = runs
+    first = compare_runs(run_a, run_b)["evaluators"]["token_f1"]
+    second = compare_runs(run_a, run_b)["evaluators"]["token_f1"]
+    assert first["bootstrap_ci95"] == second["bootstrap_ci95"]
+    deltas = [b - a for a, b in F1.values()]
+    assert first["bootstrap_ci95"] == list(stats.paired_bootstrap_ci(deltas))
+    low, high = first["bootstrap_ci95"]
+    assert min(deltas) <= low <= first["mean_score_delta"] <= high <= max(deltas)
+    assert first["mean_score_delta"] == pytest.approx(sum(deltas) / len(deltas))
+    labels = compare_runs(run_a, run_b)["evaluators"]["label_match"]["bootstrap_ci95"]
+    assert labels == list(stats.paired_bootstrap_ci([0, 0, -1, -1, -1, 1, 0]))
+
+
+def test_minimum_detectable_effect(runs):
+    run_a, run_b, _ = runs
+    figures = compare_runs(run_a, run_b)["evaluators"]["label_match"]
+    assert figures["mde"] == stats.minimum_detectable_effect(7, 4 / 7)
+
+
+def test_different_selections_compare_the_intersection(runs):
+    run_a, run_b, _ = runs
+    comparison = compare_runs(run_a, run_b)
+    assert comparison["selections_differ"] is True
+    assert comparison["a"]["selection"] == {"category": "alpha"}
+    assert comparison["b"]["id"] == run_b.pk
+    same = compare_runs(run_a, run_a)
+    assert same["selections_differ"] is False
+    assert same["evaluators"]["label_match"]["paired"] == 8
+    assert same["evaluators"]["label_match"]["mcnemar_p"] == 1.0
+    assert same["evaluators"]["label_match"]["bootstrap_ci95"] == [0.0, 0.0]
+
+
+def test_per_case_list_puts_regressions_first(runs):
+    run_a, run_b, cases = runs
+    rows = compare_runs(run_a, run_b)["cases"]
+    label_rows = [row for row in rows if row["evaluator"] == "label_match"]
+    order = [
+        key for row in label_rows for key, case in cases.items() if case.pk == row["test_case_id"]
+    ]
+    assert order == [4, 5, 6, 7, 1, 9, 8, 2, 3]
+    assert rows[0]["change"] == "regression"
+    assert label_rows[0] == {
+        "test_case_id": cases[4].pk,
+        "evaluator": "label_match",
+        "a_passed": True,
+        "b_passed": False,
+        "a_score": 1.0,
+        "b_score": 0.0,
+        "change": "regression",
+    }
+    assert label_rows[4]["b_passed"] is None  # only in A
+    regressions = comparison_cases(run_a, run_b, evaluator="token_f1", change="regression")
+    # token_f1 passes at 0.5: cases 4, 5 and 6 regress; biggest drop first
+    assert [row["test_case_id"] for row in regressions] == [cases[5].pk, cases[6].pk, cases[4].pk]
+    page = comparison_cases(run_a, run_b, evaluator="label_match", limit=2, offset=2)
+    assert [row["test_case_id"] for row in page] == [cases[6].pk, cases[7].pk]
+    with pytest.raises(ValueError, match="unknown change"):
+        comparison_cases(run_a, run_b, change="worse")
+
+
+def test_slices_holm_adjusted(runs):
+    run_a, run_b, _ = runs
+    slices = compare_runs(run_a, run_b)["slices"]
+    label = [row for row in slices if row["evaluator"] == "label_match"]
+    category = {row["value"]: row for row in label if row["dimension"] == "category"}
+    assert category["alpha"]["paired"] == 4
+    assert (category["alpha"]["regressions"], category["alpha"]["improvements"]) == (2, 0)
+    assert category["beta"]["paired"] == 3
+    raw = [row["mcnemar_p"] for row in label]
+    assert [row["mcnemar_p_holm"] for row in label] == pytest.approx(
+        list(multipletests(raw, method="holm")[1])
+    )
+    assert not any(row["significant_regression"] for row in slices)
+
+
+def test_a_significant_regression_is_marked(build):
+    run_a, run_b = build.run("m", "1"), build.run("m", "2")
+    for i in range(40):
+        case = build.case({"label": "a"}, category="hard" if i < 20 else "easy")
+        for run, passed in ((run_a, True), (run_b, i >= 20)):
+            build.verdict(build.respond(run, case, {}), "label_match", float(passed), passed)
+    comparison = compare_runs(run_a, run_b)
+    figures = comparison["evaluators"]["label_match"]
+    assert figures["regressions"] == 20
+    assert figures["mcnemar_p"] < 1e-5
+    marked = {
+        (row["dimension"], row["value"])
+        for row in comparison["slices"]
+        if row["significant_regression"]
+    }
+    assert marked == {("category", "hard"), ("model_type", "nlp"), ("difficulty", "")}
+
+
+def test_comparison_of_runs_without_verdicts(build, django_assert_max_num_queries):
+    run_a, run_b = build.run(), build.run()
+    with django_assert_max_num_queries(2):
+        comparison = compare_runs(run_a, run_b)
+    assert comparison["evaluators"] == {}
+    assert comparison["cases"] == []
+    assert comparison["slices"] == []
