@@ -1,0 +1,87 @@
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from evaluations.evaluators import EvaluatorConfigError
+from evaluations.pipeline import DEFAULT_CHUNK_SIZE, evaluate_run
+from runs.models import ModelRun
+
+PLAIN_EVERY_CHUNKS = 20
+
+
+class Command(BaseCommand):
+    help = (
+        "Score every response of a run with its evaluators: the ones given with --evaluator, "
+        "else the run config's \"evaluators\", else the default of each case's output type. "
+        "Scoring again replaces the verdicts. Runs in this process (the run page's button uses "
+        "the background workers instead)."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("run_id", type=int, help="the run to score")
+        parser.add_argument(
+            "--evaluator",
+            action="append",
+            default=[],
+            metavar="NAME[:JSON_PARAMS]",
+            help=(
+                'an evaluator and optional parameters, e.g. rouge_l or \'iou:{"iou_threshold": '
+                "0.75}'; repeat for several (see /evaluators/ for the list)"
+            ),
+        )
+        parser.add_argument(
+            "--chunk-size",
+            type=int,
+            default=DEFAULT_CHUNK_SIZE,
+            help=f"responses scored and written per statement (default {DEFAULT_CHUNK_SIZE})",
+        )
+
+    def handle(self, *args, run_id: int, evaluator: list[str], chunk_size: int, **options):
+        if chunk_size < 1:
+            raise CommandError("--chunk-size must be at least 1")
+        run = ModelRun.objects.filter(pk=run_id).first()
+        if run is None:
+            raise CommandError(f"run {run_id} does not exist")
+        progress = _Progress(getattr(self.stderr, "_out", sys.stderr))  # tqdm needs the raw stream
+        try:
+            result = evaluate_run(run, evaluator or None, chunk_size=chunk_size, progress=progress)
+        except EvaluatorConfigError as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            progress.close()
+        if options["verbosity"] >= 1:
+            for name, count in sorted(result.by_evaluator.items()):
+                self.stdout.write(f"{name}: {count} verdicts")
+            if result.failed_calls:
+                self.stdout.write(f"{result.failed_calls} failed model calls scored 0")
+            if result.malformed_outputs:
+                self.stdout.write(f"{result.malformed_outputs} malformed outputs scored 0")
+            if result.curation_errors:
+                self.stdout.write(
+                    f"{result.curation_errors} malformed ground truths (curation errors) scored 0"
+                )
+        self.stdout.write(f"evaluated {result.responses} responses")
+
+
+class _Progress:
+    """A tqdm bar on a terminal; a plain line every few chunks otherwise."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.bar = None
+        self.calls = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None and self.stream.isatty():
+            self.bar = tqdm(total=total, unit="response", desc="evaluating", file=self.stream)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            return
+        self.calls += 1
+        if done and (self.calls % PLAIN_EVERY_CHUNKS == 0 or done == total):
+            print(f"evaluating: {done}/{total} responses", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

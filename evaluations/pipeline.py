@@ -1,0 +1,350 @@
+"""The scoring pipeline: the one place where responses become Evaluation rows.
+
+The command ``evaluate_run``, the run page's button (through :mod:`evaluations.tasks`), the API
+and ``seed_user_data`` all come here. The pure evaluators (:mod:`evaluations.evaluators`) judge
+one response; this module decides which evaluators a run gets, streams the run's responses
+with their test cases' ground truth in id-range chunks (never a whole run in memory), and
+upserts each chunk's verdicts with one ``INSERT ... ON CONFLICT (response_id, evaluator_type)
+DO UPDATE``, so scoring again replaces verdicts and never duplicates them.
+
+Which evaluators (:func:`resolve_evaluators`): the ones named explicitly, else the run config's
+``"evaluators"``, else the default of each output type among the run's cases, applied only to
+the responses whose case has that output type. Named evaluators apply to every response.
+Every name and parameter is validated before any row is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+
+from cases.models import TestCase
+from evaluations.evaluators import (
+    REGISTRY,
+    EvaluatorConfigError,
+    EvaluatorSpec,
+    default_evaluator_for,
+    failed_call_verdict,
+    parse_evaluator_spec,
+    run_evaluator,
+    validate_params,
+)
+from evaluations.models import Evaluation
+from runs.models import ModelRun, Response
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ChunkResult",
+    "EvaluationResult",
+    "EvaluatorConfigError",
+    "PlannedEvaluator",
+    "chunk_bounds",
+    "evaluate_chunk",
+    "evaluate_run",
+    "resolve_evaluators",
+]
+
+# Responses per chunk: large enough that the per-statement cost vanishes, small enough that a
+# chunk of long texts stays a few megabytes and a chunk task takes seconds, not minutes.
+DEFAULT_CHUNK_SIZE = 5000
+
+IdRange = tuple[int, int]  # first and last response id of a chunk, both included
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEvaluator:
+    """An evaluator chosen for a run: validated parameters and the output types it scores.
+
+    ``output_types`` is None for an evaluator the user named (it scores every response), and
+    the output types it is the default for otherwise (a run may mix output types).
+    """
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    output_types: frozenset[str] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        types = None if self.output_types is None else sorted(self.output_types)
+        return {"name": self.name, "params": self.params, "output_types": types}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlannedEvaluator:
+        """Rebuild (and validate again) an evaluator stored by :meth:`as_json`."""
+        types = data.get("output_types")
+        return cls(
+            data["name"],
+            validate_params(data["name"], data.get("params")),
+            None if types is None else frozenset(types),
+        )
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """What scoring one chunk did."""
+
+    responses: int = 0
+    evaluations: int = 0
+    failed_calls: int = 0  # responses whose model call had failed
+    malformed_outputs: int = 0  # verdicts with metrics.error that blame the output
+    curation_errors: int = 0  # verdicts with metrics.ground_truth_error
+    by_evaluator: Counter = field(default_factory=Counter)
+
+    def add(self, other: ChunkResult) -> None:
+        self.responses += other.responses
+        self.evaluations += other.evaluations
+        self.failed_calls += other.failed_calls
+        self.malformed_outputs += other.malformed_outputs
+        self.curation_errors += other.curation_errors
+        self.by_evaluator.update(other.by_evaluator)
+
+
+@dataclass(slots=True)
+class EvaluationResult(ChunkResult):
+    """What scoring a whole run did."""
+
+    run_id: int = 0
+    evaluators: list[PlannedEvaluator] = field(default_factory=list)
+    chunks: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing evaluators
+
+
+SpecLike = EvaluatorSpec | PlannedEvaluator | str | Mapping[str, Any]
+
+
+def _as_spec(spec: SpecLike) -> EvaluatorSpec:
+    """One evaluator named by the user, validated: ``"iou:{...}"``, ``{"name", "params"}``."""
+    if isinstance(spec, str):
+        return parse_evaluator_spec(spec)
+    if isinstance(spec, EvaluatorSpec | PlannedEvaluator):
+        return EvaluatorSpec(spec.name, validate_params(spec.name, spec.params))
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(spec) - {"name", "params"})
+        if unknown:
+            raise EvaluatorConfigError(
+                f"unknown key {unknown[0]!r} in evaluator {spec.get('name')!r} "
+                '(accepted: "name", "params")'
+            )
+        if "name" not in spec:
+            raise EvaluatorConfigError(f'evaluator {dict(spec)!r} has no "name"')
+        return EvaluatorSpec(spec["name"], validate_params(spec["name"], spec.get("params")))
+    raise EvaluatorConfigError(
+        f'an evaluator is a name, "NAME:JSON_PARAMS" or {{"name", "params"}}, got {spec!r}'
+    )
+
+
+def _named(specs: Iterable[SpecLike], where: str) -> list[PlannedEvaluator]:
+    planned: list[PlannedEvaluator] = []
+    for spec in specs:
+        try:
+            validated = _as_spec(spec)
+        except EvaluatorConfigError as exc:
+            raise EvaluatorConfigError(f"{where}: {exc}") from None
+        if any(p.name == validated.name for p in planned):
+            # One verdict per (response, evaluator_type): a second one would overwrite the first.
+            raise EvaluatorConfigError(
+                f"{where}: evaluator {validated.name} is named twice; a response keeps one "
+                "verdict per evaluator"
+            )
+        planned.append(PlannedEvaluator(validated.name, validated.params))
+    return planned
+
+
+def run_output_types(run: ModelRun) -> list[str]:
+    """The output types of the cases the run has responses for."""
+    return sorted(
+        TestCase.objects.filter(responses__run=run).values_list("output_type", flat=True).distinct()
+    )
+
+
+def resolve_evaluators(
+    run: ModelRun, specs: Iterable[SpecLike] | None = None
+) -> list[PlannedEvaluator]:
+    """The evaluators to apply to ``run``, validated; raises EvaluatorConfigError naming the
+    evaluator or parameter at fault, before anything is scored.
+
+    Explicit ``specs`` win, then ``run.config["evaluators"]`` (the same forms: names,
+    ``"NAME:JSON"`` strings or ``{"name", "params"}`` objects), then the default per output type.
+    """
+    specs = list(specs) if specs is not None else []
+    if specs:
+        return _named(specs, "evaluator")
+    configured = (run.config or {}).get("evaluators") if isinstance(run.config, dict) else None
+    if configured:
+        if not isinstance(configured, list):
+            raise EvaluatorConfigError(
+                f'run config "evaluators" must be a list, got {json.dumps(configured)[:80]}'
+            )
+        return _named(configured, 'run config "evaluators"')
+    by_default: dict[str, set[str]] = {}
+    for output_type in run_output_types(run):
+        by_default.setdefault(default_evaluator_for(output_type), set()).add(output_type)
+    return [
+        PlannedEvaluator(name, validate_params(name, None), frozenset(types))
+        for name, types in sorted(by_default.items())
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunks
+
+
+def chunk_bounds(run_id: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tuple[int, int, int]]:
+    """Split a run's responses into id ranges of ``chunk_size`` responses each.
+
+    Returns ``(first_id, last_id, count)`` per chunk. Exact even when the run's ids are
+    interleaved with other runs' (one scan of the run's ids, numbered in order).
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    sql = f"""
+        SELECT min(id), max(id), count(*) FROM (
+            SELECT id, (row_number() OVER (ORDER BY id) - 1) / %s AS bucket
+            FROM {Response._meta.db_table} WHERE run_id = %s
+        ) numbered GROUP BY bucket ORDER BY bucket
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [chunk_size, run_id])
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+_FETCH_SQL = f"""
+    SELECT r.id, r.output_data, r.error_message, c.ground_truth, c.output_type
+    FROM {Response._meta.db_table} r JOIN {TestCase._meta.db_table} c ON c.id = r.test_case_id
+    WHERE r.run_id = %s AND r.id BETWEEN %s AND %s
+"""
+
+# One statement per chunk: the verdicts travel as arrays, one element per row.
+_UPSERT_SQL = f"""
+    INSERT INTO {Evaluation._meta.db_table}
+        (response_id, evaluator_type, score, passed, metrics, feedback)
+    SELECT response_id, evaluator_type, score, passed, metrics::jsonb, feedback
+    FROM unnest(%s::bigint[], %s::text[], %s::float8[], %s::bool[], %s::text[], %s::text[])
+        AS v(response_id, evaluator_type, score, passed, metrics, feedback)
+    ON CONFLICT (response_id, evaluator_type) DO UPDATE SET
+        score = EXCLUDED.score, passed = EXCLUDED.passed, metrics = EXCLUDED.metrics,
+        feedback = EXCLUDED.feedback, created_at = now()
+"""
+
+loads = json.loads
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _finite(value: Any) -> Any:
+    """A copy of a JSON value with NaN and infinities as null (jsonb has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _metrics_json(metrics: dict[str, Any]) -> str:
+    try:
+        text = _encode_json(metrics)
+    except ValueError:  # a NaN or infinity slipped into the metrics
+        text = _encode_json(_finite(metrics))
+    return text.replace("\\u0000", "") if "\\u0000" in text else text
+
+
+def evaluate_chunk(
+    run_id: int, evaluators: Sequence[PlannedEvaluator], id_range: IdRange
+) -> ChunkResult:
+    """Score the run's responses with ids in ``id_range`` (both ends included) and upsert
+    their verdicts in one statement. Evaluators must already be validated
+    (:func:`resolve_evaluators`); a model's output never makes this raise.
+    """
+    result = ChunkResult()
+    with connection.cursor() as cursor:
+        cursor.execute(_FETCH_SQL, [run_id, id_range[0], id_range[1]])
+        rows = cursor.fetchall()
+    result.responses = len(rows)
+    if not rows or not evaluators:
+        return result
+    # Django hands jsonb over as text (its JSONField decodes it); decode each document once.
+    rows = [
+        (response_id, loads(output), error, loads(truth), output_type)
+        for response_id, output, error, truth, output_type in rows
+    ]
+
+    ids: list[int] = []
+    names: list[str] = []
+    scores: list[float] = []
+    passed: list[bool] = []
+    metrics: list[str] = []
+    feedback: list[str] = []
+    result.failed_calls = sum(1 for row in rows if row[2])
+    for evaluator in evaluators:
+        name, params, types = evaluator.name, evaluator.params, evaluator.output_types
+        version = REGISTRY[name].version
+        count = len(ids)
+        for response_id, output, error_message, ground_truth, output_type in rows:
+            if types is not None and output_type not in types:
+                continue
+            if error_message:
+                verdict = failed_call_verdict(error_message)
+                verdict.metrics["evaluator_version"] = version
+                verdict.metrics["params"] = params
+            else:
+                verdict = run_evaluator(name, output, ground_truth, params)
+                if "error" in verdict.metrics:
+                    if verdict.metrics.get("ground_truth_error"):
+                        result.curation_errors += 1
+                    else:
+                        result.malformed_outputs += 1
+            ids.append(response_id)
+            scores.append(verdict.score)
+            passed.append(verdict.passed)
+            metrics.append(_metrics_json(verdict.metrics))
+            text = verdict.feedback
+            feedback.append(text.replace("\x00", "") if "\x00" in text else text)
+        result.by_evaluator[name] += len(ids) - count
+        names.extend([name] * (len(ids) - count))
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT_SQL, [ids, names, scores, passed, metrics, feedback])
+    result.evaluations = len(ids)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole run, in this process
+
+
+def evaluate_run(
+    run: ModelRun,
+    specs: Iterable[SpecLike] | None = None,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationResult:
+    """Score every response of ``run`` in this process, chunk by chunk.
+
+    ``specs`` as for :func:`resolve_evaluators`; they are validated before anything is
+    written (EvaluatorConfigError otherwise). Each chunk is committed on its own, so a long
+    run's verdicts appear as they are made and an interrupted run is finished by running it
+    again (re-scoring replaces). ``progress(done, total)`` is called after each chunk with
+    response counts.
+    """
+    evaluators = resolve_evaluators(run, specs)
+    bounds = chunk_bounds(run.pk, chunk_size)
+    total = sum(count for _, _, count in bounds)
+    result = EvaluationResult(run_id=run.pk, evaluators=evaluators, chunks=len(bounds))
+    if progress is not None:
+        progress(0, total)
+    for first, last, _count in bounds:
+        with transaction.atomic():
+            result.add(evaluate_chunk(run.pk, evaluators, (first, last)))
+        if progress is not None:
+            progress(result.responses, total)
+    return result

@@ -1,0 +1,282 @@
+"""The scoring pipeline: which evaluators a run gets, upserts, failures, the command."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import JSONNull
+from model_bakery import baker
+
+from cases.models import TestCase
+from evaluations.evaluators import EvaluatorConfigError, run_evaluator
+from evaluations.models import Evaluation
+from evaluations.pipeline import (
+    PlannedEvaluator,
+    chunk_bounds,
+    evaluate_run,
+    resolve_evaluators,
+)
+from runs.models import ModelRun, Response
+
+pytestmark = pytest.mark.django_db
+
+
+def make_case(output_type: str, ground_truth, **fields) -> TestCase:
+    return baker.make(
+        TestCase,
+        input_data={"text": "x"},
+        input_type="text",
+        output_type=output_type,
+        ground_truth=ground_truth,
+        **fields,
+    )
+
+
+def make_run(**config) -> ModelRun:
+    return baker.make(ModelRun, model_type="nlp", config=config)
+
+
+def respond(run: ModelRun, case: TestCase, output, error: str = "") -> Response:
+    if output is None:
+        output = JSONNull()  # a JSON null, which a model may answer (Python None is SQL NULL)
+    return baker.make(Response, run=run, test_case=case, output_data=output, error_message=error)
+
+
+def rows(run: ModelRun) -> dict[tuple[int, str], tuple]:
+    return {
+        (e.response_id, e.evaluator_type): (e.score, e.passed, e.metrics, e.feedback)
+        for e in Evaluation.objects.filter(response__run=run)
+    }
+
+
+@pytest.fixture
+def classification_run() -> tuple[ModelRun, list[Response]]:
+    run = make_run()
+    labels = ["cat", "dog", "cat", "bird", "dog"]
+    predicted = ["cat", "cat", "cat", "bird", "bird"]
+    responses = [
+        respond(run, make_case("classification", {"label": actual}), {"label": guess})
+        for actual, guess in zip(labels, predicted, strict=True)
+    ]
+    return run, responses
+
+
+def test_defaults_score_every_response_like_the_pure_evaluator(classification_run):
+    run, responses = classification_run
+    result = evaluate_run(run, chunk_size=2)
+    assert result.responses == 5 and result.evaluations == 5 and result.chunks == 3
+    stored = rows(run)
+    assert set(stored) == {(r.pk, "label_match") for r in responses}
+    for response in responses:
+        verdict = run_evaluator(
+            "label_match", response.output_data, response.test_case.ground_truth, None
+        )
+        score, passed, metrics, feedback = stored[(response.pk, "label_match")]
+        assert (score, passed, metrics, feedback) == (
+            verdict.score,
+            verdict.passed,
+            verdict.metrics,
+            verdict.feedback,
+        )
+    assert sorted(s for s, *_ in stored.values()) == [0.0, 0.0, 1.0, 1.0, 1.0]
+
+
+def test_scoring_again_replaces_rows_never_duplicates(classification_run):
+    run, responses = classification_run
+    evaluate_run(run)
+    first_ids = set(Evaluation.objects.values_list("id", flat=True))
+    Response.objects.filter(pk=responses[1].pk).update(output_data={"label": "dog"})
+    evaluate_run(run, chunk_size=1)
+    assert Evaluation.objects.count() == 5
+    assert set(Evaluation.objects.values_list("id", flat=True)) == first_ids
+    assert Evaluation.objects.get(response=responses[1]).passed is True
+
+
+def test_failed_model_call_scores_zero_with_feedback_naming_the_failure(classification_run):
+    run, _ = classification_run
+    failed = respond(run, make_case("classification", {"label": "cat"}), {}, "timeout after 30s")
+    result = evaluate_run(run)
+    assert result.failed_calls == 1
+    evaluation = Evaluation.objects.get(response=failed)
+    assert (evaluation.score, evaluation.passed) == (0.0, False)
+    assert "timeout after 30s" in evaluation.feedback
+    assert evaluation.metrics["call_failed"] is True
+    assert evaluation.metrics["evaluator_version"] == "1"
+
+
+@pytest.mark.parametrize(
+    "output, named",
+    [
+        ({"confidence": 0.3}, "label"),
+        ({"label": 7}, "label"),
+        (None, "null"),
+        ({"label": None}, "null"),
+        ({"label": {"name": "cat"}}, "object"),
+        ([1, 2], "array"),
+    ],
+)
+def test_malformed_output_scores_zero_and_says_what_was_wrong(output, named):
+    run = make_run()
+    response = respond(run, make_case("classification", {"label": "cat"}), output)
+    result = evaluate_run(run)
+    evaluation = Evaluation.objects.get(response=response)
+    assert (evaluation.score, evaluation.passed) == (0.0, False)
+    assert named in evaluation.feedback
+    assert evaluation.metrics["error"] and "ground_truth_error" not in evaluation.metrics
+    assert result.malformed_outputs == 1 and result.curation_errors == 0
+
+
+def test_malformed_numbers_in_every_family_never_stop_a_run():
+    run = make_run()
+    outputs = {
+        "regression": ({"value": 3.0}, {"value": "NaN"}),
+        "bounding_boxes": ({"boxes": [{"label": "a", "bbox": [0, 0, 1, 1]}]}, {"boxes": "x"}),
+        "ranking": ({"relevant": ["a"]}, {"ranking": {"a": 1}}),
+        "forecast": ({"values": [1, 2]}, {"values": [1, None]}),
+        "multilabel": ({"labels": ["a"]}, {"labels": "a"}),
+        "text": ({"text": "hello"}, {"text": ["hello"]}),
+    }
+    for output_type, (truth, output) in outputs.items():
+        respond(run, make_case(output_type, truth), output)
+    result = evaluate_run(run)
+    assert result.evaluations == len(outputs)
+    assert not Evaluation.objects.filter(passed=True).exists()
+    assert set(Evaluation.objects.values_list("score", flat=True)) == {0.0}
+
+
+def test_malformed_ground_truth_is_a_curation_error():
+    run = make_run()
+    bad = make_case("classification", {"labels": ["cat"]})
+    respond(run, bad, {"label": "cat"})
+    respond(run, make_case("classification", {"label": "cat"}), {"label": "cat"})
+    result = evaluate_run(run)
+    assert result.curation_errors == 1
+    errors = Evaluation.objects.filter(response__run=run).curation_errors()
+    assert list(errors.values_list("response__test_case_id", flat=True)) == [bad.pk]
+    assert "Ground truth" in errors.get().feedback
+
+
+def test_mixed_run_applies_each_default_only_to_its_output_type():
+    run = make_run()
+    label = respond(run, make_case("classification", {"label": "a"}), {"label": "a"})
+    text = respond(run, make_case("text", {"text": "Hello!"}), {"text": "hello"})
+    odd = respond(run, make_case("sql", {"query": "SELECT 1"}), {"query": "SELECT 1"})
+    planned = resolve_evaluators(run)
+    assert [(p.name, p.output_types) for p in planned] == [
+        ("exact_match", frozenset({"sql"})),
+        ("label_match", frozenset({"classification"})),
+        ("text_normalized_match", frozenset({"text"})),
+    ]
+    evaluate_run(run)
+    assert set(rows(run)) == {
+        (label.pk, "label_match"),
+        (text.pk, "text_normalized_match"),
+        (odd.pk, "exact_match"),
+    }
+    assert Evaluation.objects.filter(passed=True).count() == 3
+
+
+def test_explicit_evaluators_apply_to_every_response_with_their_params():
+    run = make_run()
+    a = respond(run, make_case("text", {"text": "the cat sat"}), {"text": "a cat sat down"})
+    b = respond(run, make_case("text", {"text": "Paris"}), {"text": "paris"})
+    evaluate_run(run, ['token_f1:{"threshold": 0.9}', "text_normalized_match"])
+    assert set(rows(run)) == {
+        (r.pk, name) for r in (a, b) for name in ("token_f1", "text_normalized_match")
+    }
+    f1 = Evaluation.objects.get(response=a, evaluator_type="token_f1")
+    assert f1.score == pytest.approx(0.8)  # SQuAD: drops "the"/"a"; 2 shared of 2 and 3 tokens
+    assert f1.passed is False and f1.metrics["params"] == {"threshold": 0.9}
+
+
+def test_run_config_evaluators_are_used_when_none_are_named():
+    run = make_run(evaluators=["rouge_l", {"name": "label_match", "params": {"ignore_case": True}}])
+    respond(run, make_case("classification", {"label": "Cat"}), {"label": "cat"})
+    evaluate_run(run)
+    assert Evaluation.objects.get(evaluator_type="label_match").passed is True
+    assert Evaluation.objects.filter(evaluator_type="rouge_l").count() == 1
+    # Named evaluators win over the config.
+    evaluate_run(run, ["exact_match"])
+    assert Evaluation.objects.filter(evaluator_type="exact_match").count() == 1
+
+
+@pytest.mark.parametrize(
+    "specs, message",
+    [
+        (["no_such_thing"], "unknown evaluator 'no_such_thing'"),
+        (['iou:{"iou_treshold": 0.7}'], "unknown parameter 'iou_treshold' for evaluator iou"),
+        (['iou:{"iou_threshold": 7}'], '"iou_threshold" must be <= 1'),
+        (["iou:{oops"], "parameters of iou are not valid JSON"),
+        (["rouge_l", "rouge_l"], "rouge_l is named twice"),
+        ([{"name": "iou", "parameters": {}}], "unknown key 'parameters'"),
+    ],
+)
+def test_bad_spec_fails_before_anything_is_written(classification_run, specs, message):
+    run, _ = classification_run
+    with pytest.raises(EvaluatorConfigError, match=message.replace("(", r"\(")):
+        evaluate_run(run, ["label_match", *specs])
+    assert not Evaluation.objects.exists()
+
+
+def test_bad_run_config_names_the_config():
+    run = make_run(evaluators=[{"name": "bleu", "params": {"smooth": "yes"}}])
+    respond(run, make_case("text", {"text": "x"}), {"text": "x"})
+    with pytest.raises(EvaluatorConfigError, match='run config "evaluators"'):
+        evaluate_run(run)
+
+
+def test_planned_evaluators_survive_json():
+    planned = PlannedEvaluator("ndcg_at_k", {"k": 5, "threshold": 0.5}, frozenset({"x"}))
+    assert PlannedEvaluator.from_json(planned.as_json()) == planned
+
+
+def test_chunks_are_exact_when_runs_interleave():
+    run, other = make_run(), make_run()
+    mine = []
+    for _ in range(7):
+        case = make_case("classification", {"label": "a"})
+        mine.append(respond(run, case, {"label": "a"}).pk)
+        respond(other, case, {"label": "b"})
+    bounds = chunk_bounds(run.pk, 3)
+    assert [count for *_, count in bounds] == [3, 3, 1]
+    assert bounds[0][:2] == (mine[0], mine[2]) and bounds[-1][:2] == (mine[6], mine[6])
+
+
+def test_empty_run_scores_nothing():
+    result = evaluate_run(make_run())
+    assert (result.responses, result.evaluations, result.evaluators) == (0, 0, [])
+
+
+def command(*args) -> list[str]:
+    out = io.StringIO()
+    call_command("evaluate_run", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue().strip().splitlines()
+
+
+def test_command_reports_evaluated_responses(classification_run):
+    run, _ = classification_run
+    assert command(str(run.pk))[-1] == "evaluated 5 responses"
+    lines = command(str(run.pk), "--evaluator", "label_match", "--evaluator", "exact_match")
+    assert lines[-1] == "evaluated 5 responses"
+    assert "exact_match: 5 verdicts" in lines
+    assert Evaluation.objects.count() == 10
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--evaluator", 'iou:{"iou_threshold": "high"}'], "iou_threshold"),
+        (["--evaluator", "nope"], "unknown evaluator 'nope'"),
+        (["--chunk-size", "0"], "--chunk-size"),
+    ],
+)
+def test_command_rejects_bad_input_and_writes_nothing(classification_run, args, message):
+    run, _ = classification_run
+    with pytest.raises(CommandError, match=message):
+        command(str(run.pk), *args)
+    assert not Evaluation.objects.exists()
+
+
+def test_command_rejects_a_missing_run():
+    with pytest.raises(CommandError, match="run 999999 does not exist"):
+        command("999999")
