@@ -9,6 +9,9 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/
 STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint format install serve stop-db clean
+WEB_WORKERS ?= 4
+TASK_WORKERS ?= 2
+BIND ?= 127.0.0.1:8000
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "mleval needs Python 3.12 or newer: none found; set PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -26,6 +29,17 @@ run: install
 	$(MANAGE) bootstrap && \
 	{ $(MANAGE) db_worker --queue-name '*' & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(MANAGE) runserver 127.0.0.1:8000; }
+
+# The production stack on one machine: gunicorn (WEB_WORKERS processes) and TASK_WORKERS task
+# workers, DEBUG off, against DATABASE_URL (or the embedded PostgreSQL). Needs SECRET_KEY.
+# Plain HTTP unless MLEVAL_HTTPS=true (set it when a TLS proxy is in front).
+serve: install
+	@test -n "$$SECRET_KEY" || { echo "make serve needs SECRET_KEY (a long random string)" >&2; exit 1; }
+	export DEBUG=false MLEVAL_HTTPS=$${MLEVAL_HTTPS:-false} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost}; \
+	$(MANAGE) migrate --no-input && $(MANAGE) collectstatic --no-input -v0 && \
+	{ pids=""; for i in $$(seq $(TASK_WORKERS)); do $(MANAGE) db_worker --queue-name '*' & pids="$$pids $$!"; done; \
+	  trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	  $(VENV)/bin/gunicorn mleval_site.wsgi --workers $(WEB_WORKERS) --bind $(BIND) --access-logfile - ; }
 
 # Tests on a throwaway embedded PostgreSQL unless DATABASE_URL is set.
 test: install

@@ -56,14 +56,16 @@ CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", list, [])
 
 # HTTPS: on by default in production; behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER
 # (e.g. "HTTP_X_FORWARDED_PROTO,https"), or switch redirect/HSTS off where the proxy does them.
+# MLEVAL_HTTPS=false serves plain HTTP (`make serve` on one machine without a TLS proxy).
 PRODUCTION = not (DEBUG or TESTING)
-SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", strict_bool, PRODUCTION)
-SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", int, 31_536_000 if PRODUCTION else 0)
+HTTPS = _read("MLEVAL_HTTPS", strict_bool, PRODUCTION)
+SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", strict_bool, HTTPS)
+SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", int, 31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", strict_bool, False)
 SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", strict_bool, False)
 if proxy_header := _read("SECURE_PROXY_SSL_HEADER", list, []):
     SECURE_PROXY_SSL_HEADER = tuple(proxy_header)
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_HTTPONLY = True
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
@@ -82,6 +84,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts",
     "cases",
     "runs",
@@ -99,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "mleval_site.observability.RequestLogMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mleval_site.urls"
@@ -140,8 +145,18 @@ else:
             "HOST": str(embedded_db.start()),
         }
     }
-DATABASES["default"]["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", int, 60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# An optional read replica: report queries read from it (mleval_site.db_router).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    try:
+        DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    except (ValueError, ImproperlyConfigured) as error:
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URL has a bad value: {error}") from None
+    DATABASES["replica"]["HOST"] = unquote(DATABASES["replica"]["HOST"])
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["mleval_site.db_router.ReplicaRouter"]
+for _database in DATABASES.values():
+    _database["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", int, 60)
+    _database["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -152,6 +167,18 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Login attempts are throttled per username and address (django-axes).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = _read("AXES_ENABLED", strict_bool, not TESTING)
+AXES_FAILURE_LIMIT = _read("AXES_FAILURE_LIMIT", int, 5)
+AXES_COOLOFF_TIME = _read("AXES_COOLOFF_MINUTES", int, 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -229,10 +256,24 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# One JSON line per request and per task on stdout (MLEVAL_REQUEST_LOG=false to silence).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "mleval_site.observability.JsonLineFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "json": {"class": "logging.StreamHandler", "formatter": "json",
+                 "stream": "ext://sys.stdout"},
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"mleval": {"level": "INFO"}},
-}
+    "loggers": {
+        "mleval": {"level": "INFO"},
+        "mleval.requests": {
+            "handlers": ["json"], "propagate": False,
+            "level": "INFO" if _read("MLEVAL_REQUEST_LOG", strict_bool, not TESTING) else "WARNING",
+        },
+        "mleval.tasks": {"handlers": ["json"], "propagate": False, "level": "INFO"},
+        "axes": {"level": "WARNING"},
+    },
+}  # fmt: skip
