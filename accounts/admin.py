@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, AuditEvent
+from mleval_site.admin_utils import LargeTableAdmin
 
 
 @admin.register(ApiToken)
@@ -60,3 +61,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke_selected(self, request, queryset) -> None:
         count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
         self.message_user(request, f"{count} tokens revoked.")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(LargeTableAdmin):
+    """Read-only: the trail is written by the application, never edited by hand."""
+
+    list_display = ("created_at", "actor_name", "action", "target_type", "target_id", "count")
+    list_filter = ("action", "target_type")
+    search_fields = ("actor_name", "=target_id")
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -119,3 +119,45 @@ class ApiToken(models.Model):
         if self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION:
             self.last_used_at = now
             ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+
+
+class AuditEvent(models.Model):
+    """Who did what to which rows: one row per user action, written by `accounts.audit.record`.
+
+    `actor_name` keeps the username after the user is deleted; `target_*` names the row (or, for
+    bulk actions, the kind of rows and `count`), `detail` holds the action's parameters.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    action = models.CharField(max_length=50)
+    target_type = models.CharField(max_length=50, blank=True, default="")
+    target_id = models.CharField(max_length=50, blank=True, default="")
+    count = models.IntegerField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        db_table = "audit_events"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The /audit/ page lists newest first, filtered by action, actor or target.
+            models.Index(fields=["-created_at"], name="accounts_audit_created"),
+            models.Index(fields=["action", "-created_at"], name="accounts_audit_action"),
+            models.Index(fields=["target_type", "target_id"], name="accounts_audit_target"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(action=""), name="%(app_label)s_%(class)s_action_required"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = f" {self.target_type} {self.target_id}".rstrip()
+        return f"{self.actor_name or 'system'} {self.action}{target}"

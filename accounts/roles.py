@@ -7,6 +7,8 @@ admin does all. A user's role is the group they are in (superusers pass every ch
 from collections.abc import Iterable
 
 PROJECT_APPS = ("accounts", "cases", "runs", "evaluations")
+# What every role may read; accounts (tokens, the audit trail) is for admins only.
+DATA_APPS = ("cases", "runs", "evaluations")
 VIEWER, CURATOR, ENGINEER, ADMIN = "viewer", "curator", "engineer", "admin"
 ROLE_NAMES = (VIEWER, CURATOR, ENGINEER, ADMIN)
 
@@ -31,7 +33,11 @@ def sync_roles(apps) -> None:
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     project_permissions = Permission.objects.filter(content_type__app_label__in=PROJECT_APPS)
-    view_permissions = list(project_permissions.filter(codename__startswith="view_"))
+    view_permissions = list(
+        project_permissions.filter(
+            codename__startswith="view_", content_type__app_label__in=DATA_APPS
+        )
+    )
     for role in ROLE_NAMES:
         group, _ = Group.objects.get_or_create(name=role)
         if role == ADMIN:

@@ -1,12 +1,16 @@
 """/accounts/tokens/: every logged-in user manages their own API tokens."""
 
 from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 from django.views.generic import ListView
+from django_filters.views import FilterView
 
+from accounts.audit import AuditEventFilterSet
 from accounts.forms import TokenForm
-from accounts.models import ApiToken
+from accounts.models import ApiToken, AuditEvent
+from mleval_site.pagination import EstimatedCountPaginator
 
 
 class TokenListView(ListView):
@@ -46,3 +50,16 @@ class TokenRevokeView(View):
         token.revoke()
         messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
         return redirect("api-tokens")
+
+
+class AuditLogView(PermissionRequiredMixin, FilterView):
+    """/audit/: the audit trail, for admins."""
+
+    permission_required = "accounts.view_auditevent"
+    filterset_class = AuditEventFilterSet
+    template_name = "accounts/audit.html"
+    paginate_by = 100
+    paginator_class = EstimatedCountPaginator
+
+    def get_queryset(self):
+        return AuditEvent.objects.all()

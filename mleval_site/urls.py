@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import AuditLogView
 from mleval_site import views
 
 urlpatterns = [
@@ -8,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("audit/", AuditLogView.as_view(), name="audit"),
     path("cases/", include("cases.urls")),
     # Reports own /runs/<id>/report/ and /runs/compare/, so they come before the runs app.
     path("", include("evaluations.urls")),
