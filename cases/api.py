@@ -20,8 +20,9 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from cases import importing
-from cases.filters import TestCaseFilterSet
+from cases.filters import TestCaseFilterSet, sort_ordering
 from cases.models import TestCase
+from cases.shapes import json_type
 from mleval_site.api import ERROR_RESPONSES
 
 EDITABLE_FIELDS = importing.FIELDS
@@ -33,6 +34,16 @@ def validate_case(record: Any, user_id: int | None = None) -> dict[str, Any]:
 
     Runs the import's validator (every field checked, every problem reported at once).
     """
+    if isinstance(record, dict):
+        # The validator compares these with sets, so a JSON object there would raise TypeError
+        # (reported to the curation engineer; remove once importing checks the type itself).
+        wrong = {
+            name: [f"must be a string, got {json_type(record[name])}"]
+            for name in ("origin", "difficulty")
+            if record.get(name) is not None and not isinstance(record[name], str)
+        }
+        if wrong:
+            raise serializers.ValidationError(wrong)
     report = importing.ImportReport(file_format="json", dry_run=False)
     validator = importing._Validator(report, origin="", user_id=user_id)
     # Strings PostgreSQL cannot store (NUL, lone surrogates) are looked for in every record.
@@ -58,7 +69,9 @@ class TestCaseListSerializer(serializers.ListSerializer):
 
 
 class TestCaseSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who created it."
+    )
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
     input_data = serializers.JSONField(help_text="A JSON object: the model's input.")
     ground_truth = serializers.JSONField(help_text="The expected output (shape per output_type).")
@@ -111,7 +124,8 @@ CASE_OR_LIST = PolymorphicProxySerializer(
     list=extend_schema(
         summary="List cases",
         description="The golden set unless `scope` (or an origin / verified filter) widens it; "
-        "the filters of the /cases/ page. Newest first, cursor-paginated.",
+        "the filters of the /cases/ page. Newest first unless `sort` says otherwise; "
+        "cursor-paginated (follow `next`).",
         responses={200: TestCaseSerializer(many=True), **ERROR_RESPONSES},
     ),
     create=extend_schema(
@@ -132,7 +146,12 @@ class TestCaseViewSet(viewsets.ModelViewSet):
     queryset = TestCase.objects.select_related("created_by")
     serializer_class = TestCaseSerializer
     filterset_class = TestCaseFilterSet
+    lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def page_ordering(self) -> tuple[str, ...]:
+        """The `sort` choice (the FilterSet validated it), newest first by default."""
+        return sort_ordering(self.request.query_params.get("sort") or "-id")
 
     def filter_queryset(self, queryset):
         # The filters (and their golden-set default) shape the list; an id reaches any case.

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import JsonResponse
 from django.utils.encoding import force_str
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -65,12 +66,21 @@ class TokenRateThrottle(SimpleRateThrottle):
 
 
 class CursorPage(CursorPagination):
-    """Newest first, stable under inserts, and no COUNT(*) over millions of rows."""
+    """Newest first, stable under inserts, and no COUNT(*) over millions of rows.
+
+    A view may choose another order per request with `page_ordering()` (e.g. the case list's
+    `sort` parameter); every order should end with the id so that page boundaries are exact.
+    """
 
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
     ordering = "-id"
+
+    def get_ordering(self, request, queryset, view) -> tuple[str, ...]:
+        if hasattr(view, "page_ordering"):
+            return tuple(view.page_ordering())
+        return super().get_ordering(request, queryset, view)
 
 
 class OldestFirstCursorPage(CursorPage):
@@ -136,6 +146,7 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # it writes nothing; a PATCH to a bad path is a 404, not a CSRF failure
 def not_found(request, path: str = "") -> JsonResponse:
     """JSON 404 for any path under /api/ that no endpoint serves (instead of an HTML page)."""
     hint = "" if request.path.endswith("/") else " (API paths end with a slash)"

@@ -154,6 +154,17 @@ class TestList:
         assert seen == sorted(made, reverse=True)
         assert client.get(URL + "?cursor=garbage").status_code == 404
 
+    def test_sort_orders_the_cursor_pages(self, as_persona):
+        made = [make_case(category=name).pk for name in ("b", "a", "c", "a")]
+        client = as_persona("viewer")
+        seen, url = [], URL + "?sort=category&page_size=1"
+        while url:
+            body = client.get(url).json()
+            seen += [(row["category"], row["id"]) for row in body["results"]]
+            url = body["next"]
+        assert seen == sorted(zip(["b", "a", "c", "a"], made, strict=True))
+        assert client.get(URL + "?sort=nonsense").status_code == 400
+
     def test_row_shape(self, curator, as_persona):
         made = make_case(created_by=curator, tags=["en"], metadata={"source": "x"})
         row = as_persona("viewer").get(URL).json()["results"][0]
