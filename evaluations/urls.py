@@ -1,2 +1,16 @@
+from django.urls import path
+
+from evaluations import views
+
 app_name = "evaluations"
-urlpatterns: list = []
+urlpatterns = [
+    # Reports (before the runs app's /runs/<id>/: see mleval_site/urls.py).
+    path("runs/<int:pk>/report/", views.RunReportView.as_view(), name="run-report"),
+    path("runs/compare/", views.CompareView.as_view(), name="compare"),
+    path("leaderboard/", views.LeaderboardView.as_view(), name="leaderboard"),
+    path(
+        "reports/cases/<int:pk>/history/",
+        views.CaseHistoryView.as_view(),
+        name="case-history",
+    ),
+]

@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, render
+from django.views.generic import DetailView, TemplateView
+
+from cases.models import TestCase
+from evaluations import exports, reports
+from mleval_site.pagination import EstimatedCountPaginator
+from runs.models import ModelRun
+
+# --- reports: run report, comparison, leaderboard, case history ----------------------------
+# Thin views: every figure comes from evaluations.reports; `?format=json|csv` on any report
+# page downloads the same dict the page renders (evaluations.exports).
+
+REPORT_PERMISSIONS = ("runs.view_modelrun", "evaluations.view_evaluation")
+EXPORT_FORMATS = ("json", "csv")
+
+
+class ExportMixin:
+    """`?format=json|csv` turns a report page into a download of the dict it renders."""
+
+    export_header = exports.LONG_COLUMNS
+
+    def export_format(self) -> str | None:
+        fmt = self.request.GET.get("format", "")
+        return fmt if fmt not in ("", "html") else None
+
+    def export(self, data: dict, rows, filename: str) -> HttpResponse:
+        fmt = self.export_format()
+        if fmt == "json":
+            response = HttpResponse(exports.to_json(data), content_type="application/json")
+        else:
+            response = HttpResponse(content_type="text/csv; charset=utf-8")
+            exports.write_csv(rows, response, self.export_header)
+        response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+        return response
+
+    def dispatch(self, request, *args, **kwargs):
+        fmt = self.export_format()
+        if fmt is not None and fmt not in EXPORT_FORMATS:
+            return HttpResponseBadRequest(
+                f"Unknown format {fmt!r}: use format=json or format=csv (or none for the page)."
+            )
+        return super().dispatch(request, *args, **kwargs)
+
+
+def _slice_filters(request) -> dict[str, str]:
+    """The failing-cases filters from the query string (empty = no filter)."""
+    return {name: request.GET.get(name, "").strip()[:100] for name in reports.SLICE_DIMENSIONS}
+
+
+class RunReportView(PermissionRequiredMixin, ExportMixin, DetailView):
+    """/runs/<id>/report/: the run report; its failing-cases table pages through htmx."""
+
+    model = ModelRun
+    permission_required = REPORT_PERMISSIONS
+    template_name = "evaluations/run_report.html"
+    context_object_name = "run"
+    failing_per_page = 25
+
+    def get(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        if self.export_format():
+            report = reports.build_run_report(self.object)
+            return self.export(report, exports.report_rows(report), f"run-{self.object.pk}-report")
+        if request.htmx and request.htmx.target == "failing":
+            return render(request, "evaluations/_failing_cases.html", self.failing_context())
+        return self.render_to_response(self.get_context_data())
+
+    def failing_context(self) -> dict:
+        evaluator = self.request.GET.get("evaluator", "").strip()[:100]
+        slices = _slice_filters(self.request)
+        queryset = reports.failing_evaluations(self.object, evaluator or None, **slices)
+        paginator = EstimatedCountPaginator(queryset, self.failing_per_page)
+        page = paginator.get_page(self.request.GET.get("page"))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return {
+            "run": self.object,
+            "page_obj": page,
+            "paginator": paginator,
+            "filter_query": query.urlencode(),
+            "selected": {"evaluator": evaluator, **slices},
+        }
+
+    def get_context_data(self, **kwargs):
+        report = reports.build_run_report(self.object)
+        slice_charts = [
+            {
+                "dimension": dimension,
+                "evaluator": evaluator,
+                "rows": [
+                    {"label": row["value"], "rate": row["pass_rate"], "count": row["count"]}
+                    for row in sorted(rows, key=lambda r: (-r["count"], str(r["value"])))
+                    if row["evaluator"] == evaluator
+                ],
+            }
+            for dimension, rows in report["breakdowns"].items()
+            for evaluator in report["evaluators"]
+            if len({row["value"] for row in rows}) > 1
+        ]
+        return super().get_context_data(
+            report=report,
+            slice_charts=slice_charts,
+            selection_label=reports.selection_label(report["run"]["selection"]),
+            **self.failing_context(),
+            **kwargs,
+        )
+
+
+class _CaseRows:
+    """Rows of the comparison's per-case table, one page at a time (no count query)."""
+
+    def __init__(self, run_a: ModelRun, run_b: ModelRun, evaluator: str, change: str) -> None:
+        self.args = (run_a, run_b)
+        self.filters = {"evaluator": evaluator or None, "change": change or None}
+
+    def page(self, number: int, per_page: int) -> tuple[list[dict], bool]:
+        rows = reports.comparison_cases(
+            *self.args, **self.filters, limit=per_page + 1, offset=(number - 1) * per_page
+        )
+        return rows[:per_page], len(rows) > per_page
+
+
+class CompareView(PermissionRequiredMixin, ExportMixin, TemplateView):
+    """/runs/compare/?a=&b=: two runs paired by case, with significance; a picker without."""
+
+    permission_required = REPORT_PERMISSIONS
+    template_name = "evaluations/compare.html"
+    cases_per_page = 50
+
+    def get(self, request, *args, **kwargs):
+        self.errors: list[str] = []
+        self.run_a, self.run_b = self._runs()
+        if self.export_format():
+            if self.errors or not self.run_a:
+                return HttpResponseBadRequest(" ".join(self.errors) or "Give two runs: ?a=&b=.")
+            comparison = reports.compare_runs(self.run_a, self.run_b)
+            return self.export(
+                comparison,
+                exports.comparison_rows(comparison),
+                f"compare-{self.run_a.pk}-{self.run_b.pk}",
+            )
+        if request.htmx and request.htmx.target == "compare-cases" and self.run_a:
+            return render(request, "evaluations/_compare_cases.html", self.cases_context())
+        status = 400 if self.errors else 200
+        return self.render_to_response(self.get_context_data(), status=status)
+
+    def _runs(self) -> tuple[ModelRun | None, ModelRun | None]:
+        raw = {side: self.request.GET.get(side, "").strip() for side in ("a", "b")}
+        if not any(raw.values()):
+            return None, None
+        ids = {}
+        for side, value in raw.items():
+            if not value.isdigit():
+                self.errors.append(f"Run {side.upper()}: give a run id (a number), got {value!r}.")
+            else:
+                ids[side] = int(value)
+        found = ModelRun.objects.in_bulk(ids.values()) if ids else {}
+        for side, pk in ids.items():
+            if pk not in found:
+                self.errors.append(f"Run {side.upper()}: there is no run #{pk}.")
+        if self.errors:
+            return None, None
+        return found[ids["a"]], found[ids["b"]]
+
+    def cases_context(self) -> dict:
+        evaluator = self.request.GET.get("evaluator", "").strip()[:100]
+        change = self.request.GET.get("change", "")
+        if change not in reports.CHANGE_KINDS:
+            change = ""
+        try:
+            number = max(1, int(self.request.GET.get("page", 1)))
+        except ValueError:
+            number = 1
+        rows, has_next = _CaseRows(self.run_a, self.run_b, evaluator, change).page(
+            number, self.cases_per_page
+        )
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return {
+            "run_a": self.run_a,
+            "run_b": self.run_b,
+            "case_rows": rows,
+            "page_number": number,
+            "has_next": has_next,
+            "filter_query": query.urlencode(),
+            "selected": {"evaluator": evaluator, "change": change},
+            "change_kinds": reports.CHANGE_KINDS,
+        }
+
+    def get_context_data(self, **kwargs):
+        context = {
+            "errors": self.errors,
+            "recent_runs": ModelRun.objects.order_by("-created_at", "-id")[:200],
+            "selected_a": self.request.GET.get("a", ""),
+            "selected_b": self.request.GET.get("b", ""),
+        }
+        if self.run_a:
+            comparison = reports.compare_runs(self.run_a, self.run_b, case_limit=0)
+            context.update(
+                comparison=comparison,
+                selection_a=reports.selection_label(comparison["a"]["selection"]),
+                selection_b=reports.selection_label(comparison["b"]["selection"]),
+                slices=sorted(
+                    comparison["slices"],
+                    key=lambda r: (not r["significant_regression"], r["mcnemar_p_holm"]),
+                )[:100],
+                **self.cases_context(),
+            )
+        return super().get_context_data(**context, **kwargs)
+
+
+class LeaderboardView(PermissionRequiredMixin, ExportMixin, TemplateView):
+    """/leaderboard/: runs grouped by model type and selection, ranked by an evaluator."""
+
+    permission_required = REPORT_PERMISSIONS
+    template_name = "evaluations/leaderboard.html"
+    export_header = exports.LEADERBOARD_COLUMNS
+
+    def get(self, request, *args, **kwargs):
+        self.board = reports.build_leaderboard(
+            model_type=request.GET.get("model_type", "").strip() or None,
+            evaluator=request.GET.get("evaluator", "").strip() or None,
+        )
+        if self.export_format():
+            return self.export(self.board, exports.leaderboard_rows(self.board), "leaderboard")
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(board=self.board, **kwargs)
+
+
+class CaseHistoryView(PermissionRequiredMixin, TemplateView):
+    """/reports/cases/<id>/history/: the fragment the case page loads with hx-get."""
+
+    permission_required = REPORT_PERMISSIONS
+    template_name = "evaluations/_case_history.html"
+
+    def get_context_data(self, **kwargs):
+        case = get_object_or_404(TestCase.objects.only("id"), pk=self.kwargs["pk"])
+        return super().get_context_data(
+            case_id=case.pk, history=reports.case_history(case.pk), **kwargs
+        )
