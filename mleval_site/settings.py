@@ -208,6 +208,15 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 # Background work: Django's task API on the database backend; `manage.py db_worker` runs it.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# Runs (runs/execution.py): modules a `python:module:function` endpoint may name (importing
+# runs their code), how often a running run's watchdog checks that its worker is alive, and the
+# largest response upload the run page ingests at once (bigger ones go to the worker).
+MLEVAL_PYTHON_ENDPOINT_MODULES = _read(
+    "MLEVAL_PYTHON_ENDPOINT_MODULES", list, ["runs.demo_models"]
+)
+MLEVAL_RUN_WATCHDOG_SECONDS = _read("MLEVAL_RUN_WATCHDOG_SECONDS", float, 30.0)
+MLEVAL_SYNC_IMPORT_BYTES = _read("MLEVAL_SYNC_IMPORT_BYTES", int, 5 * 1024**2)
+
 # Uploads: large imports are streamed to disk, never held in memory.
 MLEVAL_MAX_UPLOAD_BYTES = _read("MLEVAL_MAX_UPLOAD_BYTES", int, 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
