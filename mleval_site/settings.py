@@ -211,9 +211,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # Runs (runs/execution.py): modules a `python:module:function` endpoint may name (importing
 # runs their code), how often a running run's watchdog checks that its worker is alive, and the
 # largest response upload the run page ingests at once (bigger ones go to the worker).
-MLEVAL_PYTHON_ENDPOINT_MODULES = _read(
-    "MLEVAL_PYTHON_ENDPOINT_MODULES", list, ["runs.demo_models"]
-)
+MLEVAL_PYTHON_ENDPOINT_MODULES = _read("MLEVAL_PYTHON_ENDPOINT_MODULES", list, ["runs.demo_models"])
 MLEVAL_RUN_WATCHDOG_SECONDS = _read("MLEVAL_RUN_WATCHDOG_SECONDS", float, 30.0)
 MLEVAL_SYNC_IMPORT_BYTES = _read("MLEVAL_SYNC_IMPORT_BYTES", int, 5 * 1024**2)
 
