@@ -210,6 +210,19 @@ def import_cases(
     return report
 
 
+def validate_record(record: Any, *, origin: str = "") -> tuple[dict | None, list[RowError]]:
+    """One case object (from the form or the API) checked by the import's rules.
+
+    Returns (field values as they will be stored, []) or (None, errors); errors carry the field
+    and no line (line 0).
+    """
+    report = ImportReport(file_format="json", dry_run=True)
+    values = _Validator(report, origin, None).values(0, _StoredTextCheck(record))
+    if values is None:
+        return None, report.errors
+    return dict(zip(FIELDS, values, strict=True)), []
+
+
 def _copy(rows: Iterable[tuple], report: ImportReport) -> None:
     """COPY the rows inside one transaction; roll it all back at the first error."""
     try:
@@ -520,6 +533,23 @@ class _Validator:
         self.user_id = user_id
 
     def row(self, line: int, record: Any) -> tuple | None:
+        """The COPY row (JSON fields as JSON text, then created_by_id), or None when invalid."""
+        values = self.values(line, record)
+        if values is None:
+            return None
+        dumps = json.dumps
+        return (
+            dumps(values[0], ensure_ascii=False),
+            values[1],
+            values[2],
+            dumps(values[3], ensure_ascii=False),
+            *values[4:11],
+            dumps(values[11], ensure_ascii=False),
+            self.user_id,
+        )
+
+    def values(self, line: int, record: Any) -> tuple | None:
+        """The FIELDS' values as they will be stored (defaults filled in), or None when invalid."""
         report = self.report
         report.rows += 1
         before = report.error_count
@@ -625,16 +655,7 @@ class _Validator:
         )
         if len(report.preview) < PREVIEW_ROWS:
             report.preview.append({"line": line, **dict(zip(FIELDS, values, strict=True))})
-        dumps = json.dumps
-        return (
-            dumps(input_data, ensure_ascii=False),
-            values[1],
-            values[2],
-            dumps(ground_truth, ensure_ascii=False),
-            *values[4:11],
-            dumps(metadata, ensure_ascii=False),
-            self.user_id,
-        )
+        return values
 
     def _tags(self, line: int, tags: Any) -> list[str]:
         if type(tags) is not list:

@@ -10,9 +10,16 @@ PLAIN_EVERY_SECONDS = 5.0
 
 
 class ProgressReporter:
-    """Fed `update(rows, bytes_done)`; draws bytes against `total_bytes` when it is known."""
+    """Fed `update(rows, done)`; draws `done` (bytes, or another unit) against the total."""
 
-    def __init__(self, total_bytes: int | None, *, stream: TextIO | None = None, label: str = ""):
+    def __init__(
+        self,
+        total_bytes: int | None,
+        *,
+        stream: TextIO | None = None,
+        label: str = "",
+        unit: str = "B",
+    ):
         self.stream = stream or sys.stderr
         self.total = total_bytes
         self.label = label
@@ -22,9 +29,9 @@ class ProgressReporter:
         if self.stream.isatty():
             self.bar = tqdm(
                 total=total_bytes,
-                unit="B",
+                unit=unit,
                 unit_scale=True,
-                unit_divisor=1024,
+                unit_divisor=1024 if unit == "B" else 1000,
                 desc=label,
                 file=self.stream,
                 dynamic_ncols=True,

@@ -1,2 +1,19 @@
+from django.urls import path
+
+from cases import views
+
 app_name = "cases"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.CaseListView.as_view(), name="list"),
+    path("new/", views.CaseCreateView.as_view(), name="create"),
+    path("<int:pk>/", views.CaseDetailView.as_view(), name="detail"),
+    path("<int:pk>/edit/", views.CaseUpdateView.as_view(), name="edit"),
+    path("<int:pk>/delete/", views.CaseDeleteView.as_view(), name="delete"),
+    path("bulk/", views.BulkActionView.as_view(), name="bulk"),
+    path("review/", views.ReviewQueueView.as_view(), name="review"),
+    path("check-json/", views.CheckJsonView.as_view(), name="check_json"),
+    path("import/", views.ImportView.as_view(), name="import"),
+    path("import/<int:pk>/", views.ImportJobView.as_view(), name="import_detail"),
+    path("import/<int:pk>/run/", views.ImportRunView.as_view(), name="import_run"),
+    path("export/", views.ExportView.as_view(), name="export"),
+]

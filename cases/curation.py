@@ -1,0 +1,182 @@
+"""Curating many cases at once: the bulk actions of the list page and the review queue.
+
+Each action is one SQL statement over a selection (a queryset from the FilterSet), in one
+transaction, with `updated_at` moved by the QuerySet's update(). Nothing is loaded into Python,
+so "all 800,000 matching cases" costs what one UPDATE or DELETE costs. The confirmation page
+shows `preview()`: how many cases match, how many will change, and what a delete takes along.
+"""
+
+from dataclasses import dataclass
+
+from django.db import connections, models, transaction
+from django.db.models import CharField, F, Func, QuerySet, Value
+from django.db.models.functions import Cast
+
+from cases.models import Difficulty, TestCase
+
+
+class BulkAction(models.TextChoices):
+    VERIFY = "verify", "Verify"
+    UNVERIFY = "unverify", "Unverify"
+    ADD_TAG = "add_tag", "Add tag"
+    REMOVE_TAG = "remove_tag", "Remove tag"
+    SET_CATEGORY = "set_category", "Set category"
+    SET_DIFFICULTY = "set_difficulty", "Set difficulty"
+    DELETE = "delete", "Delete"
+
+
+NEEDS_VALUE = {
+    BulkAction.ADD_TAG: "tag",
+    BulkAction.REMOVE_TAG: "tag",
+    BulkAction.SET_CATEGORY: "category",
+    BulkAction.SET_DIFFICULTY: "difficulty",
+}
+
+
+@dataclass
+class BulkPreview:
+    """What a bulk action will do, for its confirmation page."""
+
+    matching: int
+    changing: int
+    cascade: list[tuple[str, int]]
+
+
+def _tag_array(tag: str):
+    return Cast(Value([tag]), output_field=TestCase._meta.get_field("tags"))
+
+
+def _changing(queryset: QuerySet, action: str, value: str) -> QuerySet:
+    """The cases of `queryset` that the action would actually change."""
+    if action == BulkAction.VERIFY:
+        return queryset.filter(is_verified=False)
+    if action == BulkAction.UNVERIFY:
+        return queryset.filter(is_verified=True)
+    if action == BulkAction.ADD_TAG:
+        return queryset.exclude(tags__contains=[value])
+    if action == BulkAction.REMOVE_TAG:
+        return queryset.filter(tags__contains=[value])
+    if action == BulkAction.SET_CATEGORY:
+        return queryset.exclude(category=value)
+    if action == BulkAction.SET_DIFFICULTY:
+        return queryset.exclude(difficulty=value)
+    return queryset
+
+
+def check_value(action: str, value: str) -> str | None:
+    """Why `value` cannot go with `action` (a message for the form), or None."""
+    if action not in BulkAction.values:
+        return f"Unknown action {action!r}."
+    what = NEEDS_VALUE.get(action)
+    if what is None:
+        return None
+    if action == BulkAction.SET_DIFFICULTY:
+        return None if value in ("", *Difficulty.values) else "Choose easy, medium or hard."
+    if action == BulkAction.SET_CATEGORY:
+        return "A category has at most 100 characters." if len(value) > 100 else None
+    from cases.importing import MAX_TAG  # the tag rules of every path that writes tags
+
+    if not value.strip():
+        return "Give the tag to add or remove."
+    if len(value.strip()) > MAX_TAG:
+        return f"A tag has at most {MAX_TAG} characters."
+    if "," in value or ";" in value:
+        return "A tag may not contain ',' or ';'."
+    return None
+
+
+def cascade_counts(queryset: QuerySet) -> list[tuple[str, int]]:
+    """How many rows of each kind a delete of `queryset` takes along (responses, evaluations).
+
+    Walks the models' CASCADE relations, so this app needs to know nothing of the runs app.
+    """
+    counts: list[tuple[str, int]] = []
+    for relation, related in _cascades(queryset):
+        counts.append((str(relation.related_model._meta.verbose_name_plural), related.count()))
+    return counts
+
+
+def _cascades(queryset: QuerySet, depth: int = 0):
+    """(relation, queryset of related rows) for every CASCADE below `queryset`, deepest last."""
+    if depth > 5:
+        return
+    for relation in queryset.model._meta.related_objects:
+        if relation.on_delete is not models.CASCADE or relation.many_to_many:
+            continue
+        related = relation.related_model._base_manager.filter(
+            **{f"{relation.field.name}__in": queryset.values("pk")}
+        )
+        yield relation, related
+        yield from _cascades(related, depth + 1)
+
+
+def _check_no_protection(queryset: QuerySet) -> None:
+    for relation in queryset.model._meta.related_objects:
+        if relation.on_delete in (models.PROTECT, models.RESTRICT):
+            raise ValueError(f"{relation.related_model.__name__} protects {queryset.model}")
+
+
+def _raw_delete(queryset: QuerySet) -> int:
+    """DELETE ... WHERE id IN (the selection): one statement, no rows fetched."""
+    model = queryset.model
+    inner, params = queryset.order_by().values("pk").query.sql_with_params()
+    table, pk = model._meta.db_table, model._meta.pk.column
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f'DELETE FROM "{table}" WHERE "{pk}" IN ({inner})', params)
+        return cursor.rowcount
+
+
+def delete_cases(queryset: QuerySet) -> dict[str, int]:
+    """Delete the cases with their responses and evaluations (deepest first), in SQL only."""
+    queryset = queryset.order_by()
+    with transaction.atomic():
+        _check_no_protection(queryset)
+        deleted: dict[str, int] = {}
+        for relation, related in reversed(list(_cascades(queryset))):
+            _check_no_protection(related)
+            deleted[str(relation.related_model._meta.verbose_name_plural)] = _raw_delete(related)
+        for relation in queryset.model._meta.related_objects:
+            if relation.on_delete is models.SET_NULL:
+                relation.related_model._base_manager.filter(
+                    **{f"{relation.field.name}__in": queryset.values("pk")}
+                ).update(**{relation.field.name: None})
+        deleted["cases"] = _raw_delete(queryset)
+    return deleted
+
+
+def preview(queryset: QuerySet, action: str, value: str = "") -> BulkPreview:
+    """Counts for the confirmation page: matching, changing, and what a delete takes along."""
+    queryset = queryset.order_by()
+    matching = queryset.count()
+    if action == BulkAction.DELETE:
+        return BulkPreview(matching, matching, cascade_counts(queryset))
+    return BulkPreview(matching, _changing(queryset, action, value.strip()).count(), [])
+
+
+def apply(queryset: QuerySet, action: str, value: str = "") -> int:
+    """Run a bulk action over the selection in one transaction; the number of cases changed."""
+    if message := check_value(action, value):
+        raise ValueError(message)
+    value = value.strip()
+    queryset = queryset.order_by()
+    if action == BulkAction.DELETE:
+        return delete_cases(queryset)["cases"]
+    changing = _changing(queryset, action, value)
+    with transaction.atomic():
+        if action == BulkAction.VERIFY:
+            return changing.update(is_verified=True)
+        if action == BulkAction.UNVERIFY:
+            return changing.update(is_verified=False)
+        if action == BulkAction.ADD_TAG:
+            return changing.update(tags=Func(F("tags"), _tag_array(value), function="array_cat"))
+        if action == BulkAction.REMOVE_TAG:
+            tag = Cast(Value(value), output_field=CharField())
+            return changing.update(tags=Func(F("tags"), tag, function="array_remove"))
+        if action == BulkAction.SET_CATEGORY:
+            return changing.update(category=value)
+        return changing.update(difficulty=value)
+
+
+def approve(queryset: QuerySet) -> int:
+    """Approve reviewed cases: verified from now on; their origin stays what it was."""
+    return apply(queryset, BulkAction.VERIFY)

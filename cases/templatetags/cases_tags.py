@@ -1,0 +1,38 @@
+"""Small template helpers of the curation pages: JSON previews and query strings."""
+
+import json
+
+from django import template
+from django.http import QueryDict
+
+register = template.Library()
+PREVIEW_CHARS = 90
+
+
+@register.filter
+def json_preview(value, limit: int = PREVIEW_CHARS) -> str:
+    """Compact one-line JSON, cut with an ellipsis: enough to recognise a case in a table."""
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+@register.filter
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+@register.simple_tag
+def query_with(querystring: str, **changes) -> str:
+    """`querystring` with some parameters replaced (None or "" removes one)."""
+    params = QueryDict(querystring, mutable=True)
+    for name, value in changes.items():
+        params.pop(name, None)
+        if value not in (None, ""):
+            params[name] = value
+    return params.urlencode()
+
+
+@register.filter
+def get_item(mapping, key):
+    """mapping[key] for keys a template cannot spell (`ai-generated`)."""
+    return mapping.get(key) if hasattr(mapping, "get") else None

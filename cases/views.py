@@ -1,0 +1,406 @@
+"""Curation pages. Thin views: filtering is TestCaseFilterSet, paging is cases.pagination, bulk
+work is cases.curation, importing and exporting are cases.importing / cases.exporting."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.generic import CreateView, DetailView, FormView, UpdateView
+
+from cases import curation
+from cases.exporting import CONTENT_TYPES, EXPORT_FORMATS, export_filename, export_lines
+from cases.filters import SORT_CHOICES, TestCaseFilterSet, select_cases
+from cases.forms import (
+    BulkActionForm,
+    CaseForm,
+    ImportForm,
+    check_json,
+    upload_too_large_message,
+)
+from cases.models import ImportJob, Origin, Scope, TestCase
+from cases.pagination import BadCursor, count_rows, keyset_page
+from cases.panels import detail_panels
+from cases.previews import input_preview
+from cases.shapes import ground_truth_errors
+from cases.tasks import import_cases_task
+
+PAGING_PARAMS = ("after", "before", "last")
+REVIEW_SELECTION = {"origin": Origin.AI_GENERATED, "is_verified": "false"}
+LIST_COLUMNS = [
+    ("id", "#"),
+    ("model_type", "Domain"),
+    ("category", "Category"),
+    ("output_type", "Output"),
+    (None, "Input"),
+    (None, "Ground truth"),
+    (None, "Tags"),
+    ("difficulty", "Difficulty"),
+    ("origin", "Origin"),
+    ("updated_at", "Updated"),
+]
+
+
+def _without(params: QueryDict, *names: str) -> QueryDict:
+    params = params.copy()
+    for name in names:
+        params.pop(name, None)
+    return params
+
+
+def scope_notice(filterset: TestCaseFilterSet) -> tuple[str, str]:
+    """(scope shown, a sentence saying which cases the page shows)."""
+    data = filterset.form.cleaned_data if filterset.is_bound and filterset.is_valid() else {}
+    scope = data.get("scope") or Scope.GOLDEN
+    widened = data.get("origin") == Origin.AI_GENERATED or data.get("is_verified") is False
+    if scope == Scope.GOLDEN and widened:
+        return Scope.ALL, "Widened beyond the golden set by the origin / verified filter."
+    return scope, {
+        Scope.GOLDEN: "Showing the golden set: human-written, verified cases.",
+        Scope.VERIFIED: "Widened: the golden set plus reviewed (verified) ai-generated cases.",
+        Scope.ALL: "Widened to every case: ai-generated and unverified ones included.",
+    }[scope]
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return fallback
+
+
+class KeysetListMixin:
+    """A page of a queryset through keyset paging; a bad page link falls back to page one."""
+
+    paginate_by = 50
+
+    def page_of(self, queryset):
+        get = self.request.GET
+        try:
+            return keyset_page(
+                queryset,
+                per_page=self.paginate_by,
+                after=get.get("after"),
+                before=get.get("before"),
+                last=get.get("last") == "1",
+            )
+        except BadCursor as error:
+            messages.warning(self.request, str(error))
+            return keyset_page(queryset, per_page=self.paginate_by)
+
+
+class CaseListView(PermissionRequiredMixin, KeysetListMixin, View):
+    permission_required = "cases.view_testcase"
+    template_name = "cases/case_list.html"
+    partial_template_name = "cases/_case_results.html"
+
+    def get(self, request):
+        filterset = TestCaseFilterSet(
+            request.GET,
+            queryset=TestCase.objects.select_related("created_by").defer("search_vector"),
+        )
+        queryset = filterset.qs if filterset.is_valid() else TestCase.objects.none()
+        scope, notice = scope_notice(filterset)
+        filters = _without(request.GET, *PAGING_PARAMS)
+        sort = filters.get("sort") or "-id"
+        context = {
+            "filterset": filterset,
+            "page": self.page_of(queryset),
+            "scope": scope,
+            "scope_notice": notice,
+            "scopes": Scope.choices,
+            "filters": filters.urlencode(),
+            "columns": [
+                (column, label, self._sort_toggle(column, sort)) for column, label in LIST_COLUMNS
+            ],
+            "sort": sort,
+            "sort_choices": SORT_CHOICES,
+            "bulk_actions": curation.BulkAction.choices,
+            "can_change": request.user.has_perm("cases.change_testcase"),
+        }
+        template = self.partial_template_name if request.htmx else self.template_name
+        return TemplateResponse(request, template, context)
+
+    @staticmethod
+    def _sort_toggle(column: str | None, sort: str) -> str | None:
+        if column is None:
+            return None
+        return f"-{column}" if sort == column or (column == "id" and sort != "id") else column
+
+
+class CaseDetailView(PermissionRequiredMixin, DetailView):
+    permission_required = "cases.view_testcase"
+    model = TestCase
+    template_name = "cases/case_detail.html"
+    context_object_name = "case"
+
+    def get_queryset(self):
+        return TestCase.objects.select_related("created_by").defer("search_vector")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        case = self.object
+        context["preview"] = input_preview(case)
+        context["shape_errors"] = ground_truth_errors(case.output_type, case.ground_truth)
+        context["panels"] = detail_panels(self.request, case)
+        return context
+
+
+class CaseCreateView(PermissionRequiredMixin, CreateView):
+    permission_required = "cases.add_testcase"
+    model = TestCase
+    form_class = CaseForm
+    template_name = "cases/case_form.html"
+
+    def form_valid(self, form):
+        form.instance.created_by = self.request.user
+        response = super().form_valid(form)
+        messages.success(self.request, f"Case {self.object.pk} created.")
+        return response
+
+
+class CaseUpdateView(PermissionRequiredMixin, UpdateView):
+    permission_required = "cases.change_testcase"
+    model = TestCase
+    form_class = CaseForm
+    template_name = "cases/case_form.html"
+    context_object_name = "case"
+
+    def form_valid(self, form):
+        approving = "approve" in self.request.POST
+        if approving:
+            form.instance.is_verified = True
+        response = super().form_valid(form)
+        messages.success(
+            self.request, f"Case {self.object.pk} {'saved and approved' if approving else 'saved'}."
+        )
+        return response
+
+    def get_success_url(self) -> str:
+        return _safe_next(self.request, self.object.get_absolute_url())
+
+
+class CaseDeleteView(PermissionRequiredMixin, DetailView):
+    """GET: what goes with the case; POST: delete it (and that) in one transaction."""
+
+    permission_required = "cases.delete_testcase"
+    model = TestCase
+    template_name = "cases/case_confirm_delete.html"
+    context_object_name = "case"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["cascade"] = curation.cascade_counts(TestCase.objects.filter(pk=self.object.pk))
+        return context
+
+    def post(self, request, pk: int):
+        case = get_object_or_404(TestCase, pk=pk)
+        deleted = curation.delete_cases(TestCase.objects.filter(pk=case.pk))
+        extra = ", ".join(f"{n} {kind}" for kind, n in deleted.items() if kind != "cases")
+        messages.success(request, f"Case {pk} deleted ({extra}).")
+        return redirect(_safe_next(request, reverse("cases:list")))
+
+
+class BulkActionView(PermissionRequiredMixin, View):
+    """A bulk action: first a confirmation with counts, then the action in one transaction."""
+
+    permission_required = "cases.change_testcase"
+    template_name = "cases/bulk_confirm.html"
+
+    def post(self, request):
+        form = BulkActionForm(request.POST)
+        back = _safe_next(request, reverse("cases:list"))
+        if not form.is_valid():
+            for field, errors in form.errors.items():
+                prefix = "" if field in ("__all__", "value") else f"{field}: "
+                for error in errors:
+                    messages.error(request, f"{prefix}{error}")
+            return HttpResponseRedirect(back)
+        data = form.cleaned_data
+        action = data["action"]
+        if action == curation.BulkAction.DELETE and not request.user.has_perm(
+            "cases.delete_testcase"
+        ):
+            raise PermissionDenied
+        selection = QueryDict(data["filters"] or "", mutable=True)
+        for name in ("sort", *PAGING_PARAMS):
+            selection.pop(name, None)
+        queryset = select_cases(selection) if self._valid(selection) else TestCase.objects.none()
+        if data["target"] == "selected":
+            queryset = queryset.filter(pk__in=data["ids"])
+        label = curation.BulkAction(action).label
+        if not (data["confirmed"] or request.GET.get("confirmed") == "1"):
+            context = {
+                "form": form,
+                "action_label": label,
+                "preview": curation.preview(queryset, action, data["value"]),
+                "data": data,
+                "ids": ",".join(map(str, data["ids"])),
+                "back": back,
+            }
+            return TemplateResponse(request, self.template_name, context)
+        changed = curation.apply(queryset, action, data["value"])
+        messages.success(request, f"{label}: {changed} case{'s' if changed != 1 else ''} changed.")
+        return HttpResponseRedirect(back)
+
+    @staticmethod
+    def _valid(selection: QueryDict) -> bool:
+        return TestCaseFilterSet(selection).is_valid()
+
+
+class ReviewQueueView(PermissionRequiredMixin, KeysetListMixin, View):
+    """Ai-generated cases no person has approved yet, oldest first."""
+
+    permission_required = "cases.view_testcase"
+    template_name = "cases/review_queue.html"
+
+    def get(self, request):
+        queryset = TestCase.objects.awaiting_review().select_related("created_by")
+        context = {
+            "page": self.page_of(queryset.defer("search_vector")),
+            "review_filters": QueryDict(mutable=True),
+            "can_change": request.user.has_perm("cases.change_testcase"),
+        }
+        context["review_filters"].update(REVIEW_SELECTION)
+        context["review_filters"] = context["review_filters"].urlencode()
+        return TemplateResponse(request, self.template_name, context)
+
+
+class CheckJsonView(PermissionRequiredMixin, View):
+    """The JSON editors' live hint: valid or not (with the position), and the ground-truth shape."""
+
+    permission_required = "cases.view_testcase"
+    template_name = "cases/_json_hint.html"
+
+    def post(self, request):
+        field = request.POST.get("field", "")
+        if field not in ("input_data", "ground_truth", "metadata"):
+            field = ""
+        text = request.POST.get(field, "") if field else ""
+        value, error = check_json(text) if text.strip() else (None, None)
+        problems = []
+        if error is None and text.strip():
+            if field in ("input_data", "metadata") and not isinstance(value, dict):
+                problems.append(f"{field} must be a JSON object")
+            output_type = request.POST.get("output_type", "").strip()
+            if field == "ground_truth" and output_type:
+                problems.extend(ground_truth_errors(output_type, value))
+        context = {"empty": not text.strip(), "error": error, "problems": problems}
+        return TemplateResponse(request, self.template_name, context)
+
+
+class ImportView(PermissionRequiredMixin, FormView):
+    """Upload a file; a background task checks (dry run) or imports it."""
+
+    permission_required = "cases.add_testcase"
+    form_class = ImportForm
+    template_name = "cases/import.html"
+
+    def post(self, request, *args, **kwargs):
+        limit = settings.MLEVAL_MAX_UPLOAD_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit + 64 * 1024:  # refused before the upload is read or stored
+            form = ImportForm()
+            form.add_error(None, upload_too_large_message(length, limit))
+            return self.render_to_response(self.get_context_data(form=form), status=413)
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["jobs"] = ImportJob.objects.select_related("created_by")[:10]
+        context["limit"] = settings.MLEVAL_MAX_UPLOAD_BYTES
+        return context
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        upload = data["file"]
+        job = ImportJob.objects.create(
+            file=upload,
+            original_name=upload.name[:255],
+            size_bytes=upload.size,
+            file_format=data["file_format"],
+            origin=data["origin"],
+            dry_run="import" not in self.request.POST,
+            created_by=self.request.user,
+        )
+        start_import(job)
+        return redirect(job)
+
+
+def start_import(job: ImportJob) -> None:
+    result = import_cases_task.enqueue(job.pk)
+    ImportJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
+
+
+class ImportJobView(PermissionRequiredMixin, DetailView):
+    """An import's progress (polled by htmx while it runs), then its preview, counts and errors."""
+
+    permission_required = "cases.add_testcase"
+    model = ImportJob
+    context_object_name = "job"
+
+    def get_template_names(self) -> list[str]:
+        return ["cases/_import_status.html" if self.request.htmx else "cases/import_job.html"]
+
+
+class ImportRunView(PermissionRequiredMixin, View):
+    """After a clean dry run: import the same stored file for real."""
+
+    permission_required = "cases.add_testcase"
+
+    def post(self, request, pk: int):
+        checked = get_object_or_404(ImportJob, pk=pk, dry_run=True)
+        if not checked.succeeded or not checked.file:
+            messages.error(request, "Only a file whose check found no errors can be imported.")
+            return redirect(checked)
+        job = ImportJob.objects.create(
+            file=checked.file.name,
+            original_name=checked.original_name,
+            size_bytes=checked.size_bytes,
+            file_format=checked.file_format,
+            origin=checked.origin,
+            dry_run=False,
+            created_by=request.user,
+        )
+        ImportJob.objects.filter(pk=checked.pk).update(file="")
+        start_import(job)
+        return redirect(job)
+
+
+class ExportView(PermissionRequiredMixin, View):
+    """The filtered selection as a JSONL or CSV download, streamed; without a format, the page."""
+
+    permission_required = "cases.view_testcase"
+    template_name = "cases/export.html"
+
+    def get(self, request):
+        filters = _without(request.GET, "format", "sort", *PAGING_PARAMS)
+        filterset = TestCaseFilterSet(filters)
+        file_format = request.GET.get("format")
+        if file_format in EXPORT_FORMATS and filterset.is_valid():
+            stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+            response = StreamingHttpResponse(
+                export_lines(filterset.qs, file_format), content_type=CONTENT_TYPES[file_format]
+            )
+            filename = export_filename(file_format, stamp)
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            return response
+        scope, notice = scope_notice(filterset)
+        queryset = filterset.qs if filterset.is_valid() else TestCase.objects.none()
+        context = {
+            "filterset": filterset,
+            "filters": filters.urlencode(),
+            "scope_notice": notice,
+            "count": count_rows(queryset),
+            "formats": EXPORT_FORMATS,
+        }
+        return TemplateResponse(request, self.template_name, context)
