@@ -5,7 +5,6 @@ the API hands each object to `cases.importing`'s record validator, so messages a
 (origin, is_verified) match `import_cases` exactly.
 """
 
-import json
 from typing import Any
 
 from django.db import transaction
@@ -26,13 +25,13 @@ from cases.shapes import json_type
 from mleval_site.api import ERROR_RESPONSES
 
 EDITABLE_FIELDS = importing.FIELDS
-_JSON_FIELDS = frozenset(importing.JSON_FIELDS)
 
 
 def validate_case(record: Any, user_id: int | None = None) -> dict[str, Any]:
     """One case object → model field values, or ValidationError {field: [messages]}.
 
-    Runs the import's validator (every field checked, every problem reported at once).
+    The import's validator (every field checked, every problem reported at once), so a case
+    sent to the API meets exactly the rules and defaults of `import_cases`.
     """
     if isinstance(record, dict):
         # The validator compares these with sets, so a JSON object there would raise TypeError
@@ -44,21 +43,15 @@ def validate_case(record: Any, user_id: int | None = None) -> dict[str, Any]:
         }
         if wrong:
             raise serializers.ValidationError(wrong)
-    report = importing.ImportReport(file_format="json", dry_run=False)
-    validator = importing._Validator(report, origin="", user_id=user_id)
-    # Strings PostgreSQL cannot store (NUL, lone surrogates) are looked for in every record.
-    row = validator.row(0, importing._StoredTextCheck(record))
-    if row is None:
-        errors: dict[str, list[str]] = {}
-        for error in report.errors:
-            errors.setdefault(error.field or api_settings.NON_FIELD_ERRORS_KEY, []).append(
+    values, errors = importing.validate_record(record)
+    if values is None:
+        by_field: dict[str, list[str]] = {}
+        for error in errors:
+            by_field.setdefault(error.field or api_settings.NON_FIELD_ERRORS_KEY, []).append(
                 error.message
             )
-        raise serializers.ValidationError(errors)
-    values = dict(zip((*EDITABLE_FIELDS, "created_by_id"), row, strict=True))
-    for name in _JSON_FIELDS:
-        values[name] = json.loads(values[name])
-    return values
+        raise serializers.ValidationError(by_field)
+    return {**values, "created_by_id": user_id}
 
 
 class TestCaseListSerializer(serializers.ListSerializer):

@@ -23,7 +23,8 @@ class RolePermissions(DjangoModelPermissions):
     """The pages' rule, for the API: view_* to read, add/change/delete_* to write.
 
     A user with no role (no view permission) gets 403 on reads too. A view that is not backed by
-    one model (reports, tasks) names the model whose permissions guard it in `permission_model`.
+    one model (reports, tasks) names the model whose permissions guard it in `permission_model`;
+    an extra action may name its own in `action_permissions` ({"cancel": ["runs.change_..."]}).
     """
 
     perms_map = {
@@ -34,11 +35,14 @@ class RolePermissions(DjangoModelPermissions):
     }
 
     def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        action = getattr(view, "action", None)
+        if action in getattr(view, "action_permissions", {}):
+            return request.user.has_perms(view.action_permissions[action])
         model = getattr(view, "permission_model", None)
         if model is None:
             return super().has_permission(request, view)
-        if not (request.user and request.user.is_authenticated):
-            return False
         return request.user.has_perms(self.get_required_permissions(request.method, model))
 
 
@@ -87,6 +91,12 @@ class OldestFirstCursorPage(CursorPage):
     ordering = "id"
 
 
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflicts with the current state."
+    default_code = "conflict"
+
+
 def _flatten(data, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
     """DRF's nested error structures as ("0.ground_truth", ["..."]) pairs, in order."""
     if isinstance(data, dict):
@@ -114,9 +124,7 @@ def _database_error(exc: IntegrityError | DataError) -> exceptions.APIException:
     constraint = getattr(diag, "constraint_name", None)
     message = getattr(diag, "message_primary", None) or str(exc).splitlines()[0]
     if isinstance(exc, IntegrityError) and type(cause).__name__ == "UniqueViolation":
-        error = exceptions.APIException(f"Conflicts with an existing row ({constraint}).")
-        error.status_code = status.HTTP_409_CONFLICT
-        return error
+        return Conflict(f"Conflicts with an existing row ({constraint}).")
     reason = f"violates {constraint}" if constraint else message
     return exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [f"Rejected: {reason}."]})
 
