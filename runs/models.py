@@ -1,6 +1,9 @@
+import re
+
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.db import connections, models
 from django.db.models import F, Q
 from django.db.models.functions import Now
 
@@ -13,6 +16,30 @@ class RunStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
+ENDPOINT_PATTERN = r"^(https?://[^\s]+|python:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
+
+
+class ModelRunQuerySet(models.QuerySet):
+    def recount(self) -> None:
+        """Set completed_cases / failed_cases to what the runs' responses say, in SQL.
+
+        The one recount (`runs_recount()` in PostgreSQL, see migration 0002): it locks the run
+        rows first, so it sees every response committed before it and an executor's later
+        increments land on top. Call it in the transaction that wrote the responses.
+        """
+        ids = list(self.values_list("pk", flat=True))
+        if ids:
+            with connections[self.db].cursor() as cursor:
+                cursor.execute("SELECT runs_recount(%s::bigint[])", [ids])
+
+    def cancel(self) -> int:
+        """Stop the pending or running runs among these; executors notice within seconds."""
+        return self.filter(status__in=ACTIVE_STATUSES).update(
+            status=RunStatus.CANCELLED, completed_at=Now()
+        )
 
 
 class ModelRun(models.Model):
@@ -47,6 +74,13 @@ class ModelRun(models.Model):
         related_name="created_runs",
     )
     created_at = models.DateTimeField(db_default=Now(), editable=False)
+    # Written by executors: the last time one stored progress (a stalled run shows it), and the
+    # start of the current execution with the responses stored then (the page's rate and ETA).
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rate_since = models.DateTimeField(null=True, blank=True, editable=False)
+    rate_base = models.IntegerField(default=0, db_default=0, editable=False)
+
+    objects = ModelRunQuerySet.as_manager()
 
     class Meta:
         db_table = "model_runs"
@@ -70,10 +104,7 @@ class ModelRun(models.Model):
                 name="%(app_label)s_%(class)s_counts_within_total",
             ),
             models.CheckConstraint(
-                condition=Q(model_endpoint="")
-                | Q(
-                    model_endpoint__regex=r"^(https?://[^\s]+|python:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
-                ),
+                condition=Q(model_endpoint="") | Q(model_endpoint__regex=ENDPOINT_PATTERN),
                 name="%(app_label)s_%(class)s_endpoint_valid",
             ),
             models.CheckConstraint(
@@ -90,9 +121,48 @@ class ModelRun(models.Model):
 
         return reverse("runs:detail", args=[self.pk])
 
+    def clean(self) -> None:
+        """The database constraints' rules, said per field for forms and commands."""
+        errors = {}
+        if self.model_endpoint and not re.match(ENDPOINT_PATTERN, self.model_endpoint):
+            errors["model_endpoint"] = (
+                "Write an http(s):// URL or python:package.module:function (no spaces)."
+            )
+        if not isinstance(self.config, dict):
+            errors["config"] = "The config must be a JSON object."
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.COMPLETED, self.Status.FAILED, self.Status.CANCELLED}
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def done_cases(self) -> int:
+        return self.completed_cases + self.failed_cases
+
+    @property
+    def remaining_cases(self) -> int:
+        return max(self.total_cases - self.done_cases, 0)
+
+    @property
+    def selection(self) -> dict:
+        """The case selection (TestCaseFilterSet parameters) the run was registered with."""
+        return (self.config or {}).get("selection") or {}
+
+    def recount(self) -> None:
+        ModelRun.objects.filter(pk=self.pk).recount()
+        self.refresh_from_db(fields=["completed_cases", "failed_cases"])
+
+    def cancel(self) -> bool:
+        """Cancel if pending or running; responses stored so far are kept."""
+        cancelled = ModelRun.objects.filter(pk=self.pk).cancel() > 0
+        self.refresh_from_db(fields=["status", "completed_at"])
+        return cancelled
 
 
 class Response(models.Model):
@@ -110,7 +180,14 @@ class Response(models.Model):
     class Meta:
         db_table = "responses"
         ordering = ["id"]
-        indexes = [GinIndex(fields=["output_data"], name="runs_response_output_gin")]
+        indexes = [
+            GinIndex(fields=["output_data"], name="runs_response_output_gin"),
+            # The run page's latest failures: WHERE run_id = %s AND error_message <> ''
+            # ORDER BY id DESC LIMIT 10, without walking the run's successful responses.
+            models.Index(
+                fields=["run", "-id"], condition=~Q(error_message=""), name="runs_response_failures"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "test_case"], name="%(app_label)s_%(class)s_one_per_case"
@@ -135,3 +212,56 @@ class Response(models.Model):
     @property
     def failed(self) -> bool:
         return bool(self.error_message)
+
+
+class RunCase(models.Model):
+    """One case of a run's selection, fixed when the run is registered.
+
+    The run's case set: what execution calls, what ingestion accepts, and what the page compares
+    with the selection's current cases to say how many were added, removed or edited since.
+    `test_case` has no database constraint on purpose: a deleted case leaves its row, so the
+    drift check can count it. `claimed_by` is the executor key that is calling the case now
+    (see runs/execution.py); a claim whose executor is gone is free again.
+    """
+
+    pk = models.CompositePrimaryKey("run", "test_case")
+    # The primary key (run, test_case) is the only index needed: every query starts from a run.
+    run = models.ForeignKey(
+        ModelRun, on_delete=models.CASCADE, related_name="run_cases", db_index=False
+    )
+    test_case = models.ForeignKey(
+        TestCase, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    claimed_by = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "run_cases"
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} case {self.test_case_id}"
+
+
+class RunTaskKind(models.TextChoices):
+    EXECUTE = "execute", "Execution"
+    IMPORT = "import", "Response import"
+
+
+class RunTask(models.Model):
+    """A background task started for a run, so the run page can show its state (django.tasks)."""
+
+    Kind = RunTaskKind
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=20, choices=RunTaskKind.choices)
+    task_id = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        db_table = "run_tasks"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} task {self.task_id} (run {self.run_id})"

@@ -1,0 +1,731 @@
+"""Executing a run: call its endpoint for every case of the run that has no response yet.
+
+So a second call resumes, and several executors (worker processes, or a worker and the CLI) can
+share one run without calling a case twice:
+
+- Each executor takes a fresh key from the `run_executor_keys` sequence and holds a PostgreSQL
+  advisory lock on it for as long as it lives, plus a shared lock on the run.
+- It claims cases in chunks (`UPDATE run_cases SET claimed_by = key ... FOR UPDATE SKIP LOCKED`),
+  skipping cases that have a response and cases claimed by an executor whose lock is still held.
+  An executor that dies (SIGKILL, lost machine) loses its connection, so PostgreSQL drops its
+  locks and its claims are free again, with no timeout to tune.
+- Results are written in batches, `INSERT ... ON CONFLICT DO NOTHING`, and the run's counts move
+  by exactly the rows inserted, in the same statement. The same statement reads the run's
+  status, so a cancel is seen within FLUSH_SECONDS.
+- The last executor to leave (it gets the run's lock exclusively) checks that nothing is left
+  and completes the run.
+
+Calls: HTTP endpoints through one httpx.AsyncClient on an event loop in a helper thread, at most
+`concurrency` at once, a per-call timeout, and retries with exponential backoff for
+infrastructure failures only (connection errors, timeouts, 429, 5xx); in-process
+`python:module:function` endpoints in a thread pool. Latency is measured here.
+"""
+
+import asyncio
+import importlib
+import json
+import logging
+import math
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import httpx
+from django.conf import settings
+from django.db import DataError, OperationalError, connection, transaction
+
+from runs.models import ModelRun, Response, RunStatus
+
+logger = logging.getLogger("mleval.runs")
+
+# Advisory-lock namespaces (the first int of pg_advisory_lock(int, int)).
+EXECUTOR_LOCKS = 0x6D6C6578  # "mlex": one per live executor, keyed by its executor key
+RUN_LOCKS = 0x6D6C7275  # "mlru": shared by a run's executors, exclusive to finish it
+FLUSH_SECONDS = 0.5  # results are written (and cancel noticed) at least this often
+FLUSH_ROWS = 1000
+MAX_BACKOFF_SECONDS = 30.0
+SNIPPET = 200
+
+
+class ExecutionError(Exception):
+    """The run cannot be executed at all (no endpoint, a module that is not allowed, ...)."""
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    concurrency: int = 8
+    timeout: float = 30.0  # seconds per call (each attempt)
+    retries: int = 3  # further attempts after an infrastructure failure
+    backoff: float = 0.5  # seconds before the first retry; doubles for each next one
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.concurrency <= 1024:
+            raise ValueError("concurrency must be between 1 and 1024")
+        if not (0 < self.timeout <= 3600 and math.isfinite(self.timeout)):
+            raise ValueError("timeout must be a positive number of seconds (at most 3600)")
+        if not 0 <= self.retries <= 20:
+            raise ValueError("retries must be between 0 and 20")
+        if not (0 <= self.backoff <= 600 and math.isfinite(self.backoff)):
+            raise ValueError("backoff must be between 0 and 600 seconds")
+
+
+@dataclass(frozen=True)
+class ExecutionSummary:
+    run_id: int
+    status: str
+    completed_cases: int
+    failed_cases: int
+    total_cases: int
+    called: int  # cases this executor stored a response for
+
+
+@dataclass(frozen=True)
+class Claimed:
+    test_case_id: int
+    input_json: str
+    input_type: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    test_case_id: int
+    output_json: str = "{}"
+    latency_ms: int | None = None
+    memory_mb: float | None = None
+    tokens_used: int | None = None
+    error_message: str = ""
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+
+def python_endpoint(endpoint: str) -> Callable:
+    """`python:package.module:function` → the function, if its module is allowed.
+
+    Importing a module runs its code, so only modules under MLEVAL_PYTHON_ENDPOINT_MODULES
+    (default: the shipped demo models) can be named by a run.
+    """
+    _, module_name, function_name = endpoint.split(":")
+    allowed = settings.MLEVAL_PYTHON_ENDPOINT_MODULES
+    if not any(module_name == m or module_name.startswith(f"{m}.") for m in allowed):
+        raise ExecutionError(
+            f"Python endpoints may only use the modules {', '.join(allowed)} "
+            f"(MLEVAL_PYTHON_ENDPOINT_MODULES); {module_name} is not one of them."
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ExecutionError(f"Cannot import {module_name}: {error}") from error
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ExecutionError(f"{module_name} has no function {function_name}.")
+    return function
+
+
+def check_endpoint(run: ModelRun) -> None:
+    """Raise ExecutionError when the run cannot be executed, before anything is queued."""
+    endpoint = run.model_endpoint
+    if not endpoint:
+        raise ExecutionError(
+            "This run has no endpoint: set one, or push its responses (upload, API, "
+            "import_responses)."
+        )
+    if endpoint.startswith("python:"):
+        python_endpoint(endpoint)
+    elif not endpoint.startswith(("http://", "https://")):
+        raise ExecutionError(f"Unknown endpoint kind: {endpoint}")
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:SNIPPET].decode("utf-8", errors="replace").strip()
+    return text + ("…" if len(body) > SNIPPET else "") if text else "(empty body)"
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _storable(value) -> str:
+    """Why PostgreSQL's jsonb would refuse a value (NUL, lone surrogates), or ""."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "contains \\u0000, which cannot be stored"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "contains an unpaired surrogate, which is not valid Unicode"
+    return ""
+
+
+def _measure(meta, name: str, integer: bool):
+    value = meta.get(name) if isinstance(meta, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    if value < 0 or (integer and (value != int(value) or value > 2**31 - 1)):
+        return None
+    return int(value) if integer else float(value)
+
+
+def _outcome(case_id: int, output, latency_ms: int, raw: str | None = None) -> Outcome:
+    """A model's answer → Outcome. A top-level `_meta` object's tokens_used / memory_mb go to
+    their columns and `_meta` leaves output_data; invalid measurements there are ignored."""
+    tokens = memory = None
+    if isinstance(output, dict) and "_meta" in output:
+        output = dict(output)
+        meta = output.pop("_meta")
+        tokens, memory = _measure(meta, "tokens_used", True), _measure(meta, "memory_mb", False)
+        raw = None
+    if reason := _storable(output):
+        return Outcome(case_id, latency_ms=latency_ms, error_message=f"the reply {reason}")
+    if raw is None:
+        try:
+            raw = json.dumps(output, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError) as error:
+            return Outcome(
+                case_id,
+                latency_ms=latency_ms,
+                error_message=f"the model's answer is not JSON: {error}",
+            )
+    return Outcome(case_id, raw, latency_ms, memory, tokens)
+
+
+class _Caller:
+    """Runs calls concurrently and puts one Outcome per submitted case on `results`."""
+
+    def __init__(self, run: ModelRun, options: ExecutionOptions) -> None:
+        self.options = options
+        self.config_json = json.dumps(run.config or {})
+        self.results: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+
+    def start(self) -> None: ...
+
+    def submit(self, cases: list[Claimed]) -> None:
+        raise NotImplementedError
+
+    def close(self, cancel: bool) -> None: ...
+
+
+class _PythonCaller(_Caller):
+    """In-process functions, `function(input_data, config)`, in a thread pool."""
+
+    def __init__(self, run: ModelRun, options: ExecutionOptions) -> None:
+        super().__init__(run, options)
+        self.function = python_endpoint(run.model_endpoint)
+        self.pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="mleval-model")
+
+    def submit(self, cases: list[Claimed]) -> None:
+        for case in cases:
+            self.pool.submit(self._call, case).add_done_callback(self._deliver)
+
+    def _deliver(self, future: Future) -> None:
+        if not future.cancelled():
+            self.results.put(future.result())
+
+    def _call(self, case: Claimed) -> Outcome:
+        try:
+            input_data, config = json.loads(case.input_json), json.loads(self.config_json)
+            started = time.perf_counter()
+            try:
+                output = self.function(input_data, config)
+            except Exception as error:  # the model's own failure, recorded on its case
+                latency = round((time.perf_counter() - started) * 1000)
+                return Outcome(
+                    case.test_case_id,
+                    latency_ms=latency,
+                    error_message=f"{type(error).__name__}: {error}"[:2000],
+                )
+            latency = round((time.perf_counter() - started) * 1000)
+            return _outcome(case.test_case_id, output, latency)
+        except Exception as error:  # never lose a case: anything else is its failure too
+            return Outcome(case.test_case_id, error_message=f"mleval error: {error!r}")
+
+    def close(self, cancel: bool) -> None:
+        # A running Python call cannot be interrupted; on cancel its result is dropped.
+        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+class _HttpCaller(_Caller):
+    """POSTs through one httpx.AsyncClient on an event loop in a helper thread."""
+
+    def __init__(self, run: ModelRun, options: ExecutionOptions) -> None:
+        super().__init__(run, options)
+        self.url = run.model_endpoint
+        self.loop = asyncio.new_event_loop()
+        self.tasks: set[asyncio.Task] = set()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="mleval-http", daemon=True)
+        self.closed = False
+
+    def start(self) -> None:
+        self.thread.start()
+        self.ready.wait()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        limits = httpx.Limits(
+            max_connections=self.options.concurrency,
+            max_keepalive_connections=self.options.concurrency,
+        )
+        self.client = httpx.AsyncClient(
+            limits=limits,
+            timeout=httpx.Timeout(self.options.timeout),
+            headers={"content-type": "application/json", "user-agent": "mleval"},
+        )
+        self.semaphore = asyncio.Semaphore(self.options.concurrency)
+        self.ready.set()
+        self.loop.run_forever()
+        self.loop.close()
+
+    def submit(self, cases: list[Claimed]) -> None:
+        self.loop.call_soon_threadsafe(self._spawn, cases)
+
+    def _spawn(self, cases: list[Claimed]) -> None:
+        for case in cases:
+            task = self.loop.create_task(self._call(case))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _call(self, case: Claimed) -> None:
+        try:
+            outcome = await self._attempts(case)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # never lose a case: anything unexpected is its failure
+            outcome = Outcome(case.test_case_id, error_message=f"mleval error: {error!r}")
+        self.results.put(outcome)
+
+    async def _attempts(self, case: Claimed) -> Outcome:
+        payload = (
+            f'{{"test_case_id": {case.test_case_id}, "input_data": {case.input_json}, '
+            f'"input_type": {json.dumps(case.input_type)}, "config": {self.config_json}}}'
+        ).encode()
+        options = self.options
+        attempt = 0
+        while True:
+            retry_after = 0.0
+            latency = None
+            async with self.semaphore:
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(options.timeout):
+                        reply = await self.client.post(self.url, content=payload)
+                except (TimeoutError, httpx.TimeoutException):
+                    problem = f"timed out after {options.timeout:g}s"
+                except httpx.TransportError as error:
+                    problem = f"connection failed: {type(error).__name__}: {error}".rstrip(": ")
+                else:
+                    latency = round((time.perf_counter() - started) * 1000)
+                    status = reply.status_code
+                    if 200 <= status < 300:
+                        return self._answer(case.test_case_id, reply.content, latency)
+                    problem = f"HTTP {status}: {_snippet(reply.content)}"
+                    if status != 429 and status < 500:  # the model refused this input
+                        return Outcome(case.test_case_id, latency_ms=latency, error_message=problem)
+                    retry_after = _retry_after(reply)
+            if attempt >= options.retries:
+                tries = f" (after {attempt + 1} attempts)" if attempt else ""
+                return Outcome(case.test_case_id, latency_ms=latency, error_message=problem + tries)
+            delay = options.backoff * 2**attempt * random.uniform(1.0, 1.25)
+            await asyncio.sleep(min(max(delay, retry_after), MAX_BACKOFF_SECONDS))
+            attempt += 1
+
+    @staticmethod
+    def _answer(case_id: int, body: bytes, latency: int) -> Outcome:
+        try:
+            output = json.loads(body, parse_constant=_reject_constant)
+        except ValueError:
+            return Outcome(
+                case_id,
+                latency_ms=latency,
+                error_message=f"the endpoint replied with a non-JSON body: {_snippet(body)}",
+            )
+        try:
+            raw = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raw = None
+        return _outcome(case_id, output, latency, raw)
+
+    def close(self, cancel: bool) -> None:
+        if self.closed or not self.thread.is_alive():
+            return
+        self.closed = True
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(cancel), self.loop)
+        try:
+            future.result(timeout=max(10.0, self.options.timeout * 2))
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+
+    async def _shutdown(self, cancel: bool) -> None:
+        if cancel:
+            for task in list(self.tasks):
+                task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.client.aclose()
+
+
+def _retry_after(reply: httpx.Response) -> float:
+    try:
+        return min(float(reply.headers.get("retry-after", 0)), MAX_BACKOFF_SECONDS)
+    except ValueError:
+        return 0.0
+
+
+def open_caller(run: ModelRun, options: ExecutionOptions) -> _Caller:
+    check_endpoint(run)
+    if run.model_endpoint.startswith("python:"):
+        return _PythonCaller(run, options)
+    return _HttpCaller(run, options)
+
+
+# --- the executor ------------------------------------------------------------------------
+
+CLAIM_SQL = """
+WITH live AS (  -- the keys of executors alive now: their advisory locks are held
+    SELECT ARRAY(
+        SELECT objid::bigint FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND classid = %(namespace)s AND objsubid = 2
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    ) AS keys
+), picked AS (
+    SELECT rc.test_case_id, t.input_data::text AS input_json, t.input_type
+    FROM run_cases AS rc
+    CROSS JOIN live
+    JOIN test_cases AS t ON t.id = rc.test_case_id
+    WHERE rc.run_id = %(run)s AND rc.test_case_id > %(after)s
+      AND (rc.claimed_by IS NULL OR rc.claimed_by::bigint <> ALL(live.keys))
+      AND NOT EXISTS (
+          SELECT 1 FROM responses AS r
+          WHERE r.run_id = rc.run_id AND r.test_case_id = rc.test_case_id
+      )
+    ORDER BY rc.test_case_id
+    LIMIT %(limit)s
+    FOR UPDATE OF rc SKIP LOCKED
+)
+UPDATE run_cases AS rc SET claimed_by = %(key)s
+FROM picked
+WHERE rc.run_id = %(run)s AND rc.test_case_id = picked.test_case_id
+RETURNING picked.test_case_id, picked.input_json, picked.input_type
+"""
+
+# Cases of the run left to call: no response, the case still exists.
+REMAINING_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM run_cases AS rc JOIN test_cases AS t ON t.id = rc.test_case_id
+    WHERE rc.run_id = %s AND NOT EXISTS (
+        SELECT 1 FROM responses AS r
+        WHERE r.run_id = rc.run_id AND r.test_case_id = rc.test_case_id
+    )
+)
+"""
+
+FLUSH_SQL = """
+WITH written AS (
+    INSERT INTO responses (run_id, test_case_id, output_data, latency_ms, memory_mb,
+                           tokens_used, error_message, created_at)
+    SELECT %(run)s, u.test_case_id, u.output::jsonb, u.latency_ms, u.memory_mb, u.tokens_used,
+           u.error_message, now()
+    FROM unnest(%(ids)s::bigint[], %(outputs)s::text[], %(latencies)s::integer[],
+                %(memories)s::float8[], %(tokens)s::integer[], %(errors)s::text[])
+         AS u(test_case_id, output, latency_ms, memory_mb, tokens_used, error_message)
+    ORDER BY u.test_case_id
+    ON CONFLICT (run_id, test_case_id) DO NOTHING
+    RETURNING error_message
+)
+UPDATE model_runs
+SET completed_cases = completed_cases + (SELECT count(*) FROM written WHERE error_message = ''),
+    failed_cases = failed_cases + (SELECT count(*) FROM written WHERE error_message <> ''),
+    heartbeat_at = now()
+WHERE id = %(run)s
+RETURNING status, completed_cases, failed_cases, total_cases, (SELECT count(*) FROM written)
+"""
+
+START_SQL = """
+UPDATE model_runs
+SET status = 'running', started_at = coalesce(started_at, now()), completed_at = NULL,
+    heartbeat_at = now(),
+    rate_since = CASE WHEN status = 'running' THEN rate_since ELSE now() END,
+    rate_base = CASE WHEN status = 'running' THEN rate_base
+                     ELSE completed_cases + failed_cases END
+WHERE id = %s AND status = ANY(%s)
+RETURNING status
+"""
+
+FINISH_SQL = """
+UPDATE model_runs
+SET status = CASE WHEN completed_cases = 0 AND failed_cases > 0 THEN 'failed' ELSE 'completed' END,
+    completed_at = now(), heartbeat_at = now()
+WHERE id = %s AND status = 'running'
+"""
+
+
+def run_lock_key(run_id: int) -> int:
+    """The run's advisory-lock key (an int4)."""
+    return run_id & 0x7FFFFFFF
+
+
+def executor_alive(run_id: int) -> bool:
+    """Whether some executor holds the run (its shared lock); false for a dead one's run."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCKS, run_lock_key(run_id)])
+        if cursor.fetchone()[0]:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCKS, run_lock_key(run_id)])
+            return False
+    return True
+
+
+@dataclass
+class Executor:
+    """One executor over one run; see the module docstring for how executors share a run."""
+
+    run: ModelRun
+    options: ExecutionOptions = field(default_factory=ExecutionOptions)
+    progress: Callable[[int, int, int], None] | None = None  # (completed, failed, total)
+    start_from: tuple[str, ...] = tuple(RunStatus.values)
+    called: int = 0
+    key: int = 0
+    _after: int = 0
+    _wrapped: bool = False
+    _holding_run: bool = False
+
+    def execute(self) -> ExecutionSummary:
+        caller = open_caller(self.run, self.options)  # refuses a bad endpoint before any change
+        self._acquire()
+        try:
+            try:
+                if self._start():
+                    caller.start()
+                    while self._loop(caller) and not self._try_finish():
+                        pass
+            finally:
+                caller.close(cancel=True)
+        except BaseException:
+            self._leave(failed=True)
+            raise
+        else:
+            self._leave(failed=False)
+        self.run.refresh_from_db()
+        return ExecutionSummary(
+            self.run.pk,
+            self.run.status,
+            self.run.completed_cases,
+            self.run.failed_cases,
+            self.run.total_cases,
+            self.called,
+        )
+
+    # locks and status
+
+    def _acquire(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval('run_executor_keys')")
+            self.key = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT pg_advisory_lock(%s, %s), pg_advisory_lock_shared(%s, %s)",
+                [EXECUTOR_LOCKS, self.key, RUN_LOCKS, run_lock_key(self.run.pk)],
+            )
+        self._holding_run = True
+
+    def _start(self) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(START_SQL, [self.run.pk, list(self.start_from)])
+            return cursor.fetchone() is not None
+
+    def _try_finish(self) -> bool:
+        """Leave the run; the last executor out completes it. False: work is left, go on."""
+        key = run_lock_key(self.run.pk)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock_shared(%s, %s)", [RUN_LOCKS, key])
+            self._holding_run = False
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCKS, key])
+            if not cursor.fetchone()[0]:
+                return True  # another executor is still on the run; it will finish it
+            try:
+                cursor.execute(REMAINING_SQL, [self.run.pk])
+                if cursor.fetchone()[0]:  # claims of an executor that died meanwhile
+                    cursor.execute("SELECT pg_advisory_lock_shared(%s, %s)", [RUN_LOCKS, key])
+                    self._holding_run = True
+                    self._after, self._wrapped = 0, False
+                    return False
+                cursor.execute(FINISH_SQL, [self.run.pk])
+                return True
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCKS, key])
+
+    def _leave(self, *, failed: bool) -> None:
+        """Release this executor's locks; after an error, fail the run if nobody else is on it."""
+        key = run_lock_key(self.run.pk)
+        try:
+            with connection.cursor() as cursor:
+                if self._holding_run:
+                    cursor.execute("SELECT pg_advisory_unlock_shared(%s, %s)", [RUN_LOCKS, key])
+                    self._holding_run = False
+                if failed:
+                    cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCKS, key])
+                    if cursor.fetchone()[0]:
+                        cursor.execute(
+                            "UPDATE model_runs SET status = 'failed', completed_at = now() "
+                            "WHERE id = %s AND status = 'running'",
+                            [self.run.pk],
+                        )
+                        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCKS, key])
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [EXECUTOR_LOCKS, self.key])
+        except Exception:  # the connection itself may be what failed; its locks die with it
+            logger.exception("run %s: could not release the executor's locks", self.run.pk)
+
+    # the pipeline
+
+    def _claim(self, limit: int) -> list[Claimed]:
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    CLAIM_SQL,
+                    {
+                        "namespace": EXECUTOR_LOCKS,
+                        "run": self.run.pk,
+                        "after": self._after,
+                        "limit": limit,
+                        "key": self.key,
+                    },
+                )
+                rows = cursor.fetchall()
+            if rows:
+                claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.test_case_id)
+                self._after = claimed[-1].test_case_id
+                return claimed
+            if self._wrapped or self._after == 0:
+                return []
+            # One more pass from the start: cases skipped while another executor held them.
+            self._after, self._wrapped = 0, True
+
+    def _loop(self, caller: _Caller) -> bool:
+        """Call every claimable case; True when none is left, False when the run was stopped."""
+        concurrency = self.options.concurrency
+        chunk = max(2 * concurrency, 32)
+        target = 2 * concurrency + chunk
+        in_flight, exhausted = 0, False
+        pending: list[Outcome] = []
+        last_flush = time.monotonic()
+        while True:
+            while not exhausted and in_flight < target:
+                claimed = self._claim(chunk)
+                if not claimed:
+                    exhausted = True
+                    break
+                caller.submit(claimed)
+                in_flight += len(claimed)
+            if exhausted and not in_flight and not pending:
+                return True
+            deadline = last_flush + FLUSH_SECONDS
+            while in_flight and len(pending) < FLUSH_ROWS:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    break
+                try:
+                    pending.append(caller.results.get(timeout=wait))
+                except queue.Empty:
+                    break
+                in_flight -= 1
+                while in_flight and len(pending) < FLUSH_ROWS:
+                    try:
+                        pending.append(caller.results.get_nowait())
+                    except queue.Empty:
+                        break
+                    in_flight -= 1
+                if not exhausted and in_flight < target - chunk:
+                    break  # refill the pipeline first
+            now = time.monotonic()
+            if now >= deadline or len(pending) >= FLUSH_ROWS or not in_flight:
+                status = self._flush(pending)
+                pending, last_flush = [], now
+                if status != RunStatus.RUNNING:
+                    return False
+
+    def _flush(self, outcomes: list[Outcome]) -> str:
+        """Store the outcomes, move the counts, beat the heartbeat; return the run's status."""
+        outcomes = sorted(outcomes, key=lambda o: o.test_case_id)
+        for attempt in range(3):
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(FLUSH_SQL, self._arrays(outcomes))
+                    status, completed, failed, total, written = cursor.fetchone()
+                break
+            except DataError:  # a value PostgreSQL refuses: store that case as failed instead
+                if attempt == 2:
+                    raise
+                outcomes = [self._storable_outcome(o) for o in outcomes]
+            except OperationalError as error:  # e.g. a deadlock with a concurrent import
+                if attempt == 2:
+                    raise
+                logger.warning("run %s: retrying a write after %s", self.run.pk, error)
+                time.sleep(0.1 * (attempt + 1))
+        self.called += written
+        if self.progress:
+            self.progress(completed, failed, total)
+        return status
+
+    def _arrays(self, outcomes: list[Outcome]) -> dict:
+        return {
+            "run": self.run.pk,
+            "ids": [o.test_case_id for o in outcomes],
+            "outputs": [o.output_json for o in outcomes],
+            "latencies": [o.latency_ms for o in outcomes],
+            "memories": [o.memory_mb for o in outcomes],
+            "tokens": [o.tokens_used for o in outcomes],
+            "errors": [o.error_message for o in outcomes],
+        }
+
+    @staticmethod
+    def _storable_outcome(outcome: Outcome) -> Outcome:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT %s::jsonb", [outcome.output_json])
+            return outcome
+        except DataError as error:
+            return Outcome(
+                outcome.test_case_id,
+                latency_ms=outcome.latency_ms,
+                error_message=f"the answer could not be stored: {error}".strip()[:2000],
+            )
+
+
+def execute_run(
+    run: ModelRun,
+    options: ExecutionOptions | None = None,
+    *,
+    progress: Callable[[int, int, int], None] | None = None,
+    resume_finished: bool = True,
+) -> ExecutionSummary:
+    """Call the run's endpoint for every case without a response; blocks until done or stopped.
+
+    `resume_finished=False` (the background task) leaves a run alone that was cancelled or
+    finished while the task waited in the queue. Raises ExecutionError for a run that cannot
+    be executed at all; the run is then unchanged.
+    """
+    start_from = (
+        tuple(RunStatus.values) if resume_finished else (RunStatus.PENDING, RunStatus.RUNNING)
+    )
+    executor = Executor(
+        run, options or ExecutionOptions(), progress=progress, start_from=start_from
+    )
+    return executor.execute()
+
+
+def forget_failures(run: ModelRun) -> int:
+    """Delete the run's failed responses (their evaluations go too), so executing calls them
+    again. The counts follow: the response-delete trigger recounts the run."""
+    _, deleted = Response.objects.filter(run=run).exclude(error_message="").delete()
+    run.refresh_from_db()
+    return deleted.get(Response._meta.label, 0)

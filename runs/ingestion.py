@@ -1,0 +1,342 @@
+"""Responses pushed into a run: the one path for `import_responses`, the page upload and the API.
+
+Every line is checked in Python (it must be read anyway) and streamed with `COPY` into a staging
+table; PostgreSQL then checks every case against the run's fixed case set and writes them all
+with one `INSERT ... ON CONFLICT` upsert on (run, test case). It is all one transaction: any
+bad line means nothing is written, and the run's counts are recounted before it commits.
+
+A response line (INTERFACES.md): {"test_case_id": 17, "output_data": {...}, "latency_ms": 12,
+"memory_mb": 80.5, "tokens_used": 31, "error_message": null}; test_case_id and output_data
+required, output_data any JSON value (null included).
+"""
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection, models, transaction
+from django.db.models.functions import Now
+
+from runs.models import ModelRun, Response, RunStatus
+
+MAX_ERRORS = 20
+FIELDS = ("test_case_id", "output_data", "latency_ms", "memory_mb", "tokens_used", "error_message")
+# Keys a response read back from the API carries; ignored on the way in, so output round-trips.
+IGNORED_FIELDS = frozenset({"id", "run", "run_id", "created_at"})
+INT_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
+COPY_BATCH = 2000
+
+
+class IngestError(ValueError):
+    """Bad input; nothing was written. `errors`: [{"line", "field", "message"}], line-ordered.
+
+    "line" is the 1-based line of a JSONL input, or the 0-based index of a parsed list.
+    """
+
+    def __init__(self, errors: list[dict], *, more: bool = False) -> None:
+        self.errors = errors
+        self.more = more
+        shown = "; ".join(
+            f"line {e['line']}" + (f", {e['field']}" if e["field"] else "") + f": {e['message']}"
+            for e in errors[:5]
+        )
+        extra = len(errors) - 5
+        tail = f" (and {extra}{'+' if more else ''} more)" if extra > 0 or more else ""
+        super().__init__(f"{shown}{tail}; nothing was imported")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    imported: int  # lines accepted
+    created: int  # new responses
+    replaced: int  # responses that existed and were replaced
+    skipped: int = 0  # responses that existed and were kept (replace=False)
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[dict] = []
+        self.more = False
+
+    def add(self, line: int, field: str, message: str) -> None:
+        if len(self.items) < MAX_ERRORS:
+            self.items.append({"line": line, "field": field, "message": message})
+        else:
+            self.more = True
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= MAX_ERRORS
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise IngestError(sorted(self.items, key=lambda e: e["line"]), more=self.more)
+
+
+def _copy_text(value: str) -> str:
+    """A value escaped for COPY's text format."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unstorable(value) -> str:
+    """Why PostgreSQL's jsonb would refuse a parsed value (NUL, lone surrogates), or ""."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "contains \\u0000, which PostgreSQL cannot store in JSON"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "contains an unpaired \\ud800-\\udfff escape, which is not valid Unicode"
+    return ""
+
+
+def _number(value, *, integer: bool, limit: float) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float) and (
+        not math.isfinite(value) or (integer and not value.is_integer())
+    ):
+        return False
+    return 0 <= value <= limit
+
+
+def _row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
+    """One checked input item → (test_case_id, COPY row), or None after recording its errors."""
+    raw = None
+    if isinstance(item, bytes | bytearray):
+        try:
+            item = item.decode("utf-8")
+        except UnicodeDecodeError as error:
+            errors.add(line, "", f"not UTF-8 text ({error.reason} at byte {error.start})")
+            return None
+    if isinstance(item, str):
+        raw = item.strip().removeprefix("\ufeff")  # a byte-order mark opens some files
+        if not raw:
+            return None
+        try:
+            doc = json.loads(raw, parse_constant=_reject_constant)
+        except ValueError as error:
+            errors.add(line, "", f"not valid JSON: {error}")
+            return None
+        if "\\u" in raw and (reason := _unstorable(doc)):
+            errors.add(line, "", reason)
+            return None
+    else:
+        doc = item
+    if not isinstance(doc, dict):
+        errors.add(line, "", "a response must be a JSON object")
+        return None
+    ok = True
+    unknown = sorted(set(doc) - set(FIELDS) - IGNORED_FIELDS)
+    if unknown:
+        errors.add(line, unknown[0], f"unknown field; expected some of {', '.join(FIELDS)}")
+        ok = False
+    case_id = doc.get("test_case_id")
+    if "test_case_id" not in doc:
+        errors.add(line, "test_case_id", "required")
+        ok = False
+    elif not _number(case_id, integer=True, limit=BIGINT_MAX) or case_id == 0:
+        errors.add(line, "test_case_id", f"must be a positive integer id, not {case_id!r}")
+        ok = False
+    if "output_data" not in doc:
+        errors.add(line, "output_data", "required (any JSON value; null when the model gave none)")
+        ok = False
+    columns = []
+    for field, integer, limit in (
+        ("latency_ms", True, INT_MAX),
+        ("memory_mb", False, math.inf),
+        ("tokens_used", True, INT_MAX),
+    ):
+        value = doc.get(field)
+        if value is None:
+            columns.append("\\N")
+        elif _number(value, integer=integer, limit=limit):
+            columns.append(str(int(value)) if integer else repr(float(value)))
+        else:
+            kind = "integer" if integer else "number"
+            errors.add(line, field, f"must be a non-negative {kind} or null, not {value!r}")
+            ok = False
+    message = doc.get("error_message")
+    if message is not None and not isinstance(message, str):
+        errors.add(line, "error_message", f"must be a string or null, not {message!r}")
+        ok = False
+    if not ok:
+        return None
+    if raw is None:  # a parsed object: serialise it once, the way PostgreSQL will store it
+        try:
+            raw = json.dumps(doc, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError) as error:
+            errors.add(line, "output_data", f"not JSON-serialisable: {error}")
+            return None
+        if reason := _unstorable(doc):
+            errors.add(line, "", reason)
+            return None
+    case_id = int(case_id)
+    error_text = "\\N" if message is None else _copy_text(message)
+    return case_id, (
+        f"{line}\t{case_id}\t{columns[0]}\t{columns[1]}\t{columns[2]}\t{error_text}\t"
+        f"{_copy_text(raw)}\n"
+    )
+
+
+def _items(items: Iterable) -> Iterable[tuple[int, object]]:
+    """Number the input: JSONL lines from 1, parsed objects (an API list) by index from 0."""
+    iterator = iter(items)
+    for first in iterator:
+        start = 1 if isinstance(first, str | bytes | bytearray) else 0
+        yield start, first
+        yield from enumerate(iterator, start=start + 1)
+
+
+def _dependent_tables() -> list[tuple[str, str]]:
+    """Tables whose rows die with a response (evaluations): their verdicts judged the old answer."""
+    return [
+        (rel.related_model._meta.db_table, rel.field.column)
+        for rel in Response._meta.related_objects
+        if rel.on_delete is models.CASCADE
+    ]
+
+
+STAGING_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS runs_ingest_staging (
+    line integer, test_case_id bigint, latency_ms integer, memory_mb float8,
+    tokens_used integer, error_message text, raw text
+) ON COMMIT DROP;
+TRUNCATE runs_ingest_staging;
+"""
+
+OUTSIDE_SQL = """
+SELECT s.line, s.test_case_id, rc.test_case_id IS NOT NULL
+FROM runs_ingest_staging AS s
+LEFT JOIN run_cases AS rc ON rc.run_id = %(run)s AND rc.test_case_id = s.test_case_id
+WHERE rc.test_case_id IS NULL
+   OR NOT EXISTS (SELECT 1 FROM test_cases AS t WHERE t.id = s.test_case_id)
+ORDER BY s.line
+LIMIT %(limit)s
+"""
+
+STALE_SQL = """
+DELETE FROM {table} WHERE {column} IN (
+    SELECT r.id FROM responses AS r
+    JOIN runs_ingest_staging AS s ON s.test_case_id = r.test_case_id
+    WHERE r.run_id = %(run)s
+      AND (r.output_data IS DISTINCT FROM (s.raw::jsonb -> 'output_data')
+           OR r.error_message IS DISTINCT FROM coalesce(s.error_message, ''))
+)
+"""
+
+UPSERT_SQL = """
+WITH written AS (
+    INSERT INTO responses AS r (run_id, test_case_id, output_data, latency_ms, memory_mb,
+                                tokens_used, error_message, created_at)
+    SELECT %(run)s, s.test_case_id, s.raw::jsonb -> 'output_data', s.latency_ms, s.memory_mb,
+           s.tokens_used, coalesce(s.error_message, ''), now()
+    FROM runs_ingest_staging AS s
+    ON CONFLICT (run_id, test_case_id) DO {action}
+    RETURNING (xmax = 0) AS created
+)
+SELECT count(*) FILTER (WHERE created), count(*) FROM written
+"""
+
+REPLACE_ACTION = """UPDATE SET
+        output_data = EXCLUDED.output_data, latency_ms = EXCLUDED.latency_ms,
+        memory_mb = EXCLUDED.memory_mb, tokens_used = EXCLUDED.tokens_used,
+        error_message = EXCLUDED.error_message, created_at = EXCLUDED.created_at"""
+
+
+def ingest_responses(run: ModelRun, items: Iterable, *, replace: bool = True) -> IngestResult:
+    """Store responses into `run` atomically; raise IngestError (naming lines) and write nothing.
+
+    `items`: JSONL lines (str or bytes, numbered from 1; blank lines skipped) or already-parsed
+    objects (an API's JSON list, numbered by index from 0). A case outside the run's cases, a
+    case given twice, a negative measurement or a missing field is an error. `replace=False`
+    keeps existing responses instead of replacing them.
+    """
+    errors = _Errors()
+    seen: dict[int, int] = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(STAGING_SQL)
+        with cursor.copy(
+            "COPY runs_ingest_staging (line, test_case_id, latency_ms, memory_mb, tokens_used, "
+            "error_message, raw) FROM STDIN"
+        ) as copy:
+            batch: list[str] = []
+            for number, item in _items(items):
+                row = _row(number, item, errors)
+                if row is None:
+                    if errors.full:
+                        errors.more = True
+                        break
+                    continue
+                case_id, text = row
+                if (first := seen.setdefault(case_id, number)) != number:
+                    errors.add(
+                        number, "test_case_id", f"test case {case_id} already given on line {first}"
+                    )
+                    continue
+                if not errors.items:  # after the first error only checking goes on
+                    batch.append(text)
+                    if len(batch) >= COPY_BATCH:
+                        copy.write("".join(batch))
+                        batch.clear()
+            if batch and not errors.items:
+                copy.write("".join(batch))
+        errors.raise_if_any()
+        if not seen:
+            raise IngestError([{"line": 0, "field": "", "message": "no responses in the input"}])
+        if len(seen) > 10_000:
+            cursor.execute("ANALYZE runs_ingest_staging")
+        cursor.execute(OUTSIDE_SQL, {"run": run.pk, "limit": MAX_ERRORS + 1})
+        for line, case_id, in_run in cursor.fetchall():
+            errors.add(
+                line,
+                "test_case_id",
+                f"test case {case_id} no longer exists"
+                if in_run
+                else f"test case {case_id} is not in this run's selection",
+            )
+        errors.raise_if_any()
+        if replace:
+            for table, column in _dependent_tables():
+                cursor.execute(
+                    STALE_SQL.format(table=connection.ops.quote_name(table), column=column),
+                    {"run": run.pk},
+                )
+        cursor.execute(
+            UPSERT_SQL.format(action=REPLACE_ACTION if replace else "NOTHING"), {"run": run.pk}
+        )
+        created, written = cursor.fetchone()
+        ModelRun.objects.filter(pk=run.pk).recount()
+        _complete_if_answered(run)
+    run.refresh_from_db()
+    return IngestResult(
+        imported=len(seen),
+        created=created,
+        replaced=written - created,
+        skipped=len(seen) - written,
+    )
+
+
+def _complete_if_answered(run: ModelRun) -> None:
+    """A run answered in full by pushed responses is completed (a running one is its executor's)."""
+    ModelRun.objects.filter(
+        pk=run.pk, total_cases=models.F("completed_cases") + models.F("failed_cases")
+    ).exclude(status__in=[RunStatus.RUNNING, RunStatus.COMPLETED]).update(
+        status=RunStatus.COMPLETED, completed_at=Now()
+    )

@@ -1,0 +1,83 @@
+"""`manage.py execute_run RUN_ID`: call the run's endpoint for every case without a response."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from cases.progress import ProgressReporter
+from runs.execution import ExecutionError, ExecutionOptions, execute_run, forget_failures
+from runs.models import ModelRun
+
+DEFAULTS = ExecutionOptions()
+
+
+class Command(BaseCommand):
+    help = (
+        "Execute a run: call its endpoint (http(s) URL or python:module:function) for every "
+        "case of its selection that has no response yet, so running it again resumes. "
+        "Infrastructure failures (connection errors, timeouts, HTTP 429 and 5xx) are retried "
+        "with exponential backoff; a case that still fails is stored as failed with its error."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("run_id", type=int, help="the run's id")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=DEFAULTS.concurrency,
+            help="calls in flight at once (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=DEFAULTS.timeout,
+            help="seconds per call attempt (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--retries",
+            type=int,
+            default=DEFAULTS.retries,
+            help="further attempts after an infrastructure failure (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--retry-failed",
+            action="store_true",
+            help="forget the run's failed responses first, so their cases are called again",
+        )
+
+    def handle(self, *args, run_id: int, **options) -> None:
+        run = ModelRun.objects.filter(pk=run_id).first()
+        if run is None:
+            raise CommandError(f"No run with id {run_id}.")
+        try:
+            execution = ExecutionOptions(
+                concurrency=options["concurrency"],
+                timeout=options["timeout"],
+                retries=options["retries"],
+            )
+        except ValueError as error:
+            raise CommandError(f"--{str(error)}") from None
+        progress = ProgressReporter(
+            run.total_cases, stream=self.stderr._out, label="calling", unit="case"
+        )
+        try:
+            if options["retry_failed"]:
+                forget_failures(run)
+            summary = execute_run(
+                run,
+                execution,
+                progress=lambda completed, failed, total: progress.update(
+                    completed + failed, completed + failed
+                ),
+            )
+        except ExecutionError as error:
+            raise CommandError(str(error)) from None
+        except KeyboardInterrupt:
+            run.cancel()
+            raise CommandError(
+                f"Interrupted: run {run_id} is cancelled, its responses so far are kept; "
+                f"`execute_run {run_id}` resumes it."
+            ) from None
+        finally:
+            progress.close()
+        if summary.status != "completed":
+            self.stderr.write(f"run {run_id} is {summary.status}")
+        self.stdout.write(f"completed {summary.completed_cases}, failed {summary.failed_cases}")
