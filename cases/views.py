@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
@@ -66,6 +66,14 @@ def scope_notice(filterset: TestCaseFilterSet) -> tuple[str, str]:
         Scope.VERIFIED: "Widened: the golden set plus reviewed (verified) ai-generated cases.",
         Scope.ALL: "Widened to every case: ai-generated and unverified ones included.",
     }[scope]
+
+
+def _optional_url(name: str, *args) -> str | None:
+    """The URL of a page another app may provide (by name only: cases imports no other app)."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return None
 
 
 def _safe_next(request, fallback: str) -> str:
@@ -149,6 +157,7 @@ class CaseDetailView(PermissionRequiredMixin, DetailView):
         context["preview"] = input_preview(case)
         context["shape_errors"] = ground_truth_errors(case.output_type, case.ground_truth)
         context["panels"] = detail_panels(self.request, case)
+        context["history_url"] = _optional_url("evaluations:case-history", case.pk)
         return context
 
 
