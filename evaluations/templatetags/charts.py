@@ -245,6 +245,12 @@ def change_label(kind: str) -> str:
 
 
 @register.filter
+def words(name: Any) -> str:
+    """A field name for people: model_type -> "model type"."""
+    return str(name).replace("_", " ")
+
+
+@register.filter
 def get(mapping: Any, key: Any) -> Any:
     """mapping[key] in a template (dict keys with dots or dashes)."""
     try:
