@@ -318,9 +318,8 @@ class ImportView(PermissionRequiredMixin, FormView):
         except ValueError:
             length = 0
         if length > limit + 64 * 1024:  # refused before the upload is read or stored
-            form = ImportForm()
-            form.add_error(None, upload_too_large_message(length, limit))
-            return self.render_to_response(self.get_context_data(form=form), status=413)
+            context = self.get_context_data(upload_error=upload_too_large_message(length, limit))
+            return self.render_to_response(context, status=413)
         return super().post(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
