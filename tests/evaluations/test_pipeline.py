@@ -280,3 +280,12 @@ def test_command_rejects_bad_input_and_writes_nothing(classification_run, args, 
 def test_command_rejects_a_missing_run():
     with pytest.raises(CommandError, match="run 999999 does not exist"):
         command("999999")
+
+
+def test_resolved_evaluators_pass_through_with_their_output_types():
+    run = make_run()
+    respond(run, make_case("classification", {"label": "a"}), {"label": "a"})
+    respond(run, make_case("text", {"text": "a"}), {"text": "a"})
+    planned = resolve_evaluators(run)
+    assert resolve_evaluators(run, planned) == planned
+    assert evaluate_run(run, planned).evaluations == 2
