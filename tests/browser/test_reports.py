@@ -1,0 +1,107 @@
+"""The report page in Chromium: charts drawn, failing cases filtered and paged by htmx."""
+
+import os
+
+import pytest
+from django.test import Client
+from playwright.sync_api import expect, sync_playwright
+
+from cases.models import TestCase
+from evaluations.evaluators import run_evaluator, validate_params
+from evaluations.models import Evaluation
+from runs.models import ModelRun, Response
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page(live_server, viewer, chromium_path):
+    """A Chromium page logged in as the viewer (the session cookie of a test client)."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    client = Client()
+    client.force_login(viewer)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=ARGS
+        )
+        context = browser.new_context()
+        context.add_cookies(
+            [
+                {
+                    "name": "sessionid",
+                    "value": client.cookies["sessionid"].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        yield context.new_page()
+        browser.close()
+
+
+@pytest.fixture
+def scored_run(transactional_db):
+    run = ModelRun.objects.create(
+        model_name="clf", model_version="1.0", model_type="nlp", status="completed"
+    )
+    params = validate_params("label_match", {})
+    for i in range(60):
+        truth = "ab"[i % 2]
+        case = TestCase.objects.create(
+            input_data={"text": str(i)},
+            input_type="text",
+            ground_truth={"label": truth},
+            output_type="classification",
+            category=f"c{i % 3}",
+        )
+        predicted = truth if i % 3 == 0 else "ab"[(i + 1) % 2]
+        response = Response.objects.create(
+            run=run, test_case=case, output_data={"label": predicted}, latency_ms=i
+        )
+        verdict = run_evaluator("label_match", response.output_data, case.ground_truth, params)
+        Evaluation.objects.create(
+            response=response,
+            evaluator_type="label_match",
+            score=verdict.score,
+            passed=verdict.passed,
+            metrics=verdict.metrics,
+            feedback=verdict.feedback,
+        )
+    return run
+
+
+@pytest.mark.browser
+def test_report_filters_and_pages_failing_cases(browser_page, live_server, scored_run):
+    page = browser_page
+    page.goto(f"{live_server.url}/runs/{scored_run.pk}/report/")
+    expect(page.locator("h1")).to_contain_text("clf 1.0")
+    expect(page.locator("svg.heatmap")).to_be_visible()
+    failing = page.locator("#failing")
+    expect(failing).to_contain_text("40 failing verdicts")
+    expect(failing.locator("tbody tr")).to_have_count(25)
+
+    failing.get_by_text("Next →").click()
+    expect(failing).to_contain_text("Page 2 of 2")
+    expect(failing.locator("tbody tr")).to_have_count(15)
+    expect(page.locator("h1")).to_have_count(1)  # a fragment swapped in, not a page
+
+    page.fill("input[name=category]", "c1")
+    page.locator("input[name=category]").dispatch_event("change")
+    expect(failing).to_contain_text("20 failing verdicts matching the filter")
+    assert "category=c1" in page.url  # the filter is in the address, so a reload keeps it
+
+
+@pytest.mark.browser
+def test_case_page_loads_the_history(browser_page, live_server, scored_run):
+    case = scored_run.responses.order_by("id").first().test_case
+    page = browser_page
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    history = page.locator("#case-history")
+    expect(history).to_contain_text("clf")
+    expect(history.locator("tbody tr")).to_have_count(1)
