@@ -22,7 +22,6 @@ from cases import importing
 from cases.filters import TestCaseFilterSet, sort_ordering
 from cases.models import TestCase
 from cases.shapes import json_type
-from mleval_site.api import ERROR_RESPONSES
 
 EDITABLE_FIELDS = importing.FIELDS
 
@@ -119,20 +118,20 @@ CASE_OR_LIST = PolymorphicProxySerializer(
         description="The golden set unless `scope` (or an origin / verified filter) widens it; "
         "the filters of the /cases/ page. Newest first unless `sort` says otherwise; "
         "cursor-paginated (follow `next`).",
-        responses={200: TestCaseSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: TestCaseSerializer(many=True)},
     ),
     create=extend_schema(
         summary="Create one case or many",
         description="One case object, or a list of them: all are stored or none "
         "(errors are keyed `<index>.<field>`). `id`, `created_at`, `updated_at` are ignored.",
         request=CASE_OR_LIST,
-        responses={201: CASE_OR_LIST, **ERROR_RESPONSES},
+        responses={201: CASE_OR_LIST},
     ),
-    retrieve=extend_schema(responses={200: TestCaseSerializer, **ERROR_RESPONSES}),
-    partial_update=extend_schema(responses={200: TestCaseSerializer, **ERROR_RESPONSES}),
+    retrieve=extend_schema(responses={200: TestCaseSerializer}),
+    partial_update=extend_schema(responses={200: TestCaseSerializer}),
     destroy=extend_schema(
         description="Deletes the case with its responses and their evaluations.",
-        responses={204: OpenApiResponse(description="Deleted."), **ERROR_RESPONSES},
+        responses={204: OpenApiResponse(description="Deleted.")},
     ),
 )
 class TestCaseViewSet(viewsets.ModelViewSet):

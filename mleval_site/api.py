@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
+from django.db.models import CheckConstraint
 from django.http import JsonResponse
 from django.utils.encoding import force_str
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.serializers import as_serializer_error
@@ -112,6 +112,32 @@ def _flatten(data, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
         yield prefix or api_settings.NON_FIELD_ERRORS_KEY, [force_str(data)]
 
 
+def check_constraint_errors(instance) -> dict[str, list[str]]:
+    """The model's CheckConstraints that `instance` breaks, named by the field each guards.
+
+    Django's full_clean reports them all under "__all__"; a script wants the field's name.
+    A constraint over several fields stays a non-field error naming the constraint.
+    """
+    errors: dict[str, list[str]] = {}
+    model = type(instance)
+    for constraint in model._meta.constraints:
+        if not isinstance(constraint, CheckConstraint):
+            continue
+        try:
+            constraint.validate(model, instance)
+        except DjangoValidationError:
+            fields = constraint.condition.referenced_base_fields
+            if len(fields) == 1:
+                name = next(iter(fields))
+                rule = model._meta.get_field(name).help_text or f"rule {constraint.name}"
+                message = f"{getattr(instance, name)!r} is not allowed ({rule})"
+            else:
+                name = api_settings.NON_FIELD_ERRORS_KEY
+                message = f"breaks the rule {constraint.name}"
+            errors.setdefault(name, []).append(str(message))
+    return errors
+
+
 def error_body(detail: str, errors: dict[str, list[str]] | None = None) -> dict:
     """The one error shape of the API: {"detail": "...", "errors": {"field": ["..."]}}."""
     return {"detail": detail, "errors": errors or {}}
@@ -164,20 +190,48 @@ def not_found(request, path: str = "") -> JsonResponse:
 not_found.login_required = False  # answer scripts with JSON, never a login redirect
 
 
-ErrorSerializer = inline_serializer(
-    "Error",
-    {
-        "detail": serializers.CharField(),
-        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "description": "Messages by field; `<index>.<field>` for an object of a list.",
+        },
     },
-)
-ERROR_RESPONSES = {
-    code: OpenApiResponse(ErrorSerializer, description=text)
-    for code, text in (
-        (400, "Invalid input: `errors` names each field (and index, for a list)."),
-        (401, "No credentials, or an invalid, expired or revoked token."),
-        (403, "Your role does not allow this."),
-        (404, "No such object."),
-        (409, "Conflicts with the current state."),
-    )
+    "required": ["detail", "errors"],
 }
+ERROR_CODES = {
+    "400": "Invalid input: `errors` names each field (and index, for a list).",
+    "401": "No credentials, or an invalid, expired or revoked token.",
+    "403": "Your role does not allow this.",
+    "404": "No such object (or no such path).",
+    "409": "Conflicts with the current state.",
+    "415": "Unsupported Content-Type.",
+    "429": "Too many requests for this token: wait (see Retry-After).",
+}
+
+
+def add_error_responses(result: dict, generator, **kwargs) -> dict:
+    """drf-spectacular postprocessing hook: every operation documents the one error format."""
+    components = result.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    responses = components.setdefault("responses", {})
+    for code, description in ERROR_CODES.items():
+        responses[f"Error{code}"] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            codes = ["400", "401", "403", "404", "429"]
+            if method in ("post", "put", "patch"):
+                codes += ["409", "415"]
+            elif method == "delete":
+                codes.append("409")
+            for code in codes:
+                operation["responses"].setdefault(
+                    code, {"$ref": f"#/components/responses/Error{code}"}
+                )
+    return result

@@ -7,11 +7,16 @@ from rest_framework.routers import SimpleRouter
 
 from cases.api import TestCaseViewSet
 from mleval_site.api import not_found
+from runs.api import RunResponsesView, RunViewSet
 
 router = SimpleRouter()
 router.register("cases", TestCaseViewSet, basename="case")
+router.register("runs", RunViewSet, basename="run")
 
-v1 = [*router.urls]
+v1 = [
+    *router.urls,
+    path("runs/<int:run_id>/responses/", RunResponsesView.as_view(), name="run-responses"),
+]
 
 urlpatterns = [
     path("v1/", include((v1, "api"))),
@@ -22,5 +27,5 @@ urlpatterns = [
         login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
-    re_path(r"^(?P<path>.*)$", not_found),
+    re_path(r"^(?P<path>[\s\S]*)$", not_found),  # any character, newlines included
 ]
