@@ -499,6 +499,7 @@ class Executor:
     _after: int = 0
     _wrapped: bool = False
     _holding_run: bool = False
+    _progressed: bool = False  # the last pass stored at least one response
 
     def execute(self) -> ExecutionSummary:
         caller = open_caller(self.run, self.options)  # refuses a bad endpoint before any change
@@ -507,8 +508,11 @@ class Executor:
             try:
                 if self._start():
                     caller.start()
+                    idle = 0
                     while self._loop(caller) and not self._try_finish():
-                        pass
+                        # Claims of an executor that is leaving: they free up in a moment.
+                        idle = idle + 1 if not self._progressed else 0
+                        time.sleep(min(0.1 * idle, 2.0))
             finally:
                 caller.close(cancel=True)
         except BaseException:
@@ -616,6 +620,7 @@ class Executor:
         chunk = max(2 * concurrency, 32)
         target = 2 * concurrency + chunk
         in_flight, exhausted = 0, False
+        self._progressed = False
         pending: list[Outcome] = []
         last_flush = time.monotonic()
         while True:
@@ -672,6 +677,7 @@ class Executor:
                 logger.warning("run %s: retrying a write after %s", self.run.pk, error)
                 time.sleep(0.1 * (attempt + 1))
         self.called += written
+        self._progressed = self._progressed or written > 0
         if self.progress:
             self.progress(completed, failed, total)
         return status

@@ -41,6 +41,14 @@ def execute_run_task(run_id: int, options: dict) -> dict:
 @task()
 def watch_run_task(run_id: int) -> str:
     """Resume a run whose executor died; see the module docstring."""
+    try:
+        return _watch(run_id)
+    except Exception:
+        schedule_watch(run_id)  # an unexpected error must not end the watch while it matters
+        raise
+
+
+def _watch(run_id: int) -> str:
     run = ModelRun.objects.filter(pk=run_id).first()
     if run is None or not run.is_active:
         return "finished"
@@ -48,7 +56,9 @@ def watch_run_task(run_id: int) -> str:
         schedule_watch(run_id)
         return "alive"
     grace = timezone.now() - timedelta(seconds=settings.MLEVAL_RUN_WATCHDOG_SECONDS)
-    task_ids = RunTask.objects.filter(run=run, kind=RunTask.Kind.EXECUTE).values("task_id")
+    task_ids = list(
+        RunTask.objects.filter(run=run, kind=RunTask.Kind.EXECUTE).values_list("task_id", flat=True)
+    )
     results = list(DBTaskResult.objects.filter(id__in=task_ids, status__in=["READY", "RUNNING"]))
     waiting = [r for r in results if r.status == "READY" or r.started_at > grace]
     if waiting:  # queued, or only just started (its executor is taking its locks)
@@ -126,7 +136,10 @@ def enqueue_import(run: ModelRun, path: str, *, replace: bool = True, user=None)
 
 def task_states(tasks: list[RunTask]) -> list[dict]:
     """The run page's view of its tasks: kind, status, times, outcome (one query)."""
-    results = DBTaskResult.objects.in_bulk([t.task_id for t in tasks])
+    results = {
+        str(result.pk): result
+        for result in DBTaskResult.objects.filter(pk__in=[t.task_id for t in tasks])
+    }
     states = []
     for run_task in tasks:
         result = results.get(run_task.task_id)

@@ -1,0 +1,111 @@
+"""Runs executed by the real worker process (`manage.py db_worker`), killed and restarted."""
+
+import signal
+import time
+
+import pytest
+from django_tasks_db.models import DBTaskResult
+
+from runs.execution import ExecutionOptions
+from runs.models import ModelRun, Response, RunTask
+from runs.tasks import WORKER_LOST, enqueue_execution
+from tests.runs.conftest import make_case
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+WATCHDOG = {"MLEVAL_RUN_WATCHDOG_SECONDS": "1"}
+
+
+def http_run(url: str, cases: int):
+    from runs.selection import register_run
+
+    for i in range(cases):
+        make_case(input_data={"text": f"case {i}: great"})
+    return register_run(model_name="m", model_version="1", model_type="nlp", model_endpoint=url)
+
+
+def wait_for(condition, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def task_statuses(run) -> list[str]:
+    ids = RunTask.objects.filter(run=run).order_by("id").values_list("task_id", flat=True)
+    by_id = {str(r.pk): r.status for r in DBTaskResult.objects.filter(pk__in=list(ids))}
+    return [by_id[task_id] for task_id in ids]
+
+
+def test_the_worker_executes_a_queued_run(model_server, run_worker):
+    run = http_run(model_server.url, 12)
+    result = enqueue_execution(run, ExecutionOptions(concurrency=4))
+    assert ModelRun.objects.get(pk=run.pk).status == "pending"
+    done = run_worker(batch=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run.refresh_from_db()
+    assert (run.status, run.completed_cases, run.failed_cases) == ("completed", 12, 0)
+    task = DBTaskResult.objects.get(id=result.id)
+    assert task.status == "SUCCESSFUL" and task.return_value["called"] == 12
+    assert RunTask.objects.get(run=run).kind == "execute"
+
+
+def test_a_worker_killed_mid_run_is_resumed_after_restart(model_server, run_worker):
+    model_server.behaviour = lambda case_id, attempt: (200, {"label": "positive"}, 0.1)
+    run = http_run(model_server.url, 60)
+    enqueue_execution(run, ExecutionOptions(concurrency=4))
+    worker = run_worker(env=WATCHDOG)
+    wait_for(lambda: Response.objects.filter(run=run).count() >= 10, what="first responses")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    stored_at_kill = Response.objects.filter(run=run).count()
+    assert stored_at_kill < 60 and ModelRun.objects.get(pk=run.pk).status == "running"
+
+    run_worker(env=WATCHDOG)  # the restart: the queued watchdog finds the run orphaned
+    wait_for(
+        lambda: ModelRun.objects.get(pk=run.pk).status == "completed", what="the run to finish"
+    )
+    run.refresh_from_db()
+    answers = {r.test_case_id: r.created_at.timestamp() for r in Response.objects.filter(run=run)}
+    assert len(answers) == 60 == run.completed_cases and run.failed_cases == 0
+    for case_id, stored_at in answers.items():  # nothing called again once its answer is stored
+        assert all(called <= stored_at for called in model_server.calls[case_id]), case_id
+    repeated = [c for c, times in model_server.calls.items() if len(times) > 1]
+    assert len(repeated) <= 4 * 2 + 32  # at most what the killed executor had claimed
+    statuses = task_statuses(run)
+    assert statuses[0] == "FAILED" and statuses[-1] == "SUCCESSFUL"
+    lost = DBTaskResult.objects.get(id=RunTask.objects.filter(run=run).earliest("id").task_id)
+    assert lost.exception_class_path == WORKER_LOST
+
+
+def test_cancel_stops_the_worker_run_within_seconds(model_server, run_worker):
+    model_server.behaviour = lambda case_id, attempt: (200, {"label": "positive"}, 0.2)
+    run = http_run(model_server.url, 80)
+    result = enqueue_execution(run, ExecutionOptions(concurrency=2))
+    run_worker(env=WATCHDOG)
+    wait_for(lambda: Response.objects.filter(run=run).exists(), what="first responses")
+    ModelRun.objects.get(pk=run.pk).cancel()
+    cancelled_at = time.monotonic()
+    wait_for(
+        lambda: DBTaskResult.objects.get(id=result.id).status == "SUCCESSFUL",
+        timeout=10,
+        what="the task to stop",
+    )
+    assert time.monotonic() - cancelled_at < 3
+    run.refresh_from_db()
+    assert run.status == "cancelled" and 0 < run.completed_cases < 80
+    assert run.completed_cases == Response.objects.filter(run=run).count()
+
+
+def test_several_workers_share_a_run_without_calling_a_case_twice(model_server, run_worker):
+    model_server.behaviour = lambda case_id, attempt: (200, {"label": "positive"}, 0.02)
+    run = http_run(model_server.url, 120)
+    for _ in range(3):
+        enqueue_execution(run, ExecutionOptions(concurrency=4))
+    for _ in range(3):
+        run_worker(env=WATCHDOG)
+    wait_for(lambda: ModelRun.objects.get(pk=run.pk).status == "completed", what="completion")
+    assert sorted({len(times) for times in model_server.calls.values()}) == [1]
+    assert len(model_server.calls) == 120
+    wait_for(lambda: task_statuses(run) == ["SUCCESSFUL"] * 3, what="all tasks to finish")
