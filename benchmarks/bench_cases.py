@@ -1,0 +1,335 @@
+"""Curation at scale: import_cases against raw psycopg COPY, and the case list's cost at 10,000
+cases against the same pages at BENCH_CASES cases, in the same run.
+
+    make bench                                   # BENCH_CASES defaults to 200,000 (see below)
+    BENCH_CASES=1000000 python benchmarks/bench_cases.py      # the issue's full size
+
+1. Writes BENCH_CASES realistic cases (the demo domains, varied) as JSONL.
+2. Imports the first 10,000 with `manage.py import_cases` and times the pages (default view, a
+   tag filter, a JSON key filter, a text search, a deep page, the admin changelist).
+3. Loads all BENCH_CASES twice into the emptied, indexed table: raw psycopg COPY of the same
+   rows, then `manage.py import_cases` (each in its own process, so peak memory is its own).
+4. Times the same pages again. Each page: server time (the test client, in process), database
+   time (all its queries, and those on test_cases), and the bare SQL that fetches its rows.
+
+The default is 200,000 cases because the full million takes about 12 minutes on 2 cores;
+goals are judged at whatever size ran.
+"""
+
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = 10_000
+REPEAT = 7
+COPY_COLUMNS = (
+    "input_data", "input_type", "input_format", "ground_truth", "output_type", "model_type",
+    "category", "tags", "difficulty", "origin", "is_verified", "metadata",
+)  # fmt: skip
+LIST_COLUMNS = (
+    "id, input_data, input_type, input_format, ground_truth, output_type, model_type, category, "
+    "tags, difficulty, origin, is_verified, metadata, created_by_id, created_at, updated_at"
+)
+GOLDEN = "origin = 'human' AND is_verified"
+
+
+def child_import(path: str) -> None:
+    """In a child process: `manage.py import_cases PATH`; prints seconds and peak memory."""
+    from django.core.management import call_command
+
+    start = time.perf_counter()
+    call_command("import_cases", path, stdout=sys.stderr)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_mb": _peak_mb()}))
+
+
+def child_raw_copy(path: str) -> None:
+    """In a child process: the least a program can do, parse each line and COPY it."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    raw = connection.connection
+    sql = f"COPY test_cases ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+    start = time.perf_counter()
+    dumps = json.dumps
+    with raw.transaction(), raw.cursor() as cursor, cursor.copy(sql) as copy:
+        copy.set_types(["text"] * 7 + ["text[]", "text", "text", "bool", "text"])
+        with open(path, "rb") as source:
+            for line in source:
+                r = json.loads(line)
+                copy.write_row(
+                    (
+                        dumps(r["input_data"]),
+                        r["input_type"],
+                        r.get("input_format", ""),
+                        dumps(r["ground_truth"]),
+                        r["output_type"],
+                        r.get("model_type", ""),
+                        r.get("category", ""),
+                        r.get("tags", []),
+                        r.get("difficulty", ""),
+                        r.get("origin", "human"),
+                        r.get("is_verified", r.get("origin", "human") == "human"),
+                        dumps(r.get("metadata", {})),
+                    )
+                )
+    print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}))
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: the latter carries the
+    parent's peak across fork and exec, the former starts afresh with the program."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def generate(path: Path, n: int) -> None:
+    """n realistic cases: the demo domains with their noise, ~8% ai-generated awaiting review."""
+    from cases import demo_data
+
+    domains = (
+        demo_data.image_classification,
+        demo_data.object_detection,
+        demo_data.sentiment,
+        demo_data.extractive_qa,
+        demo_data.forecast,
+        demo_data.recommender,
+        demo_data.tabular,
+        demo_data.llm,
+    )
+    rng = random.Random(20261122)
+    written = 0
+    with path.open("w", encoding="utf-8") as out:
+        while written < n:
+            for domain in domains:
+                for case in domain(rng, 50):
+                    if written >= n:
+                        break
+                    if case["output_type"] == "ranking" and not case["ground_truth"]["relevant"]:
+                        continue  # the demo sometimes draws no relevant item: not a valid case
+                    case["metadata"]["seed_key"] = f"bench-{written}"
+                    if rng.random() < 0.08:
+                        case.update(origin="ai-generated", is_verified=False)
+                        case["tags"] = [*case["tags"], "synthetic"]
+                    elif rng.random() < 0.02:
+                        case["is_verified"] = False
+                    out.write(json.dumps(case))
+                    out.write("\n")
+                    written += 1
+
+
+def head(path: Path, n: int, target: Path) -> None:
+    with path.open("rb") as source, target.open("wb") as out:
+        for i, line in enumerate(source):
+            if i >= n:
+                break
+            out.write(line)
+
+
+def run_child(mode: str, path: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, f"--{mode}", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{done.stdout}\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def truncate_and_vacuum() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE test_cases CASCADE")
+
+
+def analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE test_cases")
+
+
+@contextmanager
+def query_timer(totals: dict):
+    from django.db import connection
+
+    def wrapper(execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            elapsed = time.perf_counter() - start
+            totals["all"] += elapsed
+            if "test_cases" in sql:
+                totals["cases"] += elapsed
+
+    with connection.execute_wrapper(wrapper):
+        yield
+
+
+def median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 2)
+
+
+def pages() -> dict[str, tuple[str, str]]:
+    """name -> (URL, bare SQL fetching the same rows). The deep page starts mid-table."""
+    from django.db import connection
+
+    from cases.pagination import encode_cursor
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM test_cases WHERE {GOLDEN} ORDER BY id LIMIT 1 OFFSET ("
+                       f"SELECT count(*) / 2 FROM test_cases WHERE {GOLDEN})")  # fmt: skip
+        middle = cursor.fetchone()[0]
+    json_match = (
+        '(input_data @> \'{"lang": "en"}\' OR ground_truth @> \'{"lang": "en"}\' '
+        'OR metadata @> \'{"lang": "en"}\')'
+    )
+    text = "search_vector @@ websearch_to_tsquery('simple'::regconfig, 'blender')"
+
+    def bare(where: str, limit: int = 51) -> str:
+        return f"SELECT {LIST_COLUMNS} FROM test_cases WHERE {where} ORDER BY id DESC LIMIT {limit}"
+
+    return {
+        "default": ("/cases/", bare(GOLDEN)),
+        "tag": ("/cases/?tags=sarcasm", bare(f"{GOLDEN} AND tags && ARRAY['sarcasm']::varchar[]")),
+        "json": ("/cases/?json=lang%3Den", bare(f"{GOLDEN} AND {json_match}")),
+        "text": ("/cases/?q=blender", bare(f"{GOLDEN} AND {text}")),
+        "deep": (
+            f"/cases/?after={encode_cursor([middle])}",
+            bare(f"{GOLDEN} AND id < {middle}"),
+        ),
+        "admin": (
+            "/admin/cases/testcase/",
+            f"SELECT {LIST_COLUMNS} FROM test_cases ORDER BY id DESC LIMIT 50",
+        ),
+    }
+
+
+def time_pages() -> dict:
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+
+    user, _ = User.objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(user)
+    results = {}
+    for name, (url, sql) in pages().items():
+        server, db_all, db_cases, bare = [], [], [], []
+        for attempt in range(REPEAT + 1):
+            totals = {"all": 0.0, "cases": 0.0}
+            with query_timer(totals):
+                start = time.perf_counter()
+                response = client.get(url)
+                elapsed = time.perf_counter() - start
+            assert response.status_code == 200, (url, response.status_code)
+            with connection.cursor() as cursor:
+                start = time.perf_counter()
+                cursor.execute(sql)
+                cursor.fetchall()
+                bare_elapsed = time.perf_counter() - start
+            if attempt:  # the first round warms caches
+                server.append(elapsed)
+                db_all.append(totals["all"])
+                db_cases.append(totals["cases"])
+                bare.append(bare_elapsed)
+        results[name] = {
+            "server_ms": median_ms(server),
+            "db_ms": median_ms(db_all),
+            "db_cases_ms": median_ms(db_cases),
+            "bare_sql_ms": median_ms(bare),
+        }
+    return results
+
+
+def main() -> None:
+    from _common import env_int, report
+
+    n = env_int("BENCH_CASES", 200_000)
+    figures: dict = {"cases": n}
+    with tempfile.TemporaryDirectory(prefix="mleval-bench-") as tmp:
+        full, small = Path(tmp) / "cases.jsonl", Path(tmp) / "cases-10k.jsonl"
+        start = time.perf_counter()
+        generate(full, n)
+        figures["generate_seconds"] = round(time.perf_counter() - start, 1)
+        figures["file_mb"] = round(full.stat().st_size / 2**20, 1)
+        head(full, SMALL, small)
+
+        truncate_and_vacuum()
+        run_child("import", small)
+        analyze()
+        at_small = time_pages()
+
+        truncate_and_vacuum()
+        raw = run_child("raw-copy", full)
+        truncate_and_vacuum()
+        imported = run_child("import", full)
+        analyze()
+        at_full = time_pages()
+
+    figures["raw_copy"] = {
+        "cases_per_s": round(n / raw["seconds"]),
+        "seconds": round(raw["seconds"], 1),
+        "peak_mb": raw["peak_mb"],
+    }
+    figures["import_cases"] = {
+        "cases_per_s": round(n / imported["seconds"]),
+        "seconds": round(imported["seconds"], 1),
+        "peak_mb": imported["peak_mb"],
+    }
+    speed = raw["seconds"] / imported["seconds"]
+    figures["import_vs_raw_rate"] = round(speed, 2)
+    figures["pages"] = {}
+    for name in at_small:
+        small_page, full_page = at_small[name], at_full[name]
+        figures["pages"][name] = {
+            f"at_{SMALL}": small_page,
+            f"at_{n}": full_page,
+            "server_growth": round(full_page["server_ms"] / small_page["server_ms"], 2),
+            "db_cases_vs_bare_sql": round(
+                full_page["db_cases_ms"] / max(full_page["bare_sql_ms"], 0.01), 2
+            ),
+        }
+    case_pages = [p for name, p in figures["pages"].items() if name != "admin"]
+    figures["goals"] = {
+        "import_at_least_half_raw_rate": speed >= 0.5,
+        "import_peak_under_300_mb": imported["peak_mb"] < 300,
+        "list_pages_within_1_5x_of_10k": all(p["server_growth"] <= 1.5 for p in case_pages),
+        "admin_within_1_5x_of_10k": figures["pages"]["admin"]["server_growth"] <= 1.5,
+        "db_within_3x_of_bare_sql": all(p["db_cases_vs_bare_sql"] <= 3 for p in case_pages),
+    }
+    report("cases", figures)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if len(sys.argv) == 3 and sys.argv[1] in ("--import", "--raw-copy"):
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mleval_site.settings_test")
+        import _common  # noqa: F401  (django.setup())
+
+        (child_import if sys.argv[1] == "--import" else child_raw_copy)(sys.argv[2])
+    else:
+        import _common  # noqa: F401
+
+        main()
