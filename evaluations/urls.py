@@ -13,4 +13,12 @@ urlpatterns = [
         views.CaseHistoryView.as_view(),
         name="case-history",
     ),
+    # Scoring: the evaluators page, a run's Evaluate form and its progress panel.
+    path("evaluators/", views.EvaluatorsView.as_view(), name="evaluators"),
+    path("runs/<int:pk>/evaluate/", views.EvaluateRunView.as_view(), name="run-evaluate"),
+    path(
+        "runs/<int:pk>/evaluation-progress/",
+        views.EvaluationPanelView.as_view(),
+        name="run-evaluation-progress",
+    ),
 ]

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import json
+
+from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, render
-from django.views.generic import DetailView, TemplateView
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.generic import DetailView, FormView, TemplateView
+from django.views.generic.detail import SingleObjectMixin
 
 from cases.models import TestCase
 from evaluations import exports, reports
+from evaluations.evaluators import DEFAULT_EVALUATORS, REGISTRY, run_evaluator, validate_params
+from evaluations.forms import EvaluateRunForm
+from evaluations.models import Evaluation
+from evaluations.tasks import enqueue_evaluation
 from mleval_site.pagination import EstimatedCountPaginator
 from runs.models import ModelRun
 
@@ -69,11 +77,14 @@ class RunReportView(PermissionRequiredMixin, ExportMixin, DetailView):
             return render(request, "evaluations/_failing_cases.html", self.failing_context())
         return self.render_to_response(self.get_context_data())
 
-    def failing_context(self) -> dict:
+    def failing_context(self, report: dict | None = None) -> dict:
         evaluator = self.request.GET.get("evaluator", "").strip()[:100]
         slices = _slice_filters(self.request)
         queryset = reports.failing_evaluations(self.object, evaluator or None, **slices)
         paginator = EstimatedCountPaginator(queryset, self.failing_per_page)
+        if report is not None and not evaluator and not any(slices.values()):
+            # Unfiltered, the report already counted them: no count query.
+            paginator.count = sum(e["count"] - e["passed"] for e in report["evaluators"].values())
         page = paginator.get_page(self.request.GET.get("page"))
         query = self.request.GET.copy()
         query.pop("page", None)
@@ -105,7 +116,7 @@ class RunReportView(PermissionRequiredMixin, ExportMixin, DetailView):
             report=report,
             slice_charts=slice_charts,
             selection_label=reports.selection_label(report["run"]["selection"]),
-            **self.failing_context(),
+            **self.failing_context(report),
             **kwargs,
         )
 
@@ -244,3 +255,145 @@ class CaseHistoryView(PermissionRequiredMixin, TemplateView):
         return super().get_context_data(
             case_id=case.pk, history=reports.case_history(case.pk), **kwargs
         )
+
+
+# --- scoring: the evaluators page, a run's "Evaluate" form and its progress panel ----------
+# Scoring itself happens in evaluations.pipeline (queued through evaluations.tasks).
+
+CURATION_ERROR_CASES_SHOWN = 20
+
+
+def _param_range(minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"{minimum:g} – {maximum:g}"
+    if minimum is not None:
+        return f"≥ {minimum:g}"
+    return f"≤ {maximum:g}" if maximum is not None else ""
+
+
+def evaluator_docs() -> list[dict]:
+    """Every registered evaluator with its worked example scored live, for /evaluators/."""
+    default_for: dict[str, list[str]] = {}
+    for output_type, name in DEFAULT_EVALUATORS.items():
+        default_for.setdefault(name, []).append(output_type)
+    docs = []
+    for name, evaluator in REGISTRY.items():
+        example = evaluator.example
+        verdict = run_evaluator(
+            name, example.output, example.ground_truth, validate_params(name, example.params)
+        )
+        params = [
+            {
+                "param": param,
+                "default": "required" if param.required else json.dumps(param.default),
+                "range": _param_range(param.minimum, param.maximum),
+            }
+            for param in evaluator.params
+        ]
+        docs.append(
+            {
+                "evaluator": evaluator,
+                "default_for": default_for.get(name, []),
+                "params": params,
+                "example_output": json.dumps(example.output, indent=1),
+                "example_ground_truth": json.dumps(example.ground_truth, indent=1),
+                "example_params": json.dumps(example.params) if example.params else "",
+                "verdict": verdict,
+                "verdict_metrics": json.dumps(verdict.metrics, indent=1),
+            }
+        )
+    return docs
+
+
+class EvaluatorsView(PermissionRequiredMixin, TemplateView):
+    """/evaluators/: what each evaluator expects, its parameters, and an example verdict."""
+
+    permission_required = "evaluations.view_evaluation"
+    template_name = "evaluations/evaluators.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            evaluators=evaluator_docs(), defaults=sorted(DEFAULT_EVALUATORS.items()), **kwargs
+        )
+
+
+def evaluation_panel_context(run: ModelRun, user, form: EvaluateRunForm | None = None) -> dict:
+    """The run page's evaluation panel: the latest job's progress; once nothing is running,
+    the verdicts per evaluator, the curation errors and (for engineers) the Evaluate form."""
+    job = run.evaluation_jobs.order_by("-id").first()
+    active = job is not None and not job.is_finished
+    context = {"run": run, "job": job, "active": active}
+    if active:
+        return context
+    evaluations = Evaluation.objects.for_run(run)
+    errors = evaluations.curation_errors()
+    can_evaluate = user.has_perm("evaluations.add_evaluation")
+    context.update(
+        verdicts=evaluations.summary_by_evaluator(),
+        curation_error_count=errors.count(),
+        curation_error_cases=list(
+            errors.order_by("response__test_case_id")
+            .values_list("response__test_case_id", flat=True)
+            .distinct()[:CURATION_ERROR_CASES_SHOWN]
+        ),
+        can_evaluate=can_evaluate,
+        form=form if form is not None else (EvaluateRunForm(run=run) if can_evaluate else None),
+    )
+    return context
+
+
+class EvaluationPanelView(PermissionRequiredMixin, DetailView):
+    """/runs/<id>/evaluation/: the panel fragment the run page loads (and polls) with htmx."""
+
+    model = ModelRun
+    permission_required = REPORT_PERMISSIONS
+    template_name = "evaluations/_evaluation_panel.html"
+
+    def get_context_data(self, **kwargs):
+        return evaluation_panel_context(self.object, self.request.user)
+
+
+class EvaluateRunView(PermissionRequiredMixin, SingleObjectMixin, FormView):
+    """/runs/<id>/evaluate/: queue the scoring of a run (engineers). The panel's form posts
+    here with htmx and gets the panel back; without htmx, a page with the form and progress."""
+
+    model = ModelRun
+    permission_required = "evaluations.add_evaluation"
+    form_class = EvaluateRunForm
+    template_name = "evaluations/evaluate_run.html"
+    context_object_name = "run"
+
+    def get(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        return super().post(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "run": self.object}
+
+    def get_context_data(self, **kwargs):
+        form = kwargs.pop("form", None)
+        return {**kwargs, **evaluation_panel_context(self.object, self.request.user, form)}
+
+    def form_valid(self, form):
+        job = enqueue_evaluation(self.object, form.planned, self.request.user)
+        if self.request.htmx:
+            return render(
+                self.request,
+                "evaluations/_evaluation_panel.html",
+                evaluation_panel_context(self.object, self.request.user),
+            )
+        messages.success(self.request, f"Evaluation job {job.pk} queued.")
+        return redirect(self.request.path)
+
+    def form_invalid(self, form):
+        if self.request.htmx:
+            return render(
+                self.request,
+                "evaluations/_evaluation_panel.html",
+                evaluation_panel_context(self.object, self.request.user, form),
+            )
+        return super().form_invalid(form)
