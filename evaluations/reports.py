@@ -36,6 +36,7 @@ from cases.models import Origin
 from evaluations import stats
 from evaluations.models import Evaluation
 from runs.models import ModelRun
+from runs.selection import selection_drift
 
 __all__ = [
     "CHANGE_KINDS",
@@ -221,9 +222,11 @@ def build_run_report(run: ModelRun) -> dict:
     """The run report (INTERFACES.md "Run report JSON") plus a few documented extras.
 
     Extras beyond the contract: ``run.created_at``; ``cases`` (what the report was
-    computed on, and the drift warning); per evaluator ``pass_rate_ci95`` (Wilson);
-    ``latency_ms.histogram``. Undefined figures (the mean of nothing) are null.
-    At most six queries whatever the run's size.
+    computed on: human / reviewed ai-generated / unverified, cases edited since the run was
+    registered, the selection's drift from ``runs.selection`` and one ``drift_warning``
+    sentence); per evaluator ``pass_rate_ci95`` (Wilson); ``latency_ms.histogram``.
+    Undefined figures (the mean of nothing) are null. Seven queries at most (plus four when
+    the selection drifted), whatever the run's size.
     """
     report: dict[str, Any] = {"run": run_summary(run)}
     report.update(_response_figures(run))
@@ -265,11 +268,19 @@ def _response_figures(run: ModelRun) -> dict:
         "max": latency_max,
         "histogram": _latency_histogram(run, p99, latency_count),
     }
-    drift = None
+    drift = _selection_drift(run)
+    warnings = []
     if edited:
-        drift = (
+        warnings.append(
             f"{edited} of the {responses} cases this report covers were edited after the run "
             "was registered: their ground truth may no longer be what the model was scored on."
+        )
+    if drift and drift["error"]:
+        warnings.append(f"The run's selection no longer applies: {drift['error']}")
+    elif drift and (drift["added"] or drift["removed"]):
+        warnings.append(
+            f"The selection now matches {drift['added']} case(s) the run does not have and no "
+            f"longer matches {drift['removed']} of its cases ({drift['deleted']} deleted)."
         )
     cases = {
         "responses": responses,
@@ -277,7 +288,8 @@ def _response_figures(run: ModelRun) -> dict:
         "ai_generated_reviewed": ai_reviewed,
         "unverified": unverified,
         "edited_since_run": edited,
-        "drift_warning": drift,
+        "selection_drift": drift,
+        "drift_warning": " ".join(warnings) or None,
     }
     return {
         "cases": cases,
@@ -285,6 +297,22 @@ def _response_figures(run: ModelRun) -> dict:
         "tokens": {"total": tokens_total, "mean": tokens_mean},
         "memory_mb": {"mean": memory_mean, "max": memory_max},
         "errors": errors,
+    }
+
+
+def _selection_drift(run: ModelRun) -> dict | None:
+    """How the run's selection has moved since registration (runs.selection), or None for a
+    run registered without a fingerprint (seeded, or made directly), which has nothing to
+    compare with. One query when nothing changed."""
+    if not run.selection_fingerprint:
+        return None
+    drift = selection_drift(run)
+    return {
+        "edited": drift.edited,
+        "added": drift.added,
+        "removed": drift.removed,
+        "deleted": drift.deleted,
+        "error": drift.error or None,
     }
 
 

@@ -304,3 +304,34 @@ def test_failing_cases_filter_by_evaluator_and_slice(classification_run):
     assert failing_evaluations(classification_run, difficulty="").count() == 3  # "" = no filter
     with pytest.raises(ValueError, match="colour"):
         failing_evaluations(classification_run, colour="red")
+
+
+def test_selection_drift_from_the_runs_app(build, django_assert_max_num_queries):
+    from runs.selection import register_run
+
+    first = build.case({"label": "a"}, category="drift")
+    second = build.case({"label": "b"}, category="drift")
+    run = register_run(
+        model_name="m", model_version="1", model_type="nlp", selection={"category": "drift"}
+    )
+    for case in (first, second):
+        build.judge(build.respond(run, case, {"label": "a"}), "label_match")
+    with django_assert_max_num_queries(7):
+        unchanged = build_run_report(run)["cases"]
+    assert unchanged["selection_drift"] == {
+        "edited": 0,
+        "added": 0,
+        "removed": 0,
+        "deleted": 0,
+        "error": None,
+    }
+    assert unchanged["drift_warning"] is None
+
+    build.case({"label": "a"}, category="drift")  # the selection now matches one more
+    TestCase.objects.filter(pk=first.pk).update(updated_at=run.created_at + dt.timedelta(1))
+    cases = build_run_report(run)["cases"]
+    assert cases["selection_drift"]["added"] == 1
+    assert cases["selection_drift"]["edited"] == 1
+    assert cases["edited_since_run"] == 1
+    assert "1 of the 2 cases this report covers were edited" in cases["drift_warning"]
+    assert "matches 1 case(s) the run does not have" in cases["drift_warning"]
