@@ -4,7 +4,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import JSONNull
+from django.db.models import Count, JSONNull
 from model_bakery import baker
 
 from cases.models import TestCase
@@ -289,3 +289,32 @@ def test_resolved_evaluators_pass_through_with_their_output_types():
     planned = resolve_evaluators(run)
     assert resolve_evaluators(run, planned) == planned
     assert evaluate_run(run, planned).evaluations == 2
+
+
+def test_seed_scores_the_runs_it_creates_through_the_pipeline():
+    first = io.StringIO()
+    call_command("seed_user_data", stdout=first)
+    written = Evaluation.objects.count()
+    assert first.getvalue().strip().splitlines()[-1].endswith(f" {written} evaluations")
+    for run in ModelRun.objects.all():
+        responses = run.responses.count()
+        by_type = dict(
+            Evaluation.objects.for_run(run)
+            .values_list("evaluator_type")
+            .annotate(n=Count("id"))
+            .values_list("evaluator_type", "n")
+        )
+        expected = {
+            "qa-v1": ["text_normalized_match", "token_f1"],
+            "summary-v1": ["bleu", "rouge_l"],
+        }.get(run.config["seed_key"])
+        if expected:
+            assert by_type == dict.fromkeys(expected, responses)
+        else:
+            assert sum(by_type.values()) == responses > 0
+    assert Evaluation.objects.filter(passed=True).exists()
+    assert Evaluation.objects.filter(passed=False).exists()
+    again = io.StringIO()
+    call_command("seed_user_data", stdout=again)
+    assert again.getvalue().strip().splitlines()[-1] == "seeded: 0 cases, 0 runs, 0 evaluations"
+    assert Evaluation.objects.count() == written

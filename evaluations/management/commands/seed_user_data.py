@@ -4,7 +4,7 @@ from tqdm import tqdm
 
 from cases.demo_data import demo_cases
 from cases.models import TestCase
-from evaluations.models import Evaluation
+from evaluations.pipeline import evaluate_run
 from runs import demo_models
 from runs.models import ModelRun, Response
 
@@ -23,7 +23,14 @@ DEMO_RUNS = [
         "sentiment_classifier",
         {"positive_weight": 0.6},
     ),
-    ("qa-v1", "span-picker", "1.0", "extractive_qa", "extractive_qa", {}),
+    (
+        "qa-v1",
+        "span-picker",
+        "1.0",
+        "extractive_qa",
+        "extractive_qa",
+        {"evaluators": ["text_normalized_match", "token_f1"]},  # SQuAD's exact match and F1
+    ),
     (
         "forecast-v1",
         "naive-forecaster",
@@ -36,7 +43,14 @@ DEMO_RUNS = [
     ("recommender-v1", "genre-ranker", "1.0", "music_recommendation", "recommender", {}),
     ("churn-v1", "churn-rules", "1.0", "churn", "churn_classifier", {}),
     ("price-v1", "price-linear", "1.0", "house_price", "price_regressor", {}),
-    ("summary-v1", "lead-summariser", "1.0", "summarisation", "summariser", {}),
+    (
+        "summary-v1",
+        "lead-summariser",
+        "1.0",
+        "summarisation",
+        "summariser",
+        {"evaluators": ["rouge_l", "bleu"]},
+    ),
     (
         "invoice-v1",
         "invoice-regex",
@@ -52,7 +66,7 @@ DEMO_RUNS = [
 class Command(BaseCommand):
     help = (
         "Seed realistic multi-domain golden sets, ai-generated cases awaiting review, and model "
-        "runs with responses. Idempotent: a second call adds nothing. --reset replaces the "
+        "runs with responses, scored by the evaluation pipeline. Idempotent: a second call adds nothing. --reset replaces the "
         "seeded rows (and only those)."
     )
 
@@ -67,11 +81,20 @@ class Command(BaseCommand):
             ModelRun.objects.filter(config__has_key="seed_key").delete()
             TestCase.objects.filter(metadata__has_key="seed_key").delete()
         cases_added = self.seed_cases()
+        seeded_before = set(self.seeded_runs().values_list("pk", flat=True))
         runs_added = self.seed_runs()
-        evaluations = Evaluation.objects.filter(response__run__config__has_key="seed_key").count()
+        evaluations = self.score_runs(self.seeded_runs().exclude(pk__in=seeded_before))
         self.stdout.write(
             f"seeded: {cases_added} cases, {runs_added} runs, {evaluations} evaluations"
         )
+
+    def seeded_runs(self):
+        return ModelRun.objects.filter(config__has_key="seed_key").order_by("pk")
+
+    def score_runs(self, runs) -> int:
+        """Score the runs seeded by this call through the real pipeline (their config's
+        evaluators, else the defaults per output type); returns the verdicts written."""
+        return sum(evaluate_run(run).evaluations for run in runs)
 
     def seed_cases(self) -> int:
         existing = set(
