@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, models
 from django.db.models import F, Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from cases.models import TestCase
 
@@ -19,6 +20,7 @@ class RunStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
+STALLED_AFTER_SECONDS = 60  # a running run with no executor write for this long is flagged
 ENDPOINT_PATTERN = r"^(https?://[^\s]+|python:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
 
 
@@ -153,6 +155,35 @@ class ModelRun(models.Model):
     def selection(self) -> dict:
         """The case selection (TestCaseFilterSet parameters) the run was registered with."""
         return (self.config or {}).get("selection") or {}
+
+    def progress(self) -> dict:
+        """The progress bar's figures: shares of total, rate and time left of this execution."""
+        total = max(self.total_cases, 1)
+        figures = {
+            "done_percent": round(100 * self.completed_cases / total, 1),
+            "failed_percent": round(100 * self.failed_cases / total, 1),
+            "percent": round(100 * self.done_cases / total),
+            "rate": None,
+            "eta_seconds": None,
+            "stalled_seconds": None,
+        }
+        if self.status == RunStatus.RUNNING and self.rate_since:
+            now = timezone.now()
+            elapsed = (now - self.rate_since).total_seconds()
+            if elapsed > 0 and self.done_cases > self.rate_base:
+                figures["rate"] = (self.done_cases - self.rate_base) / elapsed
+                figures["eta_seconds"] = eta = round(self.remaining_cases / figures["rate"])
+                figures["eta_text"] = (
+                    f"{eta // 3600} h {eta % 3600 // 60} min"
+                    if eta >= 3600
+                    else f"{eta // 60} min {eta % 60} s"
+                    if eta >= 60
+                    else f"{eta} s"
+                )
+            quiet = (now - (self.heartbeat_at or self.rate_since)).total_seconds()
+            if quiet > STALLED_AFTER_SECONDS:
+                figures["stalled_seconds"] = round(quiet)
+        return figures
 
     def recount(self) -> None:
         ModelRun.objects.filter(pk=self.pk).recount()

@@ -1,0 +1,316 @@
+"""Run pages. Thin views: registration is runs.selection, ingestion runs.ingestion, execution
+runs.execution behind runs.tasks; the selection form is the case list's own FilterSet."""
+
+import json
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.http import HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse_lazy
+from django.views import View
+from django.views.generic import DeleteView, DetailView, FormView
+from django_filters.views import FilterView
+
+from cases.filters import SelectionError, TestCaseFilterSet, select_cases
+from mleval_site.pagination import EstimatedCountPaginator, capped_count
+from runs.execution import ExecutionError, forget_failures
+from runs.filters import ModelRunFilterSet
+from runs.forms import ExecuteForm, RunForm, UploadForm
+from runs.ingestion import IngestError, ingest_responses
+from runs.models import ModelRun, Response, RunStatus, RunTask
+from runs.selection import register_run, selection_drift
+from runs.tasks import enqueue_execution, enqueue_import, task_states
+
+# The case list's filters that make a run's selection (model_type is the run's own field;
+# sorting means nothing for a set).
+SELECTION_FIELDS = [
+    name for name in TestCaseFilterSet.base_filters if name not in ("model_type", "sort")
+]
+# The evaluations app adds its "Evaluate" form and scoring progress to the run page by
+# providing this template (context: `run`); until then the placeholder shows.
+EVALUATION_PANEL = ["evaluations/run_panel.html", "runs/_evaluation_placeholder.html"]
+LATEST_FAILURES = 10
+LATEST_TASKS = 3
+
+
+def selection_from(data) -> dict:
+    """The selection a submitted run form means (empty filters dropped)."""
+    selection = {name: data.get(name) for name in SELECTION_FIELDS if data.get(name)}
+    if data.get("model_type"):
+        selection["model_type"] = data["model_type"]
+    return selection
+
+
+def selection_query(selection: dict) -> str:
+    """The selection as the case list's query string (a link to its cases as they are now)."""
+    query = QueryDict(mutable=True)
+    for key, value in selection.items():
+        if isinstance(value, list):
+            value = ",".join(map(str, value))
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        query[key] = value
+    return query.urlencode()
+
+
+class RunListView(PermissionRequiredMixin, FilterView):
+    permission_required = "runs.view_modelrun"
+    model = ModelRun
+    filterset_class = ModelRunFilterSet
+    paginate_by = 50
+    paginator_class = EstimatedCountPaginator
+    template_name = "runs/run_list.html"
+    queryset = ModelRun.objects.select_related("created_by")
+
+    def get_template_names(self) -> list[str]:
+        if self.request.htmx:
+            return ["runs/_run_table.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        filters = self.request.GET.copy()
+        filters.pop("page", None)
+        return super().get_context_data(filters=filters.urlencode(), **kwargs)
+
+
+class RunCreateView(PermissionRequiredMixin, FormView):
+    """Register a run: its fields, and the case list's filters as its selection."""
+
+    permission_required = "runs.add_modelrun"
+    form_class = RunForm
+    template_name = "runs/run_form.html"
+
+    def get_initial(self) -> dict:
+        return {name: self.request.GET.get(name) for name in RunForm._meta.fields}
+
+    def selection_form(self):
+        data = self.request.POST if self.request.method == "POST" else self.request.GET
+        return TestCaseFilterSet(data=data).form
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            selection_form=kwargs.pop("selection_form", None) or self.selection_form(),
+            selection_fields=SELECTION_FIELDS,
+            **kwargs,
+        )
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        selection_form = self.selection_form()
+        try:
+            run = register_run(
+                **data,
+                selection=selection_from({**self.request.POST.dict(), **data}),
+                created_by=self.request.user,
+            )
+        except SelectionError as error:
+            for field, problems in error.errors.items():
+                target = field if field in selection_form.fields else None
+                for problem in problems:
+                    selection_form.add_error(target, problem)
+            return self.render_to_response(
+                self.get_context_data(form=form, selection_form=selection_form)
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Run #{run.pk} registered over {run.total_cases} cases.")
+        return redirect(run)
+
+
+class SelectionCountView(PermissionRequiredMixin, View):
+    """htmx: how many cases the run form's selection picks, as the user edits it."""
+
+    permission_required = "runs.add_modelrun"
+
+    def get(self, request):
+        model_type = request.GET.get("model_type", "").strip()
+        if not model_type:
+            return HttpResponse("Choose the run's domain to see its cases.")
+        try:
+            cases = select_cases(selection_from(request.GET))
+        except SelectionError as error:
+            return HttpResponse(str(error), status=200)
+        count = capped_count(cases)
+        shown = f"{count:,}" if count is not None else "more than 10,000"
+        return HttpResponse(f"{shown} cases selected.")
+
+
+class RunDetailView(PermissionRequiredMixin, DetailView):
+    permission_required = "runs.view_modelrun"
+    model = ModelRun
+    queryset = ModelRun.objects.select_related("created_by")
+    template_name = "runs/run_detail.html"
+
+    def get_context_data(self, **kwargs):
+        run = self.object
+        failures = (
+            Response.objects.filter(run=run)
+            .exclude(error_message="")
+            .select_related("test_case")
+            .only("id", "test_case_id", "error_message", "latency_ms", "created_at")
+            .order_by("-id")[:LATEST_FAILURES]
+        )
+        tasks = list(RunTask.objects.filter(run=run).select_related("created_by")[:LATEST_TASKS])
+        return super().get_context_data(
+            run=run,
+            failures=failures,
+            tasks=task_states(tasks),
+            execute_form=ExecuteForm(),
+            upload_form=UploadForm(),
+            evaluation_panel=EVALUATION_PANEL,
+            selection=sorted(run.selection.items()),
+            selection_query=selection_query(run.selection),
+            config_json=json.dumps(run.config, indent=2, ensure_ascii=False),
+            **kwargs,
+        )
+
+
+class RunProgressView(PermissionRequiredMixin, DetailView):
+    """htmx: the progress block, polled while the run is active."""
+
+    permission_required = "runs.view_modelrun"
+    model = ModelRun
+    template_name = "runs/_progress.html"
+    context_object_name = "run"
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        if self.request.GET.get("was") == "active" and self.object.is_finished:
+            response["HX-Refresh"] = "true"  # it just ended: reload for failures and tasks
+        return response
+
+
+class RunDriftView(PermissionRequiredMixin, DetailView):
+    """htmx: whether the run's selection changed since it was registered (loaded after the page)."""
+
+    permission_required = "runs.view_modelrun"
+    model = ModelRun
+    template_name = "runs/_drift.html"
+    context_object_name = "run"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(drift=selection_drift(self.object), **kwargs)
+
+
+class RunActionView(PermissionRequiredMixin, View):
+    """A POST button on the run page; answers with a redirect back to it."""
+
+    permission_required = "runs.change_modelrun"
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(ModelRun, pk=pk)
+        self.act(run)
+        return redirect(run)
+
+    def act(self, run: ModelRun) -> None:
+        raise NotImplementedError
+
+
+class RunExecuteView(RunActionView):
+    def act(self, run: ModelRun) -> None:
+        form = ExecuteForm(self.request.POST)
+        if not form.is_valid():
+            for field, problems in form.errors.items():
+                messages.error(self.request, f"{field}: {' '.join(problems)}")
+            return
+        try:
+            if form.cleaned_data["retry_failed"]:
+                forget_failures(run)
+            result = enqueue_execution(run, form.options(), user=self.request.user)
+        except ExecutionError as error:
+            messages.error(self.request, str(error))
+            return
+        messages.success(self.request, f"Execution queued (task {result.id}).")
+
+
+class RunCancelView(RunActionView):
+    def act(self, run: ModelRun) -> None:
+        if run.cancel():
+            messages.success(self.request, "Run cancelled; the responses stored so far are kept.")
+        else:
+            messages.warning(self.request, f"The run is {run.get_status_display().lower()}.")
+
+
+class ResponseUploadView(PermissionRequiredMixin, View):
+    """Responses from a JSONL upload: small files at once, big ones through the worker."""
+
+    permission_required = "runs.add_response"
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(ModelRun, pk=pk)
+        form = UploadForm(request.POST, request.FILES)
+        if not form.is_valid():
+            for problems in form.errors.values():
+                messages.error(request, " ".join(problems))
+            return redirect(run)
+        upload = form.cleaned_data["file"]
+        replace = not form.cleaned_data["keep_existing"]
+        if upload.size > settings.MLEVAL_SYNC_IMPORT_BYTES:
+            folder = Path(settings.MEDIA_ROOT) / "response-imports"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{uuid.uuid4().hex}.jsonl"
+            with path.open("wb") as target:
+                for chunk in upload.chunks():
+                    target.write(chunk)
+            enqueue_import(run, path, replace=replace, user=request.user)
+            messages.success(request, "The file is being imported by the worker; see Tasks below.")
+            return redirect(run)
+        try:
+            result = ingest_responses(run, upload, replace=replace)
+        except IngestError as error:
+            messages.error(request, f"Nothing imported: {error}")
+            return redirect(run)
+        messages.success(
+            request,
+            f"Imported {result.imported} responses ({result.created} new, "
+            f"{result.replaced} replaced, {result.skipped} kept).",
+        )
+        return redirect(run)
+
+
+def deletion_counts(run: ModelRun) -> list[tuple[str, int]]:
+    """What deleting the run takes with it: its responses and whatever hangs off them."""
+    counts = [("responses", Response.objects.filter(run=run).count())]
+    for model, path in (
+        *((rel.related_model, f"{rel.field.name}__run") for rel in _cascades(Response)),
+        *(
+            (rel.related_model, rel.field.name)
+            for rel in _cascades(ModelRun)
+            if rel.related_model not in (Response,) and rel.related_model._meta.app_label != "runs"
+        ),
+    ):
+        counts.append(
+            (
+                str(model._meta.verbose_name_plural),
+                model._default_manager.filter(**{path: run}).count(),
+            )
+        )
+    return counts
+
+
+def _cascades(model) -> list:
+    return [rel for rel in model._meta.related_objects if rel.on_delete is models.CASCADE]
+
+
+class RunDeleteView(PermissionRequiredMixin, DeleteView):
+    permission_required = "runs.delete_modelrun"
+    model = ModelRun
+    template_name = "runs/run_confirm_delete.html"
+    context_object_name = "run"
+    success_url = reverse_lazy("runs:list")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(counts=deletion_counts(self.object), **kwargs)
+
+    def form_valid(self, form):
+        if self.object.status == RunStatus.RUNNING:
+            self.object.cancel()
+        messages.success(self.request, f"Run #{self.object.pk} deleted.")
+        return super().form_valid(form)
