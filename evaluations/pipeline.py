@@ -9,8 +9,10 @@ DO UPDATE``, so scoring again replaces verdicts and never duplicates them.
 
 Which evaluators (:func:`resolve_evaluators`): the ones named explicitly, else the run config's
 ``"evaluators"``, else the default of each output type among the run's cases, applied only to
-the responses whose case has that output type. Named evaluators apply to every response.
-Every name and parameter is validated before any row is written.
+the responses whose case has that output type. Named evaluators apply to every response; where
+one cannot read a ground truth that is valid for its case's own output type, its verdict is
+marked ``not_applicable`` rather than counted as a curation error (``ground_truth_error``, a
+case a curator must fix). Every name and parameter is validated before any row is written.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from typing import Any
 from django.db import connection, transaction
 
 from cases.models import TestCase
+from cases.shapes import ground_truth_errors
 from evaluations.evaluators import (
     REGISTRY,
     EvaluatorConfigError,
     EvaluatorSpec,
+    Verdict,
     default_evaluator_for,
     failed_call_verdict,
     parse_evaluator_spec,
@@ -94,6 +98,7 @@ class ChunkResult:
     failed_calls: int = 0  # responses whose model call had failed
     malformed_outputs: int = 0  # verdicts with metrics.error that blame the output
     curation_errors: int = 0  # verdicts with metrics.ground_truth_error
+    not_applicable: int = 0  # a named evaluator that does not fit the case's output type
     by_evaluator: Counter = field(default_factory=Counter)
 
     def add(self, other: ChunkResult) -> None:
@@ -102,6 +107,7 @@ class ChunkResult:
         self.failed_calls += other.failed_calls
         self.malformed_outputs += other.malformed_outputs
         self.curation_errors += other.curation_errors
+        self.not_applicable += other.not_applicable
         self.by_evaluator.update(other.by_evaluator)
 
 
@@ -303,10 +309,13 @@ def evaluate_chunk(
             else:
                 verdict = run_evaluator(name, output, ground_truth, params)
                 if "error" in verdict.metrics:
-                    if verdict.metrics.get("ground_truth_error"):
-                        result.curation_errors += 1
-                    else:
+                    if not verdict.metrics.get("ground_truth_error"):
                         result.malformed_outputs += 1
+                    elif types is None and not ground_truth_errors(output_type, ground_truth):
+                        verdict = _not_applicable(verdict, name, output_type)
+                        result.not_applicable += 1
+                    else:
+                        result.curation_errors += 1
             feedback = verdict.feedback
             verdicts.append(
                 (
@@ -323,6 +332,15 @@ def evaluate_chunk(
         _upsert(verdicts)
     result.evaluations = len(verdicts)
     return result
+
+
+def _not_applicable(verdict: Verdict, name: str, output_type: str) -> Verdict:
+    """A named evaluator that cannot read a ground truth which is fine for its own output type
+    (rouge_l on a classification case): not a curation error, so not listed as one."""
+    metrics = {key: value for key, value in verdict.metrics.items() if key != "ground_truth_error"}
+    metrics["not_applicable"] = True
+    feedback = f"{name} does not apply to this case's output type {output_type}: {metrics['error']}"
+    return Verdict(0.0, False, metrics, feedback if feedback.endswith(".") else feedback + ".")
 
 
 def _upsert(verdicts: list[tuple[int, str, float, bool, str, str]]) -> None:

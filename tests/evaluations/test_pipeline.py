@@ -318,3 +318,16 @@ def test_seed_scores_the_runs_it_creates_through_the_pipeline():
     call_command("seed_user_data", stdout=again)
     assert again.getvalue().strip().splitlines()[-1] == "seeded: 0 cases, 0 runs, 0 evaluations"
     assert Evaluation.objects.count() == written
+
+
+def test_a_named_evaluator_that_does_not_fit_a_case_is_not_a_curation_error():
+    run = make_run()
+    label = respond(run, make_case("classification", {"label": "cat"}), {"label": "cat"})
+    broken = respond(run, make_case("text", {"txt": "typo"}), {"text": "a"})
+    result = evaluate_run(run, ["rouge_l"])
+    assert (result.not_applicable, result.curation_errors) == (1, 1)
+    misfit = Evaluation.objects.get(response=label)
+    assert misfit.metrics["not_applicable"] is True and "ground_truth_error" not in misfit.metrics
+    assert misfit.feedback.startswith("rouge_l does not apply to this case's output type")
+    curation = Evaluation.objects.for_run(run).curation_errors()
+    assert list(curation.values_list("response", flat=True)) == [broken.pk]

@@ -57,6 +57,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"{result.failed_calls} failed model calls scored 0")
             if result.malformed_outputs:
                 self.stdout.write(f"{result.malformed_outputs} malformed outputs scored 0")
+            if result.not_applicable:
+                self.stdout.write(
+                    f"{result.not_applicable} verdicts of evaluators that do not apply to the "
+                    "case's output type scored 0"
+                )
             if result.curation_errors:
                 self.stdout.write(
                     f"{result.curation_errors} malformed ground truths (curation errors) scored 0"
