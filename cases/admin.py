@@ -1,9 +1,39 @@
 from django.contrib import admin
 from django.contrib.postgres.search import SearchQuery
+from django.db import connection
 from django.template.defaultfilters import truncatechars
 
 from cases.models import TestCase
 from mleval_site.admin_utils import LargeTableAdmin, pretty_json
+
+# The distinct values of an indexed column by a loose index scan: one index probe per value, so
+# the admin's filter sidebar costs the same at a million cases as at a hundred.
+DISTINCT_VALUES_SQL = """
+    WITH RECURSIVE v AS (
+        (SELECT {column} AS value FROM {table} ORDER BY {column} LIMIT 1)
+        UNION ALL
+        SELECT (SELECT {column} FROM {table} WHERE {column} > v.value ORDER BY {column} LIMIT 1)
+        FROM v WHERE v.value IS NOT NULL
+    )
+    SELECT value FROM v WHERE value IS NOT NULL
+"""
+
+
+class ModelTypeFilter(admin.SimpleListFilter):
+    """Domain filter whose choices come from the model_type index, not a full-table DISTINCT."""
+
+    title = "model type"
+    parameter_name = "model_type"
+
+    def lookups(self, request, model_admin):
+        sql = DISTINCT_VALUES_SQL.format(column="model_type", table=TestCase._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return [(value, value or "(none)") for (value,) in cursor.fetchall()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset if value is None else queryset.filter(model_type=value)
 
 
 @admin.register(TestCase)
@@ -20,7 +50,9 @@ class TestCaseAdmin(LargeTableAdmin):
         "input_preview",
         "updated_at",
     )
-    list_filter = ("origin", "is_verified", "difficulty", "model_type", "output_type")
+    # Every filter here is cheap at a million rows: choices (origin, verified, difficulty) or an
+    # index walk (model type). A plain "output_type" filter would scan the table per page view.
+    list_filter = ("origin", "is_verified", "difficulty", ModelTypeFilter)
     list_select_related = ("created_by",)
     search_fields = ("category",)
     search_help_text = "Full-text search over input and ground truth values, or a category."
