@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from cases.api import TestCaseViewSet
+from evaluations.api import CompareView, EvaluateView, ExecuteView, ReportView, TaskView
 from mleval_site.api import not_found
 from runs.api import RunResponsesView, RunViewSet
 
@@ -16,6 +17,11 @@ router.register("runs", RunViewSet, basename="run")
 v1 = [
     *router.urls,
     path("runs/<int:run_id>/responses/", RunResponsesView.as_view(), name="run-responses"),
+    path("runs/<int:run_id>/execute/", ExecuteView.as_view(), name="run-execute"),
+    path("runs/<int:run_id>/evaluate/", EvaluateView.as_view(), name="run-evaluate"),
+    path("runs/<int:run_id>/report/", ReportView.as_view(), name="run-report"),
+    path("compare/", CompareView.as_view(), name="compare"),
+    path("tasks/<uuid:task_id>/", TaskView.as_view(), name="task"),
 ]
 
 urlpatterns = [

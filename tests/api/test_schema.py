@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from accounts.models import ApiToken
 from cases.models import TestCase
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15  # per operation and generation mode (valid and invalid data)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -1,0 +1,319 @@
+"""/api/v1/: scoring a run, following background tasks, the run report and the comparison.
+
+The views only call the domain modules: `evaluations.tasks.enqueue_evaluation` (the run page's
+button), `runs.tasks.enqueue_execution`, and `evaluations.reports` (`build_run_report`,
+`compare_runs`, the figures behind the report pages and `run_report` / `compare_runs`).
+"""
+
+import dataclasses
+
+from django.shortcuts import get_object_or_404
+from django_tasks_db.models import DBTaskResult
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response as ApiResponse
+
+from evaluations.evaluators import EvaluatorConfigError
+from evaluations.models import Evaluation, EvaluationJob
+from evaluations.pipeline import resolve_evaluators
+from evaluations.reports import build_run_report, compare_runs
+from evaluations.tasks import enqueue_evaluation
+from runs.execution import ExecutionError, ExecutionOptions
+from runs.models import ModelRun, Response, RunTask
+from runs.tasks import enqueue_execution
+
+DEFAULT_CASE_LIMIT = 1000
+MAX_CASE_LIMIT = 100_000
+# django.tasks statuses in the vocabulary of runs and evaluation jobs.
+TASK_STATUS = {"READY": "queued", "RUNNING": "running", "SUCCESSFUL": "completed"}
+TASK_STATUS["FAILED"] = "failed"
+
+
+def task_url(request, task_id: str) -> str:
+    return request.build_absolute_uri(f"/api/v1/tasks/{task_id}/")
+
+
+class EvaluatorSpecSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="A registry key, e.g. label_match, iou, token_f1.")
+    params = serializers.DictField(required=False, help_text="The evaluator's parameters.")
+
+
+class EvaluateSerializer(serializers.Serializer):
+    evaluators = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text='[{"name": ..., "params": {...}}] (or "NAME" / "NAME:JSON" strings). Empty or '
+        "absent: the run config's evaluators, else the default of each output type.",
+    )
+
+
+QueuedSerializer = inline_serializer(
+    "QueuedTask",
+    {
+        "task_id": serializers.CharField(),
+        "status": serializers.CharField(),
+        "url": serializers.URLField(),
+        "job_id": serializers.IntegerField(required=False),
+        "evaluators": serializers.ListField(child=serializers.DictField(), required=False),
+    },
+)
+
+TaskSerializer = inline_serializer(
+    "TaskStatus",
+    {
+        "id": serializers.CharField(),
+        "kind": serializers.ChoiceField(["evaluation", "execution", "import", "other"]),
+        "status": serializers.ChoiceField(["queued", "running", "completed", "failed"]),
+        "run": serializers.IntegerField(allow_null=True),
+        "enqueued_at": serializers.DateTimeField(allow_null=True),
+        "started_at": serializers.DateTimeField(allow_null=True),
+        "finished_at": serializers.DateTimeField(allow_null=True),
+        "progress": inline_serializer(
+            "TaskProgress",
+            {"done": serializers.IntegerField(), "total": serializers.IntegerField()},
+            allow_null=True,
+        ),
+        "result": serializers.JSONField(allow_null=True),
+        "error": serializers.CharField(allow_null=True),
+    },
+)
+
+_NULLABLE_BLOCK = {"allow_null": True, "help_text": "null when no case of that kind was scored."}
+ReportSerializer = inline_serializer(
+    "RunReport",
+    {
+        "run": serializers.DictField(),
+        "cases": serializers.DictField(),
+        "evaluators": serializers.DictField(child=serializers.DictField()),
+        "latency_ms": serializers.DictField(),
+        "tokens": serializers.DictField(),
+        "memory_mb": serializers.DictField(),
+        "errors": serializers.IntegerField(),
+        "breakdowns": serializers.DictField(
+            child=serializers.ListField(child=serializers.DictField())
+        ),
+        "classification": serializers.DictField(**_NULLABLE_BLOCK),
+        "detection": serializers.DictField(**_NULLABLE_BLOCK),
+        "ranking": serializers.DictField(**_NULLABLE_BLOCK),
+        "forecast": serializers.DictField(**_NULLABLE_BLOCK),
+    },
+)
+
+ComparisonSerializer = inline_serializer(
+    "Comparison",
+    {
+        "a": serializers.DictField(),
+        "b": serializers.DictField(),
+        "selections_differ": serializers.BooleanField(),
+        "evaluators": serializers.DictField(child=serializers.DictField()),
+        "slices": serializers.ListField(child=serializers.DictField()),
+        "cases": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class RunActionView(GenericAPIView):
+    """A POST or GET on /runs/<run_id>/...; `permission_model` says which role may call it."""
+
+    queryset = ModelRun.objects.all()
+    lookup_url_kwarg = "run_id"
+    pagination_class = None
+    filter_backends: list = []
+
+    def get_run(self) -> ModelRun:
+        return get_object_or_404(ModelRun, pk=self.kwargs["run_id"])
+
+
+class EvaluateView(RunActionView):
+    """Scoring writes evaluations: the engineer role (evaluations.add_evaluation)."""
+
+    permission_model = Evaluation
+    serializer_class = EvaluateSerializer
+
+    @extend_schema(
+        summary="Score a run in the background",
+        description="Validates the evaluators (400 naming the one at fault), queues the scoring "
+        "and answers at once with the task to poll at `tasks/<task_id>/`. Scoring again "
+        "replaces the run's verdicts.",
+        request=EvaluateSerializer,
+        responses={202: QueuedSerializer},
+    )
+    def post(self, request, run_id: int):
+        run = self.get_run()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        specs = serializer.validated_data.get("evaluators") or None
+        errors = {}
+        for index, spec in enumerate(specs or []):
+            try:
+                resolve_evaluators(run, [spec])
+            except EvaluatorConfigError as error:
+                errors[f"evaluators.{index}"] = [str(error).removeprefix("evaluator: ")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        try:
+            job = enqueue_evaluation(run, specs, request.user)
+        except EvaluatorConfigError as error:
+            raise serializers.ValidationError({"evaluators": [str(error)]}) from None
+        body = {
+            "task_id": job.task_id,
+            "status": "queued",
+            "url": task_url(request, job.task_id),
+            "job_id": job.pk,
+            "evaluators": job.evaluators,
+        }
+        return ApiResponse(body, status=status.HTTP_202_ACCEPTED)
+
+
+class ExecuteSerializer(serializers.Serializer):
+    concurrency = serializers.IntegerField(min_value=1, max_value=1024, required=False)
+    timeout = serializers.FloatField(min_value=0.001, max_value=3600, required=False)
+    retries = serializers.IntegerField(min_value=0, max_value=20, required=False)
+
+
+class ExecuteView(RunActionView):
+    """Executing writes responses: the engineer role (runs.add_response)."""
+
+    permission_model = Response
+    serializer_class = ExecuteSerializer
+
+    @extend_schema(
+        summary="Execute a run in the background",
+        description="Calls the run's endpoint for every case without a response yet (so it also "
+        "resumes a stopped run), like `execute_run`. 400 when the run cannot be executed (no "
+        "endpoint, or a module that is not allowed).",
+        request=ExecuteSerializer,
+        responses={202: QueuedSerializer},
+    )
+    def post(self, request, run_id: int):
+        run = self.get_run()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        options = dataclasses.replace(ExecutionOptions(), **serializer.validated_data)
+        try:
+            result = enqueue_execution(run, options, user=request.user)
+        except ExecutionError as error:
+            raise serializers.ValidationError({"model_endpoint": [str(error)]}) from None
+        task_id = str(result.id)
+        body = {"task_id": task_id, "status": "queued", "url": task_url(request, task_id)}
+        return ApiResponse(body, status=status.HTTP_202_ACCEPTED)
+
+
+class ReportView(RunActionView):
+    permission_model = Evaluation
+
+    @extend_schema(
+        summary="The run report",
+        description="The JSON of `run_report` (INTERFACES.md, Run report JSON).",
+        responses={200: ReportSerializer},
+    )
+    def get(self, request, run_id: int):
+        return ApiResponse(build_run_report(self.get_run()))
+
+
+class CompareView(GenericAPIView):
+    permission_model = Evaluation
+    pagination_class = None
+    filter_backends: list = []
+
+    @extend_schema(
+        summary="Compare two runs",
+        description="The JSON of `compare_runs` (INTERFACES.md, Comparison JSON). `cases` lists "
+        "the paired verdicts, regressions first, at most `case_limit` of them.",
+        parameters=[
+            OpenApiParameter("a", int, required=True, description="Run A (the baseline)."),
+            OpenApiParameter("b", int, required=True, description="Run B (the candidate)."),
+            OpenApiParameter(
+                "case_limit",
+                int,
+                description=f"Most case pairs listed (default {DEFAULT_CASE_LIMIT}, at most "
+                f"{MAX_CASE_LIMIT}; 0 lists none).",
+            ),
+        ],
+        responses={200: ComparisonSerializer},
+    )
+    def get(self, request):
+        params = CompareParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        run_a = get_object_or_404(ModelRun, pk=params.validated_data["a"])
+        run_b = get_object_or_404(ModelRun, pk=params.validated_data["b"])
+        limit = params.validated_data.get("case_limit", DEFAULT_CASE_LIMIT)
+        return ApiResponse(compare_runs(run_a, run_b, case_limit=limit))
+
+
+class CompareParams(serializers.Serializer):
+    a = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    b = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    case_limit = serializers.IntegerField(min_value=0, max_value=MAX_CASE_LIMIT, required=False)
+
+
+class TaskView(GenericAPIView):
+    """Any role that reads runs may follow a task; results of unrelated tasks are not shown."""
+
+    permission_model = ModelRun
+    pagination_class = None
+    filter_backends: list = []
+
+    @extend_schema(
+        summary="A background task's status",
+        description="For scoring, the job's progress in responses; for an execution, the run's "
+        "answered cases. `status`: queued, running, completed or failed.",
+        responses={200: TaskSerializer},
+    )
+    def get(self, request, task_id):
+        task_id = str(task_id)
+        result = get_object_or_404(DBTaskResult, pk=task_id)
+        job = EvaluationJob.objects.filter(task_id=task_id).first()
+        if job is not None:
+            return ApiResponse(evaluation_state(job, result))
+        run_task = RunTask.objects.select_related("run").filter(task_id=task_id).first()
+        return ApiResponse(task_state(result, run_task))
+
+
+def _error_line(result: DBTaskResult) -> str | None:
+    lines = (result.traceback or "").strip().splitlines()
+    return lines[-1] if lines else None
+
+
+def evaluation_state(job: EvaluationJob, result: DBTaskResult) -> dict:
+    """A scoring job: its own status and progress (the coordinator task only splits the work)."""
+    done = job.status == EvaluationJob.Status.COMPLETED
+    return {
+        "id": job.task_id,
+        "kind": "evaluation",
+        "status": job.status,
+        "run": job.run_id,
+        "enqueued_at": result.enqueued_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "progress": {"done": job.responses_done, "total": job.responses_total},
+        "result": {"job_id": job.pk, "evaluations_written": job.evaluations_written}
+        if done
+        else None,
+        "error": job.error or (_error_line(result) if result.status == "FAILED" else None),
+    }
+
+
+def task_state(result: DBTaskResult, run_task: RunTask | None) -> dict:
+    state = {
+        "id": str(result.pk),
+        "kind": "other",
+        "status": TASK_STATUS.get(result.status, "queued"),
+        "run": None,
+        "enqueued_at": result.enqueued_at,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "progress": None,
+        "result": None,
+        "error": _error_line(result) if result.status == "FAILED" else None,
+    }
+    if run_task is not None:
+        run = run_task.run
+        state.update(
+            kind="execution" if run_task.kind == RunTask.Kind.EXECUTE else "import",
+            run=run.pk,
+            progress={"done": run.completed_cases + run.failed_cases, "total": run.total_cases},
+            result=result.return_value if result.status == "SUCCESSFUL" else None,
+        )
+    return state
