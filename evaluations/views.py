@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -263,6 +264,14 @@ class CaseHistoryView(PermissionRequiredMixin, TemplateView):
 CURATION_ERROR_CASES_SHOWN = 20
 
 
+def _pretty_json(value) -> str:
+    """Indented JSON with arrays of plain values kept on one line (bounding boxes, series)."""
+    text = json.dumps(value, indent=1, ensure_ascii=False)
+    return re.sub(
+        r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r"\s*\n\s*", " ", m[1]) + "]", text
+    )
+
+
 def _param_range(minimum: float | None, maximum: float | None) -> str:
     if minimum is not None and maximum is not None:
         return f"{minimum:g} – {maximum:g}"
@@ -295,11 +304,11 @@ def evaluator_docs() -> list[dict]:
                 "evaluator": evaluator,
                 "default_for": default_for.get(name, []),
                 "params": params,
-                "example_output": json.dumps(example.output, indent=1),
-                "example_ground_truth": json.dumps(example.ground_truth, indent=1),
+                "example_output": _pretty_json(example.output),
+                "example_ground_truth": _pretty_json(example.ground_truth),
                 "example_params": json.dumps(example.params) if example.params else "",
                 "verdict": verdict,
-                "verdict_metrics": json.dumps(verdict.metrics, indent=1),
+                "verdict_metrics": _pretty_json(verdict.metrics),
             }
         )
     return docs
