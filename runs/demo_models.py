@@ -5,12 +5,33 @@ They read the signal the demo cases carry (an embedding, region proposals, the r
 series), so they fail where a real model would: sarcasm, noisy embeddings, a wrong proposal.
 """
 
+import functools
+import json
 import math
 import re
+import time
+import zlib
 
 from cases.demo_data import IMAGE_CLASSES, NEGATIVE, POSITIVE
 
 
+def compute_time(milliseconds: float):
+    """Take time like a real model: about `milliseconds`, skewed, the same for the same input,
+    so the latency figures mleval measures look like a real model's (p99 well above p50)."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def timed(input_data: dict, config: dict) -> dict:
+            digest = zlib.crc32(json.dumps(input_data, sort_keys=True).encode()) % 1000 / 1000
+            time.sleep(milliseconds * (0.5 + 2 * digest**3) / 1000)
+            return function(input_data, config)
+
+        return timed
+
+    return decorate
+
+
+@compute_time(8)
 def image_classifier(input_data: dict, config: dict) -> dict:
     """Nearest class centroid on the image embedding; `blur` degrades it (an older version)."""
     embedding = [v * (1 - config.get("blur", 0.0)) for v in input_data["embedding"]]
@@ -23,6 +44,7 @@ def image_classifier(input_data: dict, config: dict) -> dict:
     return {"label": ranked[0], "confidence": round(second / (best + second), 3)}
 
 
+@compute_time(15)
 def object_detector(input_data: dict, config: dict) -> dict:
     """Second stage of a two-stage detector: keep proposals whose best class clears a threshold."""
     threshold = config.get("score_threshold", 0.4)
@@ -34,6 +56,7 @@ def object_detector(input_data: dict, config: dict) -> dict:
     return {"boxes": boxes}
 
 
+@compute_time(2)
 def sentiment_classifier(input_data: dict, config: dict) -> dict:
     """A lexicon model: counts positive and negative words (so sarcasm fools it)."""
     words = re.findall(r"[a-z]+", input_data["text"].lower())
@@ -43,6 +66,7 @@ def sentiment_classifier(input_data: dict, config: dict) -> dict:
     return {"label": label, "confidence": min(1.0, 0.5 + abs(score) / 4)}
 
 
+@compute_time(4)
 def extractive_qa(input_data: dict, config: dict) -> dict:
     """Picks the context sentence sharing most words with the question, then its last words."""
     question = set(re.findall(r"\w+", input_data["question"].lower()))
@@ -52,6 +76,7 @@ def extractive_qa(input_data: dict, config: dict) -> dict:
     return {"text": " ".join(words[-config.get("answer_words", 2) :])}
 
 
+@compute_time(3)
 def forecaster(input_data: dict, config: dict) -> dict:
     """Seasonal naive (repeat the last season) or, when `seasonal` is off, repeat the last value."""
     series, horizon = input_data["series"], input_data.get("horizon", 7)
@@ -61,6 +86,7 @@ def forecaster(input_data: dict, config: dict) -> dict:
     return {"values": [series[-1]] * horizon}
 
 
+@compute_time(5)
 def recommender(input_data: dict, config: dict) -> dict:
     """Ranks candidates by how often their genre appears in the user's history."""
     genre_of = {c["id"]: c["genre"] for c in input_data["candidates"]}
@@ -72,11 +98,13 @@ def recommender(input_data: dict, config: dict) -> dict:
     return {"ranking": ranking[: config.get("k", 10)]}
 
 
+@compute_time(1)
 def churn_classifier(input_data: dict, config: dict) -> dict:
     risky = input_data["contract"] == "month-to-month" and input_data["support_calls"] >= 3
     return {"label": "churn" if risky or input_data["tenure_months"] < 4 else "stay"}
 
 
+@compute_time(1)
 def price_regressor(input_data: dict, config: dict) -> dict:
     value = (
         1700 * input_data["area_m2"] + 10000 * input_data["rooms"] - 500 * input_data["age_years"]
@@ -84,12 +112,14 @@ def price_regressor(input_data: dict, config: dict) -> dict:
     return {"value": round(value, -2)}
 
 
+@compute_time(20)
 def summariser(input_data: dict, config: dict) -> dict:
     """Returns the article's first sentence, as a lazy summariser would."""
     article = input_data["prompt"].split("\n", 1)[-1]
     return {"text": article.split(". ")[0].rstrip(".") + "."}
 
 
+@compute_time(6)
 def invoice_extractor(input_data: dict, config: dict) -> dict:
     """Regex extraction; misses the currency when told to be terse (an older prompt)."""
     document = input_data["document"]

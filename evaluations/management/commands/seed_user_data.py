@@ -5,8 +5,9 @@ from tqdm import tqdm
 from cases.demo_data import demo_cases
 from cases.models import TestCase
 from evaluations.pipeline import evaluate_run
-from runs import demo_models
-from runs.models import ModelRun, Response
+from runs.execution import ExecutionOptions, execute_run
+from runs.models import ModelRun
+from runs.selection import register_run
 
 # (seed key, model name, version, category, demo function, config): two versions where a
 # comparison is interesting, so the leaderboard and run comparison have something to show.
@@ -66,8 +67,8 @@ DEMO_RUNS = [
 class Command(BaseCommand):
     help = (
         "Seed realistic multi-domain golden sets, ai-generated cases awaiting review, and model "
-        "runs with responses, scored by the evaluation pipeline. Idempotent: a second call adds nothing. --reset replaces the "
-        "seeded rows (and only those)."
+        "runs executed against the shipped demo models, scored by the evaluation pipeline. "
+        "Idempotent: a second call adds nothing. --reset replaces the seeded rows (and only those)."
     )
 
     def add_arguments(self, parser) -> None:
@@ -116,26 +117,15 @@ class Command(BaseCommand):
         for key, name, version, category, function, params in tqdm(
             todo, desc="seeding runs", unit="run", disable=not todo or None
         ):
-            cases = list(TestCase.objects.golden().filter(category=category).order_by("id"))
-            selection = {"model_type": cases[0].model_type, "category": category, "scope": "golden"}
-            run = ModelRun.objects.create(
+            # Registered and executed like any run: the demo models really answer every case.
+            model_type = TestCase.objects.golden().filter(category=category).first().model_type
+            run = register_run(
                 model_name=name,
                 model_version=version,
-                model_type=cases[0].model_type,
+                model_type=model_type,
                 model_endpoint=f"python:runs.demo_models:{function}",
-                config={"seed_key": key, "selection": selection, **params},
-                status=ModelRun.Status.COMPLETED,
-                total_cases=len(cases),
-                completed_cases=len(cases),
+                config={"seed_key": key, **params},
+                selection={"model_type": model_type, "category": category, "scope": "golden"},
             )
-            model = getattr(demo_models, function)
-            Response.objects.bulk_create(
-                Response(
-                    run=run,
-                    test_case=case,
-                    output_data=model(case.input_data, run.config),
-                    latency_ms=5 + case.pk % 40,
-                )
-                for case in cases
-            )
+            execute_run(run, ExecutionOptions(concurrency=4))
         return len(todo)
