@@ -179,3 +179,10 @@ def test_a_run_without_responses_cannot_be_evaluated_by_default(login, engineer)
     response = login(engineer).post(evaluate_url(empty), {}, **HTMX)
     assert "no responses to evaluate yet" in response.content.decode()
     assert not EvaluationJob.objects.exists()
+
+
+@pytest.mark.parametrize("persona", ["viewer", "engineer"])
+def test_the_run_page_loads_the_evaluation_panel(request, login, run, persona):
+    page = login(request.getfixturevalue(persona)).get(f"/runs/{run.pk}/").content.decode()
+    assert f'hx-get="/runs/{run.pk}/evaluation-progress/"' in page
+    assert 'hx-trigger="load"' in page
