@@ -186,3 +186,15 @@ def test_the_run_page_loads_the_evaluation_panel(request, login, run, persona):
     page = login(request.getfixturevalue(persona)).get(f"/runs/{run.pk}/").content.decode()
     assert f'hx-get="/runs/{run.pk}/evaluation-progress/"' in page
     assert 'hx-trigger="load"' in page
+
+
+def test_admin_lists_evaluation_jobs_read_only(
+    login, admin_user, run, django_assert_max_num_queries
+):
+    job = baker.make(EvaluationJob, run=run, status="completed", chunks_total=1, chunks_done=1)
+    client = login(admin_user)
+    with django_assert_max_num_queries(12):
+        page = client.get("/admin/evaluations/evaluationjob/")
+    assert page.status_code == 200 and f"/admin/runs/modelrun/{run.pk}/change/" in page.text
+    assert client.get(f"/admin/evaluations/evaluationjob/{job.pk}/change/").status_code == 200
+    assert client.get("/admin/evaluations/evaluationjob/add/").status_code == 403
