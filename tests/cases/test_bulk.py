@@ -154,6 +154,21 @@ class TestReviewQueue:
         assert case.is_verified and case.origin == "ai-generated"
         assert list(client.get(reverse("cases:review")).context["page"]) == []
 
+    def test_approve_selected_needs_no_confirmation_page(self, login, curator, make_case):
+        a, b, c = (make_case(origin="ai-generated", is_verified=False) for _ in range(3))
+        client = login(curator)
+        filters = client.get(reverse("cases:review")).context["review_filters"]
+        response = client.post(
+            reverse("cases:bulk") + "?confirmed=1",
+            {"action": "verify", "target": "selected", "ids": [a.pk, b.pk], "filters": filters},
+        )
+        assert response.status_code == 302
+        assert [TestCase.objects.get(pk=x.pk).is_verified for x in (a, b, c)] == [
+            True,
+            True,
+            False,
+        ]
+
     def test_approve_all_in_the_queue(self, login, curator, make_case):
         pending = [make_case(origin="ai-generated", is_verified=False) for _ in range(3)]
         human_unverified = make_case(is_verified=False)

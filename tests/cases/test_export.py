@@ -97,6 +97,12 @@ class TestExportPage:
         assert "<strong>3</strong> cases" in body and "Widened to every case" in body
         assert "format=csv" in body and "format=jsonl" in body
 
+    def test_query_count_is_bounded(self, login, viewer, varied, django_assert_max_num_queries):
+        client = login(viewer)
+        with django_assert_max_num_queries(7):
+            response = client.get(reverse("cases:export"), {"format": "jsonl", "scope": "all"})
+            assert len(b"".join(response.streaming_content).splitlines()) == 3
+
     def test_outsider_refused(self, login, outsider):
         assert login(outsider).get(reverse("cases:export"), {"format": "csv"}).status_code == 403
 

@@ -85,6 +85,16 @@ class TestImportPage:
         assert 'hx-trigger="every 1s"' in body and "<html" not in body
         assert 'aria-valuenow="25"' in body and "40 rows" in body
 
+    def test_pages_query_count_is_bounded(self, login, curator, django_assert_max_num_queries):
+        for i in range(5):
+            ImportJob.objects.create(original_name=f"{i}.jsonl", file_format="jsonl")
+        client = login(curator)
+        with django_assert_max_num_queries(6):
+            assert client.get(reverse("cases:import")).status_code == 200
+        with django_assert_max_num_queries(6):
+            job = ImportJob.objects.first()
+            assert client.get(job.get_absolute_url()).status_code == 200
+
     def test_format_from_the_name_or_chosen(self, login, curator):
         client = login(curator)
         response = client.post(
