@@ -33,6 +33,14 @@ def parse_json_condition(text: str) -> dict:
     return value
 
 
+class AnyYesNo(forms.NullBooleanSelect):
+    """Yes / No / Any (not "Unknown": an empty choice means no filter)."""
+
+    def __init__(self, attrs=None) -> None:
+        super().__init__(attrs)
+        self.choices = (("unknown", "Any"), ("true", "Yes"), ("false", "No"))
+
+
 class TagsField(forms.CharField):
     """Tags as a comma-separated list (the page) or repeated parameters (the API)."""
 
@@ -99,7 +107,7 @@ class TestCaseFilterSet(django_filters.FilterSet):
     output_type = django_filters.CharFilter()
     difficulty = django_filters.ChoiceFilter(choices=Difficulty.choices)
     origin = django_filters.ChoiceFilter(choices=Origin.choices)
-    is_verified = django_filters.BooleanFilter(label="Verified")
+    is_verified = django_filters.BooleanFilter(label="Verified", widget=AnyYesNo)
     tags = TagsFilter(label="Any of tags")
     tags_all = TagsFilter(match_all=True, label="All of tags")
     created_by = django_filters.CharFilter(field_name="created_by__username", label="Created by")
