@@ -63,6 +63,15 @@ class TestGoodFiles:
         assert report.ok
         assert TestCase.objects.get().input_data["text"] == "café ☕"
 
+    @pytest.mark.parametrize("file_format", ["csv", "json"])
+    def test_byte_order_mark_in_csv_and_json(self, file_format):
+        data = {
+            "csv": b'input_data,input_type,ground_truth,output_type\n{},text,"""a""",text\n',
+            "json": json.dumps([case()]).encode(),
+        }[file_format]
+        report = run(b"\xef\xbb\xbf" + data, file_format)
+        assert report.ok and report.imported == 1, messages(report)
+
     def test_blank_lines_are_skipped(self):
         report = run(jsonl(case()) + b"\n  \n" + jsonl(case()))
         assert report.ok and report.imported == 2
