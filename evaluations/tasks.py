@@ -70,7 +70,9 @@ def _fail(job_id: int, exc: BaseException) -> None:
 def start_evaluation(job_id: int) -> dict[str, int]:
     """Split the job's run into chunks and enqueue one task per chunk (atomically with the
     job's totals, so no chunk can finish before the job knows how many there are)."""
-    job = EvaluationJob.objects.get(pk=job_id)
+    job = EvaluationJob.objects.filter(pk=job_id).first()
+    if job is None:  # the run (and so its job) was deleted before a worker got here
+        return {"chunks": 0}
     try:
         bounds = chunk_bounds(job.run_id, job.chunk_size)
         with transaction.atomic():
@@ -105,8 +107,8 @@ def _record_chunk(job_id: int, result: ChunkResult) -> None:
 @task()
 def evaluate_chunk_task(job_id: int, first_id: int, last_id: int) -> dict[str, int]:
     """Score the responses of the job's run with ids in [first_id, last_id]."""
-    job = EvaluationJob.objects.get(pk=job_id)
-    if job.status == EvaluationJobStatus.FAILED:
+    job = EvaluationJob.objects.filter(pk=job_id).first()
+    if job is None or job.status == EvaluationJobStatus.FAILED:
         return {"responses": 0, "evaluations": 0, "skipped": 1}
     try:
         evaluators = [PlannedEvaluator.from_json(data) for data in job.evaluators]

@@ -178,3 +178,14 @@ def test_an_empty_run_completes_at_once():
     assert start_evaluation.call(job.pk) == {"chunks": 0}
     job.refresh_from_db()
     assert job.status == "completed" and job.percent == 100
+
+
+@pytest.mark.django_db
+def test_tasks_of_a_deleted_run_do_nothing():
+    run = make_mixed_run(3)
+    job = enqueue_evaluation(run)
+    first = Response.objects.filter(run=run).order_by("id").first().pk
+    run.delete()
+    assert start_evaluation.call(job.pk) == {"chunks": 0}
+    assert evaluate_chunk_task.call(job.pk, first, first)["skipped"] == 1
+    assert not Evaluation.objects.exists()
