@@ -134,8 +134,12 @@ class TestCase(models.Model):
         db_table = "test_cases"
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["model_type"], name="cases_testcase_model_type"),
-            models.Index(fields=["category"], name="cases_testcase_category"),
+            # model_type / category filters, and the case list sorted by them: id is the
+            # keyset tiebreak (ORDER BY category, id ... WHERE (category, id) > (...)).
+            models.Index(fields=["model_type", "id"], name="cases_testcase_model_type"),
+            models.Index(fields=["category", "id"], name="cases_testcase_category"),
+            # The case list sorted by "recently edited".
+            models.Index(fields=["updated_at", "id"], name="cases_testcase_updated"),
             # golden() and the review queue filter on origin first.
             models.Index(fields=["origin", "is_verified"], name="cases_testcase_origin"),
             # JSON key/value filters (`lang=en`) use containment: input_data @> '{"lang": "en"}'.

@@ -37,12 +37,12 @@ LIST_COLUMNS = [
     ("id", "#"),
     ("model_type", "Domain"),
     ("category", "Category"),
-    ("output_type", "Output"),
+    (None, "Output"),
     (None, "Input"),
     (None, "Ground truth"),
     (None, "Tags"),
-    ("difficulty", "Difficulty"),
-    ("origin", "Origin"),
+    (None, "Difficulty"),
+    (None, "Origin"),
     ("updated_at", "Updated"),
 ]
 
