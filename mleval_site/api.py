@@ -5,6 +5,8 @@ Each app's `api.py` declares serializers and views; the policy lives here once.
 
 from collections.abc import Iterator
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.db.models import CheckConstraint
@@ -91,6 +93,25 @@ class OldestFirstCursorPage(CursorPage):
     ordering = "id"
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def check_body_size(parser_context: dict | None, limit: int, setting: str) -> None:
+    """413 before reading a body whose declared length is over `limit` bytes."""
+    request = (parser_context or {}).get("request")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise PayloadTooLarge(
+            f"The request body is {length} bytes; at most {limit} are accepted ({setting})."
+        )
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "Conflicts with the current state."
@@ -161,6 +182,11 @@ def exception_handler(exc, context):
 
     if isinstance(exc, IntegrityError | DataError):
         exc = _database_error(exc)
+    elif isinstance(exc, RequestDataTooBig):  # a JSON body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(
+            f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+            "(DATA_UPLOAD_MAX_MEMORY_SIZE); send large response sets as NDJSON (streamed)."
+        )
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     response = drf_exception_handler(exc, context)
@@ -208,6 +234,7 @@ ERROR_CODES = {
     "403": "Your role does not allow this.",
     "404": "No such object (or no such path).",
     "409": "Conflicts with the current state.",
+    "413": "The request body is too large.",
     "415": "Unsupported Content-Type.",
     "429": "Too many requests for this token: wait (see Retry-After).",
 }
@@ -227,7 +254,7 @@ def add_error_responses(result: dict, generator, **kwargs) -> dict:
         for method, operation in operations.items():
             codes = ["400", "401", "403", "404", "429"]
             if method in ("post", "put", "patch"):
-                codes += ["409", "415"]
+                codes += ["409", "413", "415"]
             elif method == "delete":
                 codes.append("409")
             for code in codes:

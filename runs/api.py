@@ -8,6 +8,7 @@ same code as the run form, `create_run` and `import_responses`.
 import codecs
 from collections.abc import Iterator
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -26,6 +27,7 @@ from cases.filters import SelectionError
 from mleval_site.api import (
     Conflict,
     OldestFirstCursorPage,
+    check_body_size,
     check_constraint_errors,
 )
 from runs.ingestion import IngestError, ingest_responses
@@ -42,6 +44,8 @@ class NDJSONParser(BaseParser):
     media_type = NDJSON
 
     def parse(self, stream, media_type=None, parser_context=None) -> Iterator[bytes]:
+        limit = settings.MLEVAL_MAX_UPLOAD_BYTES
+        check_body_size(parser_context, limit, "MLEVAL_MAX_UPLOAD_BYTES")
         return _lines(stream)
 
 

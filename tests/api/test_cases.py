@@ -209,6 +209,18 @@ class TestCreate:
         assert [row["category"] for row in response.json()] == ["sentiment", "x", "sentiment"]
         assert TestCase.objects.count() == 3
 
+    def test_a_list_costs_a_fixed_number_of_queries(
+        self, as_persona, django_assert_max_num_queries
+    ):
+        client = as_persona("curator")
+        client.get(URL)  # the token's first use writes last_used_at once
+        with django_assert_max_num_queries(7):  # auth, permissions, one INSERT in a savepoint
+            response = post(client, [case(category=str(i)) for i in range(200)])
+        assert response.status_code == 201
+        assert {row["created_by"] for row in response.json()} == {"curator"}
+        stored = as_persona("viewer").get(f"{URL}{response.json()[0]['id']}/").json()
+        assert stored == response.json()[0]  # what POST answers is what GET reads
+
     def test_one_bad_object_stores_nothing_and_names_index_and_field(self, as_persona):
         bad = [
             case(),

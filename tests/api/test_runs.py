@@ -299,3 +299,21 @@ class TestResponses:
             url = body["next"]
         assert sorted(seen) == sorted(case.pk for case in many)
         assert run.status == RunStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_bodies_over_the_limits_are_413(run, cases, as_persona, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    settings.MLEVAL_MAX_UPLOAD_BYTES = 300
+    client = as_persona("engineer")
+    lines = [{"test_case_id": cases[0].pk, "output_data": {"text": "x" * 150}}]
+    response = post(client, f"{URL}{run.pk}/responses/", lines)
+    assert response.status_code == 413
+    assert "DATA_UPLOAD_MAX_MEMORY_SIZE" in response.json()["detail"]
+    assert (
+        post(client, f"{URL}{run.pk}/responses/", ndjson(lines), "application/x-ndjson").status_code
+        == 200
+    )
+    big = ndjson(lines * 2)
+    response = post(client, f"{URL}{run.pk}/responses/", big, "application/x-ndjson")
+    assert response.status_code == 413 and "MLEVAL_MAX_UPLOAD_BYTES" in response.json()["detail"]
