@@ -9,9 +9,9 @@ from django.urls import reverse
 
 from evaluations.reports import build_leaderboard, build_run_report, compare_runs
 
-# A page's own queries plus the session, user and permission look-ups of the request: 11 for
-# a run report, up to 16 when the run's selection has drifted (the runs app counts how).
-REPORT_PAGE_MAX_QUERIES = 16
+# A page's own queries plus the session, user and permission look-ups of the request: 10 for
+# a run report, up to 15 when the run's selection has drifted (the runs app counts how).
+REPORT_PAGE_MAX_QUERIES = 15
 
 
 def fill_run(build, run, n, correct_every=2, category_count=3):
@@ -77,7 +77,7 @@ def test_report_page_query_count_is_bounded(build, viewer, login, django_assert_
     small = fill_run(build, build.run("m", "1"), 4)
     large = fill_run(build, build.run("m", "2"), 60, category_count=7)
     for run in (small, large):
-        with django_assert_max_num_queries(12):
+        with django_assert_max_num_queries(10):
             assert client.get(report_url(run)).status_code == 200
     drifted = register_run(model_name="m", model_version="3", model_type="nlp")
     for response in large.responses.select_related("test_case"):
