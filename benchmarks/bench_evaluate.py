@@ -15,7 +15,7 @@ import random
 import time
 
 from _common import env_int, peak_memory_mb, report, timed
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from evaluations.evaluators import REGISTRY, run_evaluator, validate_params
 from evaluations.models import Evaluation
@@ -96,8 +96,13 @@ def make_run(n: int) -> ModelRun:
 
 
 def fresh_evaluations() -> None:
+    """An empty evaluations table and no pending checkpoint, before each timed path."""
     execute("TRUNCATE evaluations")
-    execute("CHECKPOINT")
+    try:
+        with transaction.atomic():
+            execute("CHECKPOINT")  # superusers (and pg_checkpoint) only: fine to skip
+    except DatabaseError:
+        pass
 
 
 def differing_rows(run: ModelRun) -> int:
