@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from accounts.audit import record
 from accounts.models import ApiToken, AuditEvent
 from mleval_site.admin_utils import LargeTableAdmin
 
@@ -40,6 +41,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if not change:
             obj._plain_token = obj.set_new_key()  # held in memory for response_add only
         super().save_model(request, obj, form, change)
+        action = "token.change" if change else "token.create"
+        record(request.user, action, obj, name=obj.name, prefix=obj.prefix, user=obj.user_id)
 
     def response_add(self, request, obj: ApiToken, post_url_continue=None):
         context = {
@@ -59,7 +62,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke_selected(self, request, queryset) -> None:
-        count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
+        active = queryset.filter(revoked_at=None)
+        ids = list(active.values_list("pk", flat=True))
+        count = active.update(revoked_at=timezone.now())
+        record(request.user, "token.revoke", "apitoken", count=count, ids=ids)
         self.message_user(request, f"{count} tokens revoked.")
 
 

@@ -2,12 +2,13 @@
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 from django.views.generic import ListView
 from django_filters.views import FilterView
 
-from accounts.audit import AuditEventFilterSet
+from accounts.audit import AuditEventFilterSet, record
 from accounts.forms import TokenForm
 from accounts.models import ApiToken, AuditEvent
 from mleval_site.pagination import EstimatedCountPaginator
@@ -34,9 +35,11 @@ class TokenCreateView(TokenListView):
         if not form.is_valid():
             self.object_list = self.get_queryset()
             return self.render_to_response(self.get_context_data(form=form), status=400)
-        token, raw = ApiToken.objects.issue(
-            request.user, form.cleaned_data["name"], form.expires_at()
-        )
+        with transaction.atomic():
+            token, raw = ApiToken.objects.issue(
+                request.user, form.cleaned_data["name"], form.expires_at()
+            )
+            record(request.user, "token.create", token, name=token.name, prefix=token.prefix)
         response = render(request, "accounts/token_created.html", {"token": token, "raw": raw})
         response["Cache-Control"] = "no-store"  # the one page holding the plain token
         return response
@@ -47,7 +50,9 @@ class TokenRevokeView(View):
 
     def post(self, request, pk: int):
         token = get_object_or_404(ApiToken, pk=pk, user=request.user)
-        token.revoke()
+        with transaction.atomic():
+            token.revoke()
+            record(request.user, "token.revoke", token, name=token.name, prefix=token.prefix)
         messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
         return redirect("api-tokens")
 

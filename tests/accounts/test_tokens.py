@@ -7,7 +7,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import ApiToken, hash_token
+from accounts.models import ApiToken, AuditEvent, hash_token
 
 AUTH_URL = "/api/schema/?format=json"  # any endpoint that needs an authenticated user
 
@@ -52,6 +52,8 @@ def test_page_creates_a_token_shown_once_and_stored_only_hashed(viewer, login):
     listing = client.get("/accounts/tokens/").content.decode()
     assert "CI nightly" in listing and token.prefix in listing and raw not in listing
     assert bearer(raw).get(AUTH_URL).status_code == 200
+    event = AuditEvent.objects.get(action="token.create")
+    assert (event.actor, event.target_id) == (viewer, str(token.pk))
 
 
 def test_page_lists_only_the_users_own_tokens(viewer, curator, login):
@@ -83,6 +85,7 @@ def test_revocation_stops_the_token_at_once(viewer, login):
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None and token.status == "revoked"
+    assert AuditEvent.objects.filter(action="token.revoke", target_id=str(token.pk)).exists()
     response = bearer(raw).get(AUTH_URL)
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid, expired or revoked token.", "errors": {}}
@@ -170,6 +173,8 @@ def test_admin_issues_a_token_for_another_user_shown_once(admin_user, engineer, 
         {"action": "revoke_selected", "_selected_action": [token.pk]},
     )
     assert bearer(raw).get(AUTH_URL).status_code == 401
+    actions = set(AuditEvent.objects.filter(actor=admin_user).values_list("action", flat=True))
+    assert actions == {"token.create", "token.revoke"}
 
 
 def test_viewer_cannot_use_the_token_admin(viewer, login):
