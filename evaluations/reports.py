@@ -520,56 +520,52 @@ WITH a AS (
 )
 """
 
-# Counts per evaluator and per slice, plus the distinct paired score deltas with their
+
+def _pair_counts_sql(condition: str) -> str:
+    """The eight aggregates _paired_counts takes, over the rows where ``condition`` holds."""
+    return ",\n".join(
+        [
+            *(
+                f"count(*) FILTER (WHERE {condition} AND p.change = {i})"
+                for i in (5, 4, 0, 1, 2, 3)
+            ),
+            f"avg(p.a_score) FILTER (WHERE {condition} AND p.change IN (0, 1, 4, 5))",
+            f"avg(p.b_score) FILTER (WHERE {condition} AND p.change IN (0, 1, 4, 5))",
+        ]
+    )
+
+
+# In one pass over the pairs joined to their cases: counts per evaluator and per slice
+# (category, difficulty, model type, tag), plus the distinct paired score deltas with their
 # multiplicity (the bootstrap depends only on that multiset; pass/fail scores give 3 rows).
+# Tags are unnested as in the report: the tag set counts every row, the others each pair's
+# first row only.
 _COMPARISON_SQL = (
     _PAIRS_CTE
-    + """
+    + f"""
 SELECT p.evaluator,
-       GROUPING(p.delta, tc.category, tc.difficulty, tc.model_type),
-       p.delta, tc.category, tc.difficulty, tc.model_type,
-       count(*) FILTER (WHERE p.change = 5),
-       count(*) FILTER (WHERE p.change = 4),
-       count(*) FILTER (WHERE p.change = 0),
-       count(*) FILTER (WHERE p.change = 1),
-       count(*) FILTER (WHERE p.change = 2),
-       count(*) FILTER (WHERE p.change = 3),
-       avg(p.a_score) FILTER (WHERE p.change IN (0, 1, 4, 5)),
-       avg(p.b_score) FILTER (WHERE p.change IN (0, 1, 4, 5))
+       GROUPING(p.delta, tc.category, tc.difficulty, tc.model_type, t.tag),
+       p.delta, tc.category, tc.difficulty, tc.model_type, t.tag,
+       {_pair_counts_sql("coalesce(t.position, 1) = 1")},
+       {_pair_counts_sql("true")}
 FROM pairs p
 JOIN test_cases tc ON tc.id = p.test_case_id
+LEFT JOIN LATERAL unnest(tc.tags) WITH ORDINALITY AS t(tag, position) ON true
 GROUP BY GROUPING SETS (
     (p.evaluator),
     (p.evaluator, p.delta),
     (p.evaluator, tc.category),
     (p.evaluator, tc.difficulty),
-    (p.evaluator, tc.model_type)
+    (p.evaluator, tc.model_type),
+    (p.evaluator, t.tag)
 )
 """
 )
-# GROUPING() masks for (delta, category, difficulty, model_type).
-_CMP_EVALUATOR = 0b1111
-_CMP_DELTA = 0b0111
-_CMP_DIMENSION = {"category": 0b1011, "difficulty": 0b1101, "model_type": 0b1110}
-
-_COMPARISON_TAGS_SQL = (
-    _PAIRS_CTE
-    + """
-SELECT p.evaluator, t.tag,
-       count(*) FILTER (WHERE p.change = 5),
-       count(*) FILTER (WHERE p.change = 4),
-       count(*) FILTER (WHERE p.change = 0),
-       count(*) FILTER (WHERE p.change = 1),
-       count(*) FILTER (WHERE p.change = 2),
-       count(*) FILTER (WHERE p.change = 3),
-       avg(p.a_score) FILTER (WHERE p.change IN (0, 1, 4, 5)),
-       avg(p.b_score) FILTER (WHERE p.change IN (0, 1, 4, 5))
-FROM pairs p
-JOIN test_cases tc ON tc.id = p.test_case_id
-CROSS JOIN LATERAL unnest(tc.tags) AS t(tag)
-GROUP BY p.evaluator, t.tag
-"""
-)
+# GROUPING() masks for (delta, category, difficulty, model_type, tag).
+_CMP_EVALUATOR = 0b11111
+_CMP_DELTA = 0b01111
+_CMP_DIMENSION = {"category": 0b10111, "difficulty": 0b11011, "model_type": 0b11101}
+_CMP_TAG = 0b11110
 
 _COMPARISON_CASES_SQL = (
     _PAIRS_CTE
@@ -627,14 +623,18 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
     deltas: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
     slices: list[dict] = []
     for row in _fetch(_COMPARISON_SQL, params):
-        evaluator, grouping, delta, category, difficulty, model_type, *counts = row
+        evaluator, grouping, delta, category, difficulty, model_type, tag = row[:7]
+        counts, tag_counts = row[7:15], row[15:]
         if grouping == _CMP_EVALUATOR:
             evaluators[evaluator] = _paired_counts(*counts)
         elif grouping == _CMP_DELTA:
             if delta is not None:
-                n = sum(counts[:4])
                 deltas[evaluator][0].append(float(delta))
-                deltas[evaluator][1].append(n)
+                deltas[evaluator][1].append(sum(counts[:4]))
+        elif grouping == _CMP_TAG:
+            if tag is not None:
+                head = {"dimension": "tag", "value": tag, "evaluator": evaluator}
+                slices.append({**head, **_paired_counts(*tag_counts)})
         else:
             values = {"category": category, "difficulty": difficulty, "model_type": model_type}
             for dimension, mask in _CMP_DIMENSION.items():
@@ -647,16 +647,6 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
                             **_paired_counts(*counts),
                         }
                     )
-    if evaluators:
-        for evaluator, tag, *counts in _fetch(_COMPARISON_TAGS_SQL, params):
-            slices.append(
-                {
-                    "dimension": "tag",
-                    "value": tag,
-                    "evaluator": evaluator,
-                    **_paired_counts(*counts),
-                }
-            )
 
     for evaluator, figures in evaluators.items():
         values, multiplicity = deltas.get(evaluator, ([], []))

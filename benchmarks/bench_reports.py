@@ -1,0 +1,266 @@
+"""The run report and the run comparison on runs of 1,000,000 responses with two evaluators.
+
+Measured next to the database's own floor in the same run: the bare SQL aggregates a person
+would write by hand for the same figures (per-evaluator counts, pass rates, means and
+histograms; latency percentiles, tokens, memory, errors; breakdowns by category, difficulty,
+model type and tag; the confusion matrix; the paired counts of a comparison), fetched without
+any Python work. Goal: ``build_run_report`` within 1.5x of that floor. Then the comparison of
+two such runs (paired counts, per-slice deltas, McNemar, Holm, bootstrap over 1,000,000
+continuous deltas), with and without its full per-case list, and the report page itself.
+
+    make bench            # or: BENCH_RESPONSES=200000 python benchmarks/bench_reports.py
+
+BENCH_REPEATS (default 1) takes the best of that many calls of each measurement. The
+default run takes about 5 minutes on 2 cores, most of it generating the 2,000,000 responses
+and 4,000,000 verdicts.
+"""
+
+import time
+
+from _common import env_int, peak_memory_mb, report, timed
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.test import Client
+
+from evaluations import stats
+from evaluations.reports import build_run_report, compare_runs
+from runs.models import ModelRun
+
+LABELS = ["cat", "dog", "bird", "car", "ship", "horse", "frog", "truck"]
+TAGS = [f"tag{i}" for i in range(20)]
+GOAL = 1.5
+
+# The same figures as build_run_report, as the plain statements one would type in psql.
+BASELINE = [
+    """SELECT e.evaluator_type, count(*), count(*) FILTER (WHERE e.passed), avg(e.score)
+       FROM evaluations e JOIN responses r ON r.id = e.response_id
+       WHERE r.run_id = %(run)s GROUP BY 1""",
+    """SELECT e.evaluator_type, least(width_bucket(e.score, 0, 1, 10), 10), count(*)
+       FROM evaluations e JOIN responses r ON r.id = e.response_id
+       WHERE r.run_id = %(run)s GROUP BY 1, 2""",
+    """SELECT count(*), count(latency_ms), avg(latency_ms),
+              percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms),
+              max(latency_ms), sum(tokens_used), avg(tokens_used), avg(memory_mb),
+              max(memory_mb), count(*) FILTER (WHERE error_message <> '')
+       FROM responses WHERE run_id = %(run)s""",
+    """SELECT tc.origin, tc.is_verified, count(*) FROM responses r
+       JOIN test_cases tc ON tc.id = r.test_case_id WHERE r.run_id = %(run)s GROUP BY 1, 2""",
+    *[
+        f"""SELECT e.evaluator_type, tc.{column}, count(*), count(*) FILTER (WHERE e.passed),
+                  avg(e.score)
+           FROM evaluations e JOIN responses r ON r.id = e.response_id
+           JOIN test_cases tc ON tc.id = r.test_case_id
+           WHERE r.run_id = %(run)s GROUP BY 1, 2"""
+        for column in ("category", "difficulty", "model_type")
+    ],
+    """SELECT e.evaluator_type, t.tag, count(*), count(*) FILTER (WHERE e.passed), avg(e.score)
+       FROM evaluations e JOIN responses r ON r.id = e.response_id
+       JOIN test_cases tc ON tc.id = r.test_case_id, unnest(tc.tags) t(tag)
+       WHERE r.run_id = %(run)s GROUP BY 1, 2""",
+    """SELECT e.metrics->>'actual', e.metrics->>'predicted', count(*)
+       FROM evaluations e JOIN responses r ON r.id = e.response_id
+       WHERE r.run_id = %(run)s AND e.evaluator_type = 'label_match'
+         AND NOT (e.metrics ? 'error') GROUP BY 1, 2""",
+]
+
+_PAIRED = """
+    FROM (SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
+          FROM evaluations e JOIN responses r ON r.id = e.response_id
+          WHERE r.run_id = %(a)s) a
+    FULL JOIN (SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
+               FROM evaluations e JOIN responses r ON r.id = e.response_id
+               WHERE r.run_id = %(b)s) b
+      ON a.test_case_id = b.test_case_id AND a.evaluator_type = b.evaluator_type
+"""
+_PAIRED_COUNTS = """
+           count(*) FILTER (WHERE a.passed AND b.passed),
+           count(*) FILTER (WHERE NOT a.passed AND NOT b.passed),
+           count(*) FILTER (WHERE a.passed AND NOT b.passed),
+           count(*) FILTER (WHERE NOT a.passed AND b.passed),
+           count(*) FILTER (WHERE b.passed IS NULL),
+           count(*) FILTER (WHERE a.passed IS NULL),
+           avg(a.score) FILTER (WHERE b.score IS NOT NULL),
+           avg(b.score) FILTER (WHERE a.score IS NOT NULL)
+"""
+# The comparison's SQL work by hand: paired counts per evaluator and per slice, and the
+# multiset of paired score deltas the bootstrap resamples.
+COMPARISON_BASELINE = [
+    f"SELECT coalesce(a.evaluator_type, b.evaluator_type), {_PAIRED_COUNTS} {_PAIRED} GROUP BY 1",
+    *[
+        f"""SELECT coalesce(a.evaluator_type, b.evaluator_type), tc.{column}, {_PAIRED_COUNTS}
+            {_PAIRED} JOIN test_cases tc ON tc.id = coalesce(a.test_case_id, b.test_case_id)
+            GROUP BY 1, 2"""
+        for column in ("category", "difficulty", "model_type")
+    ],
+    f"""SELECT coalesce(a.evaluator_type, b.evaluator_type), t.tag, {_PAIRED_COUNTS}
+        {_PAIRED} JOIN test_cases tc ON tc.id = coalesce(a.test_case_id, b.test_case_id)
+        CROSS JOIN LATERAL unnest(tc.tags) t(tag) GROUP BY 1, 2""",
+    f"""SELECT a.evaluator_type, b.score - a.score, count(*) {_PAIRED}
+        WHERE a.score IS NOT NULL AND b.score IS NOT NULL GROUP BY 1, 2""",
+]
+
+
+def execute(sql: str, params=None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def run_baseline(statements: list[str], params: dict) -> None:
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql, params)
+            cursor.fetchall()
+
+
+def make_cases(n: int) -> None:
+    execute("TRUNCATE test_cases, model_runs CASCADE")
+    execute(
+        """
+        INSERT INTO test_cases (input_data, input_type, input_format, ground_truth, output_type,
+            model_type, category, tags, difficulty, origin, is_verified, metadata)
+        SELECT jsonb_build_object('text', 'review ' || i), 'text', '',
+            jsonb_build_object('label', (%(labels)s::text[])[1 + i %% 8]), 'classification',
+            'bench', 'category' || (i %% 12),
+            ARRAY[(%(tags)s::text[])[1 + i %% 20], (%(tags)s::text[])[1 + (i / 20) %% 20]],
+            (ARRAY['easy', 'medium', 'hard'])[1 + i %% 3],
+            CASE WHEN i %% 50 = 0 THEN 'ai-generated' ELSE 'human' END, true, '{}'
+        FROM generate_series(1, %(n)s) i
+        """,
+        {"n": n, "labels": LABELS, "tags": TAGS},
+    )
+
+
+def make_run(version: str, accuracy: float) -> ModelRun:
+    """A run answering every case (1% failed calls) scored by label_match and fuzzy_ratio."""
+    run = ModelRun.objects.create(
+        model_name="bench",
+        model_version=version,
+        model_type="bench",
+        status="completed",
+        config={"selection": {"model_type": "bench", "scope": "verified"}},
+    )
+    execute(
+        """
+        INSERT INTO responses (run_id, test_case_id, output_data, latency_ms, tokens_used,
+                               memory_mb, error_message)
+        SELECT %(run)s, c.id,
+            CASE WHEN c.id %% 100 = 0 THEN '{}'::jsonb
+                 ELSE jsonb_build_object('label',
+                    CASE WHEN random() < %(accuracy)s THEN c.ground_truth->>'label'
+                         ELSE (%(labels)s::text[])[1 + (random() * 7)::int] END) END,
+            (5 + random() * random() * 400)::int, (20 + random() * 80)::int,
+            50 + random() * 30,
+            CASE WHEN c.id %% 100 = 0 THEN 'HTTP 503 from the model endpoint' ELSE '' END
+        FROM test_cases c ORDER BY c.id
+        """,
+        {"run": run.pk, "labels": LABELS, "accuracy": accuracy},
+    )
+    # The two evaluators' verdicts, shaped like the registry's (label_match metrics carry
+    # predicted/actual; a failed call carries metrics.error).
+    execute(
+        """
+        INSERT INTO evaluations (response_id, evaluator_type, score, passed, metrics, feedback)
+        SELECT r.id, 'label_match', ok::int, ok,
+            CASE WHEN r.error_message <> ''
+                 THEN jsonb_build_object('error', r.error_message, 'call_failed', true)
+                 ELSE jsonb_build_object('predicted', r.output_data->>'label',
+                      'actual', c.ground_truth->>'label', 'confidence', null,
+                      'evaluator_version', '1', 'params', '{"ignore_case": false}'::jsonb) END,
+            ''
+        FROM responses r JOIN test_cases c ON c.id = r.test_case_id,
+             LATERAL (SELECT r.error_message = ''
+                      AND r.output_data->>'label' = c.ground_truth->>'label' AS ok) v
+        WHERE r.run_id = %(run)s
+        """,
+        {"run": run.pk},
+    )
+    execute(
+        """
+        INSERT INTO evaluations (response_id, evaluator_type, score, passed, metrics, feedback)
+        SELECT r.id, 'fuzzy_ratio', s, s >= 0.8,
+               '{"evaluator_version": "1", "params": {"threshold": 0.8}}'::jsonb, ''
+        FROM responses r, LATERAL (SELECT CASE WHEN r.error_message <> '' THEN 0.0
+                                          ELSE round(random()::numeric, 6)::float8 END AS s) v
+        WHERE r.run_id = %(run)s
+        """,
+        {"run": run.pk},
+    )
+    total = run.responses.count()
+    failed = total // 100
+    ModelRun.objects.filter(pk=run.pk).update(
+        total_cases=total, completed_cases=total - failed, failed_cases=failed
+    )
+    run.refresh_from_db()
+    return run
+
+
+def best_of(repeats: int, function) -> float:
+    """The fastest of ``repeats`` calls: noise on a shared machine only adds."""
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - start)
+    return round(min(timings), 3)
+
+
+def main() -> None:
+    n = env_int("BENCH_RESPONSES", 1_000_000)
+    repeats = env_int("BENCH_REPEATS", 1)
+    figures: dict = {"responses_per_run": n, "evaluators": 2}
+    with timed(figures, "setup_s"):
+        make_cases(n)
+        run_a = make_run("1", 0.80)
+        run_b = make_run("2", 0.78)
+        for table in ("test_cases", "responses", "evaluations"):
+            execute(f"VACUUM ANALYZE {table}")
+    # Read every table once so neither side pays for the first read from disk.
+    for table in ("test_cases", "responses", "evaluations"):
+        execute(f"SELECT count(*) FROM {table}")
+
+    params = {"run": run_a.pk}
+    figures["report_sql_baseline_s"] = best_of(repeats, lambda: run_baseline(BASELINE, params))
+    figures["report_s"] = best_of(repeats, lambda: build_run_report(run_a))
+    figures["report_vs_baseline"] = round(figures["report_s"] / figures["report_sql_baseline_s"], 2)
+    figures["report_goal"] = f"<= {GOAL}x"
+    figures["report_within_goal"] = figures["report_vs_baseline"] <= GOAL
+
+    pair = {"a": run_a.pk, "b": run_b.pk}
+    figures["comparison_sql_baseline_s"] = best_of(
+        repeats, lambda: run_baseline(COMPARISON_BASELINE, pair)
+    )
+    figures["comparison_s"] = best_of(repeats, lambda: compare_runs(run_a, run_b, case_limit=0))
+    figures["comparison_vs_baseline"] = round(
+        figures["comparison_s"] / figures["comparison_sql_baseline_s"], 2
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(COMPARISON_BASELINE[-1], pair)
+        deltas = [delta for evaluator, delta, _ in cursor.fetchall() if evaluator == "fuzzy_ratio"]
+    figures["bootstrap_distinct_deltas"] = len(deltas)
+    with timed(figures, "comparison_bootstrap_of_those_s"):
+        stats.paired_bootstrap_ci(deltas)
+    with timed(figures, "comparison_with_all_case_pairs_s"):
+        full = compare_runs(run_a, run_b)
+    figures["case_pairs_listed"] = len(full["cases"])
+    del full
+
+    user, _ = User.objects.get_or_create(username="bench-viewer")
+    user.groups.add(Group.objects.get_or_create(name="viewer")[0])
+    client = Client()
+    client.force_login(user)
+    figures["report_page_s"] = best_of(
+        1, lambda: client.get(f"/runs/{run_a.pk}/report/", HTTP_HOST="localhost")
+    )
+
+    check = build_run_report(run_a)["evaluators"]["label_match"]
+    with connection.cursor() as cursor:
+        cursor.execute(BASELINE[0], params)
+        baseline = {row[0]: row for row in cursor.fetchall()}["label_match"]
+    figures["figures_agree"] = (check["count"], check["passed"]) == baseline[1:3]
+    figures["label_match_pass_rate"] = round(check["pass_rate"], 4)
+    figures["peak_memory_mb"] = peak_memory_mb()
+    report("reports", figures)
+
+
+if __name__ == "__main__":
+    main()
