@@ -6,7 +6,8 @@ histograms; latency percentiles, tokens, memory, errors; breakdowns by category,
 model type and tag; the confusion matrix; the paired counts of a comparison), fetched without
 any Python work. Goal: ``build_run_report`` within 1.5x of that floor. Then the comparison of
 two such runs (paired counts, per-slice deltas, McNemar, Holm, bootstrap over 1,000,000
-continuous deltas), with and without its full per-case list, and the report page itself.
+continuous deltas), with and without its full per-case list, the report page itself, and the
+leaderboard over both runs.
 
     make bench            # or: BENCH_RESPONSES=200000 python benchmarks/bench_reports.py
 
@@ -23,7 +24,7 @@ from django.db import connection
 from django.test import Client
 
 from evaluations import stats
-from evaluations.reports import build_run_report, compare_runs
+from evaluations.reports import build_leaderboard, build_run_report, compare_runs
 from runs.models import ModelRun
 
 LABELS = ["cat", "dog", "bird", "car", "ship", "horse", "frog", "truck"]
@@ -251,6 +252,9 @@ def main() -> None:
     figures["report_page_s"] = best_of(
         1, lambda: client.get(f"/runs/{run_a.pk}/report/", HTTP_HOST="localhost")
     )
+
+    with timed(figures, "leaderboard_s"):
+        build_leaderboard()
 
     check = build_run_report(run_a)["evaluators"]["label_match"]
     with connection.cursor() as cursor:

@@ -227,8 +227,9 @@ def build_run_report(run: ModelRun) -> dict:
     computed on: human / reviewed ai-generated / unverified, cases edited since the run was
     registered, the selection's drift from ``runs.selection`` and one ``drift_warning``
     sentence); per evaluator ``pass_rate_ci95`` (Wilson); ``latency_ms.histogram``.
-    Undefined figures (the mean of nothing) are null. Seven queries at most (plus four when
-    the selection drifted), whatever the run's size.
+    Undefined figures (the mean of nothing) are null. Five queries at most (four more when
+    the selection drifted), whatever the run's size: the responses, the latency bins, the
+    drift check, one pass over the verdicts, and the detection/ranking/forecast metrics.
     """
     report: dict[str, Any] = {"run": run_summary(run)}
     report.update(_response_figures(run))
