@@ -87,6 +87,8 @@ def report_rows(report: Mapping[str, Any]) -> Iterator[Row]:
     """The run report as long CSV rows."""
     yield from _figures("run", "", "", "", report["run"])
     yield from _figures("cases", "", "", "", report["cases"])
+    if report["cases"].get("selection_drift"):
+        yield from _figures("selection_drift", "", "", "", report["cases"]["selection_drift"])
     for evaluator, figures in report["evaluators"].items():
         yield from _figures("evaluator", evaluator, "", "", figures)
         for i, count in enumerate(figures["histogram"]):
