@@ -335,3 +335,8 @@ def test_selection_drift_from_the_runs_app(build, django_assert_max_num_queries)
     assert cases["edited_since_run"] == 1
     assert "1 of the 2 cases this report covers were edited" in cases["drift_warning"]
     assert "matches 1 case(s) the run does not have" in cases["drift_warning"]
+    from evaluations.exports import report_rows
+
+    rows = {(r[0], r[4]): r[5] for r in report_rows(build_run_report(run))}
+    assert rows[("selection_drift", "added")] == 1
+    assert rows[("cases", "edited_since_run")] == 1
