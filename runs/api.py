@@ -30,6 +30,7 @@ from mleval_site.api import (
     check_body_size,
     check_constraint_errors,
 )
+from runs.filters import ModelRunFilterSet
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, Response
 from runs.selection import register_run
@@ -204,7 +205,11 @@ IngestResultSerializer = inline_serializer(
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List runs", description="Newest first, cursor-paginated."),
+    list=extend_schema(
+        summary="List runs",
+        description="The runs page's filters; newest first unless `ordering` says otherwise "
+        "(e.g. `-completed`); cursor-paginated.",
+    ),
     create=extend_schema(
         summary="Register a run",
         description="Registers a run over its `selection` (default: the golden set of its "
@@ -219,10 +224,22 @@ IngestResultSerializer = inline_serializer(
 class RunViewSet(viewsets.ModelViewSet):
     queryset = ModelRun.objects.select_related("created_by")
     serializer_class = RunSerializer
-    filterset_fields = ("status", "model_type", "model_name", "model_version")
+    filterset_class = ModelRunFilterSet
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     action_permissions = {"cancel": ["runs.change_modelrun"]}
+
+    def page_ordering(self) -> tuple[str, ...]:
+        """The page's `ordering` (e.g. `-completed,model`; validated by the FilterSet), then id."""
+        names = ModelRunFilterSet.base_filters["ordering"].param_map
+        fields = []
+        for term in self.request.query_params.get("ordering", "").split(","):
+            name = term.strip().lstrip("-")
+            if name in names:
+                fields.append(("-" if term.strip().startswith("-") else "") + names[name])
+        if not fields:
+            return ("-id",)
+        return (*fields, "-id" if fields[0].startswith("-") else "id")
 
     @extend_schema(
         request=None,

@@ -170,6 +170,10 @@ class TestRuns:
         rows = client.get(URL + "?model_version=3").json()["results"]
         assert [row["id"] for row in rows] == [other.pk]
         assert client.get(URL + "?status=nonsense").status_code == 400
+        assert client.get(URL + "?ordering=nonsense").status_code == 400
+        rows = client.get(URL + "?ordering=version&page_size=1").json()
+        assert rows["results"][0]["id"] == run.pk  # "2.1" < "3"
+        assert client.get(rows["next"]).json()["results"][0]["id"] == other.pk
         assert client.get(f"{URL}999999/").status_code == 404
         assert client.get(f"{URL}999999/responses/").status_code == 404
 
