@@ -452,7 +452,7 @@ WITH written AS (
     INSERT INTO responses (run_id, test_case_id, output_data, latency_ms, memory_mb,
                            tokens_used, error_message, created_at)
     SELECT %(run)s, u.test_case_id, u.output::jsonb, u.latency_ms, u.memory_mb, u.tokens_used,
-           u.error_message, now()
+           u.error_message, statement_timestamp()
     FROM unnest(%(ids)s::bigint[], %(outputs)s::text[], %(latencies)s::integer[],
                 %(memories)s::float8[], %(tokens)s::integer[], %(errors)s::text[])
          AS u(test_case_id, output, latency_ms, memory_mb, tokens_used, error_message)
@@ -463,16 +463,19 @@ WITH written AS (
 UPDATE model_runs
 SET completed_cases = completed_cases + (SELECT count(*) FROM written WHERE error_message = ''),
     failed_cases = failed_cases + (SELECT count(*) FROM written WHERE error_message <> ''),
-    heartbeat_at = now()
+    heartbeat_at = statement_timestamp()
 WHERE id = %(run)s
 RETURNING status, completed_cases, failed_cases, total_cases, (SELECT count(*) FROM written)
 """
 
+# Times are statement_timestamp(), like Django's Now(): now() would be the start of a
+# surrounding transaction (seed_user_data executes its runs inside one).
 START_SQL = """
 UPDATE model_runs
-SET status = 'running', started_at = coalesce(started_at, now()), completed_at = NULL,
-    heartbeat_at = now(),
-    rate_since = CASE WHEN status = 'running' THEN rate_since ELSE now() END,
+SET status = 'running', started_at = coalesce(started_at, statement_timestamp()),
+    completed_at = NULL,
+    heartbeat_at = statement_timestamp(),
+    rate_since = CASE WHEN status = 'running' THEN rate_since ELSE statement_timestamp() END,
     rate_base = CASE WHEN status = 'running' THEN rate_base
                      ELSE completed_cases + failed_cases END
 WHERE id = %s AND status = ANY(%s)
@@ -482,7 +485,7 @@ RETURNING status
 FINISH_SQL = """
 UPDATE model_runs
 SET status = CASE WHEN completed_cases = 0 AND failed_cases > 0 THEN 'failed' ELSE 'completed' END,
-    completed_at = now(), heartbeat_at = now()
+    completed_at = statement_timestamp(), heartbeat_at = statement_timestamp()
 WHERE id = %s AND status = 'running'
 """
 
@@ -596,7 +599,8 @@ class Executor:
                     cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCKS, key])
                     if cursor.fetchone()[0]:
                         cursor.execute(
-                            "UPDATE model_runs SET status = 'failed', completed_at = now() "
+                            "UPDATE model_runs SET status = 'failed', "
+                            "completed_at = statement_timestamp() "
                             "WHERE id = %s AND status = 'running'",
                             [self.run.pk],
                         )

@@ -24,6 +24,7 @@ class RunForm(forms.ModelForm):
         model = ModelRun
         fields = ["model_name", "model_version", "model_type", "model_endpoint", "config"]
         labels = {"model_type": "Domain (model type)", "model_endpoint": "Endpoint"}
+        widgets = {"model_endpoint": forms.TextInput(attrs={"spellcheck": "false"})}
         help_texts = {
             "model_type": "nlp, computer_vision, time_series, ...: cases of this domain are used.",
             "model_endpoint": "http(s)://... URL, or python:package.module:function (e.g. "

@@ -246,7 +246,7 @@ WITH written AS (
     INSERT INTO responses AS r (run_id, test_case_id, output_data, latency_ms, memory_mb,
                                 tokens_used, error_message, created_at)
     SELECT %(run)s, s.test_case_id, s.raw::jsonb -> 'output_data', s.latency_ms, s.memory_mb,
-           s.tokens_used, coalesce(s.error_message, ''), now()
+           s.tokens_used, coalesce(s.error_message, ''), statement_timestamp()
     FROM runs_ingest_staging AS s
     ON CONFLICT (run_id, test_case_id) DO {action}
     RETURNING (xmax = 0) AS created

@@ -86,8 +86,12 @@ class RunCreateView(PermissionRequiredMixin, FormView):
     form_class = RunForm
     template_name = "runs/run_form.html"
 
-    def get_initial(self) -> dict:
-        return {name: self.request.GET.get(name) for name in RunForm._meta.fields}
+    def get_initial(self) -> dict:  # prefilled from a link, e.g. the case list's selection
+        return {
+            name: self.request.GET[name]
+            for name in RunForm._meta.fields
+            if name in self.request.GET
+        }
 
     def selection_form(self):
         data = self.request.POST if self.request.method == "POST" else self.request.GET

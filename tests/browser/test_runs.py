@@ -1,0 +1,70 @@
+"""The run pages in Chromium: register a run, execute it with the real worker, watch it finish."""
+
+import os
+
+import pytest
+from django.test import Client
+from playwright.sync_api import expect, sync_playwright
+
+from runs.models import ModelRun
+from tests.runs.conftest import SENTIMENT, make_case
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def engineer_page(live_server, engineer, chromium_path):
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    client = Client()
+    client.force_login(engineer)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=ARGS
+        )
+        context = browser.new_context()
+        context.add_cookies(
+            [
+                {
+                    "name": "sessionid",
+                    "value": client.cookies["sessionid"].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        yield context.new_page()
+        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.worker
+def test_register_execute_and_watch_a_run(live_server, engineer_page, run_worker):
+    for i in range(12):
+        make_case(input_data={"text": f"review {i}: great, love it"})
+    page = engineer_page
+    page.goto(f"{live_server.url}/runs/new/")
+    page.fill("input[name=model_name]", "lexicon-sent")
+    page.fill("input[name=model_version]", "3.0")
+    page.fill("input[name=model_type]", "nlp")
+    page.fill("input[name=model_endpoint]", SENTIMENT)
+    page.locator("input[name=category]").fill("sentiment")
+    expect(page.locator("#selection-count")).to_have_text("12 cases selected.")
+    page.click("text=Register the run")
+    expect(page.locator("h1")).to_contain_text("lexicon-sent 3.0")
+    run = ModelRun.objects.get()
+    assert page.url.endswith(f"/runs/{run.pk}/")
+    expect(page.locator("#run-drift")).to_contain_text("unchanged")
+
+    page.click("#run-actions button:has-text('Execute')")
+    expect(page.locator(".flash.success")).to_contain_text("Execution queued")
+    run_worker()
+    # The progress block polls; when the run ends the page reloads with its tasks and counts.
+    expect(page.locator("#run-progress .badge")).to_have_text("Completed", timeout=60_000)
+    expect(page.locator("#run-progress")).to_contain_text("12 / 12")
+    expect(page.locator("#run-tasks")).to_contain_text("12 cases called, run completed")
