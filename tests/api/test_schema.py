@@ -59,10 +59,15 @@ def test_schema_and_docs_need_a_login(db):
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
-def test_docs_are_served_locally(viewer, login):
-    page = login(viewer).get("/api/docs/").content.decode()
+def test_docs_are_served_locally_without_inline_script(viewer, login):
+    client = login(viewer)
+    page = client.get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn" not in page.lower()
+    assert '<script src="/api/docs/?script' in page.replace("&amp;", "&")
+    script = client.get("/api/docs/?script=")
+    assert script.status_code == 200 and script["Content-Type"].startswith("application/javascript")
+    assert "/api/schema/" in script.content.decode()
 
 
 @pytest.fixture
