@@ -490,6 +490,13 @@ WHERE id = %s AND status = 'running'
 """
 
 
+RUN_DELETED = "deleted"
+
+
+class _RunDeleted(Exception):
+    pass
+
+
 def run_lock_key(run_id: int) -> int:
     """The run's advisory-lock key (an int4)."""
     return run_id & 0x7FFFFFFF
@@ -502,6 +509,16 @@ def executor_alive(run_id: int) -> bool:
         if cursor.fetchone()[0]:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCKS, run_lock_key(run_id)])
             return False
+    return True
+
+
+def wait_until_stopped(run_id: int, timeout: float = 5.0) -> bool:
+    """After a cancel: wait until no executor is on the run (true), or give up (false)."""
+    deadline = time.monotonic() + timeout
+    while executor_alive(run_id):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
     return True
 
 
@@ -539,7 +556,10 @@ class Executor:
             raise
         else:
             self._leave(failed=False)
-        self.run.refresh_from_db()
+        try:
+            self.run.refresh_from_db()
+        except ModelRun.DoesNotExist:
+            return ExecutionSummary(self.run.pk, RUN_DELETED, 0, 0, 0, self.called)
         return ExecutionSummary(
             self.run.pk,
             self.run.status,
@@ -685,8 +705,13 @@ class Executor:
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
                     cursor.execute(FLUSH_SQL, self._arrays(outcomes))
-                    status, completed, failed, total, written = cursor.fetchone()
+                    row = cursor.fetchone()
+                    if row is None:
+                        raise _RunDeleted
+                    status, completed, failed, total, written = row
                 break
+            except _RunDeleted:  # deleted under us: drop what was written, stop
+                return RUN_DELETED
             except DataError:  # a value PostgreSQL refuses: store that case as failed instead
                 if attempt == 2:
                     raise

@@ -19,11 +19,11 @@ from django_filters.views import FilterView
 
 from cases.filters import SelectionError, TestCaseFilterSet, select_cases
 from mleval_site.pagination import EstimatedCountPaginator, capped_count
-from runs.execution import ExecutionError, forget_failures
+from runs.execution import ExecutionError, forget_failures, wait_until_stopped
 from runs.filters import ModelRunFilterSet
 from runs.forms import ExecuteForm, RunForm, UploadForm
 from runs.ingestion import IngestError, ingest_responses
-from runs.models import ModelRun, Response, RunStatus, RunTask
+from runs.models import ModelRun, Response, RunTask
 from runs.selection import register_run, selection_drift
 from runs.tasks import enqueue_execution, enqueue_import, task_states
 
@@ -314,7 +314,11 @@ class RunDeleteView(PermissionRequiredMixin, DeleteView):
         return super().get_context_data(counts=deletion_counts(self.object), **kwargs)
 
     def form_valid(self, form):
-        if self.object.status == RunStatus.RUNNING:
-            self.object.cancel()
-        messages.success(self.request, f"Run #{self.object.pk} deleted.")
+        run = self.object
+        if run.is_active:  # stop its executors first, so none writes into a deleted run
+            run.cancel()
+            if not wait_until_stopped(run.pk):
+                messages.error(self.request, "The run is still stopping; delete it in a moment.")
+                return redirect(run)
+        messages.success(self.request, f"Run #{run.pk} deleted.")
         return super().form_valid(form)

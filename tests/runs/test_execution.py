@@ -240,6 +240,30 @@ class TestConcurrency:
         assert resumed.status == "completed" and resumed.completed_cases == 40
         assert model_server.total_calls == calls_after_cancel + (40 - done)
 
+    def test_deleting_a_running_run_stops_its_executor_first(
+        self, golden, model_server, login, engineer
+    ):
+        for _ in range(32):
+            make_case()
+        model_server.behaviour = lambda case_id, attempt: (200, {"label": "positive"}, 0.2)
+        run = http_run(model_server.url)
+        pages = []
+
+        def delete_soon():
+            while not Response.objects.filter(run=run).exists():
+                time.sleep(0.05)
+            pages.append(login(engineer).post(f"/runs/{run.pk}/delete/"))
+            connection.close()
+
+        deleter = threading.Thread(target=delete_soon)
+        deleter.start()
+        summary = execute_run(run, ExecutionOptions(concurrency=2, timeout=5))
+        deleter.join()
+        assert summary.status in ("cancelled", "deleted")
+        assert pages[0].status_code == 302 and pages[0]["Location"] == "/runs/"
+        assert not ModelRun.objects.exists() and not Response.objects.exists()
+        assert not RunCase.objects.exists()
+
     def test_two_executors_on_one_run_call_each_case_once(self, golden, model_server):
         for _ in range(72):
             make_case()
