@@ -14,7 +14,11 @@ from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, Validation
 from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
-from mleval_site.pagination import EXACT_COUNT_LIMIT, capped_count, estimated_count
+from mleval_site.pagination import capped_count, estimated_count
+
+# Up to this many rows a page says exactly how many cases match; past it, "about N" from the
+# planner. Small, so that an exact count never costs much more than the page's own rows.
+EXACT_COUNT_LIMIT = 1000
 
 
 class BadCursor(ValueError):
@@ -74,7 +78,7 @@ def count_rows(queryset: QuerySet) -> tuple[int, bool]:
         return 0, False
     if estimate > EXACT_COUNT_LIMIT:
         return estimate, True
-    exact = capped_count(queryset)
+    exact = capped_count(queryset, limit=EXACT_COUNT_LIMIT)
     if exact is None:
         return max(estimate, EXACT_COUNT_LIMIT + 1), True
     return exact, False
