@@ -4,7 +4,8 @@
   of the same file (goal: within 1.5x), each into a fresh run over the same cases, then both
   again as a replacing re-import (alternated twice, best of each);
 - GET a page of 100 cases (/api/v1/cases/?page_size=100, and the next cursor page): queries per
-  request and time, next to the bare SQL that page needs, run with psycopg.
+  request and time, next to the bare SQL that page needs, run with psycopg (alone, and with its
+  rows turned into JSON).
 
     make bench        # or: BENCH_RESPONSES=20000 python benchmarks/bench_api.py
 """
@@ -155,15 +156,19 @@ def time_requests(client: httpx.Client, url: str) -> list[float]:
     return samples
 
 
-def time_bare_sql() -> list[float]:
+def time_bare_sql(to_json: bool = False) -> list[float]:
+    """The page's one statement on a warm connection; with `to_json`, also its rows as JSON."""
     samples = []
     with connection.cursor() as cursor:
         cursor.execute(PAGE_SQL)
+        names = [column.name for column in cursor.description]
         cursor.fetchall()
         for _ in range(PAGE_REQUESTS):
             start = time.perf_counter()
             cursor.execute(PAGE_SQL)
             rows = cursor.fetchall()
+            if to_json:
+                json.dumps([dict(zip(names, row, strict=True)) for row in rows[:100]], default=str)
             samples.append(time.perf_counter() - start)
     assert len(rows) == 101
     return samples
@@ -245,6 +250,7 @@ def main() -> None:
         inprocess_samples.append(time.perf_counter() - start)
     figures["page_inprocess_ms"] = ms(inprocess_samples)
     figures["page_bare_sql_ms"] = ms(time_bare_sql())
+    figures["page_bare_sql_and_json_ms"] = ms(time_bare_sql(to_json=True))
 
     figures["api_vs_import_responses"] = round(
         figures["api_ndjson_post_s"] / figures["import_responses_s"], 2
