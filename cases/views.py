@@ -16,7 +16,7 @@ from django.views.generic import CreateView, DetailView, FormView, UpdateView
 
 from cases import curation
 from cases.exporting import CONTENT_TYPES, EXPORT_FORMATS, export_filename, export_lines
-from cases.filters import SORT_CHOICES, TestCaseFilterSet, select_cases
+from cases.filters import SORT_CHOICES, SelectionError, TestCaseFilterSet, select_cases
 from cases.forms import (
     BulkActionForm,
     CaseForm,
@@ -240,7 +240,11 @@ class BulkActionView(PermissionRequiredMixin, View):
         selection = QueryDict(data["filters"] or "", mutable=True)
         for name in ("sort", *PAGING_PARAMS):
             selection.pop(name, None)
-        queryset = select_cases(selection) if self._valid(selection) else TestCase.objects.none()
+        try:
+            queryset = select_cases(selection)
+        except SelectionError as error:
+            messages.error(request, str(error))
+            return HttpResponseRedirect(back)
         if data["target"] == "selected":
             queryset = queryset.filter(pk__in=data["ids"])
         label = curation.BulkAction(action).label
@@ -257,10 +261,6 @@ class BulkActionView(PermissionRequiredMixin, View):
         changed = curation.apply(queryset, action, data["value"])
         messages.success(request, f"{label}: {changed} case{'s' if changed != 1 else ''} changed.")
         return HttpResponseRedirect(back)
-
-    @staticmethod
-    def _valid(selection: QueryDict) -> bool:
-        return TestCaseFilterSet(selection).is_valid()
 
 
 class ReviewQueueView(PermissionRequiredMixin, KeysetListMixin, View):

@@ -104,6 +104,14 @@ class TestBulkActions:
         case.refresh_from_db()
         assert case.difficulty == "easy"
 
+    def test_bad_filters_change_nothing(self, login, curator, make_case):
+        case = make_case()
+        client = login(curator)
+        bulk(client, "set_category", target="all", filters="difficulty=impossible", value="x")
+        case.refresh_from_db()
+        assert case.category == "sentiment"
+        assert "difficulty" in client.get(reverse("cases:list")).content.decode()
+
     def test_nothing_ticked_is_explained(self, login, curator, make_case):
         make_case()
         client = login(curator)
