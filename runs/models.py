@@ -3,7 +3,7 @@ import re
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
-from django.db import connections, models
+from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -36,6 +36,30 @@ class ModelRunQuerySet(models.QuerySet):
         if ids:
             with connections[self.db].cursor() as cursor:
                 cursor.execute("SELECT runs_recount(%s::bigint[])", [ids])
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete the runs, their responses and what hangs off those, in set-based SQL.
+
+        Django's collector would load every response of a million-case run into memory;
+        here the responses' dependents (evaluations) go by a join, then the responses by one
+        DELETE, then the runs.
+        """
+        with transaction.atomic(using=self.db):
+            runs = list(self.values_list("pk", flat=True))
+            counts: dict[str, int] = {}
+            for rel in Response._meta.related_objects:
+                if rel.on_delete is models.CASCADE:
+                    dependents = rel.related_model._base_manager.using(self.db)
+                    _, deleted = dependents.filter(**{f"{rel.field.name}__run__in": runs}).delete()
+                    counts.update(deleted)
+            with connections[self.db].cursor() as cursor:
+                cursor.execute("DELETE FROM responses WHERE run_id = ANY(%s)", [runs])
+                counts[Response._meta.label] = cursor.rowcount
+            # The runs and the rest (run cases, tasks, ...) through the collector as usual.
+            _, deleted = ModelRun._base_manager.filter(pk__in=runs).delete()
+            counts.update(deleted)
+        counts = {label: n for label, n in counts.items() if n}
+        return sum(counts.values()), counts
 
     def cancel(self) -> int:
         """Stop the pending or running runs among these; executors notice within seconds."""
@@ -188,6 +212,9 @@ class ModelRun(models.Model):
     def recount(self) -> None:
         ModelRun.objects.filter(pk=self.pk).recount()
         self.refresh_from_db(fields=["completed_cases", "failed_cases"])
+
+    def delete(self, using=None, keep_parents=False) -> tuple[int, dict[str, int]]:
+        return ModelRun.objects.using(using or self._state.db).filter(pk=self.pk).delete()
 
     def cancel(self) -> bool:
         """Cancel if pending or running; responses stored so far are kept."""
