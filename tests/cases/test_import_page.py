@@ -83,7 +83,7 @@ class TestImportPage:
         response = login(curator).get(job.get_absolute_url(), headers={"HX-Request": "true"})
         body = response.content.decode()
         assert 'hx-trigger="every 1s"' in body and "<html" not in body
-        assert 'aria-valuenow="25"' in body and "40 rows" in body
+        assert 'value="25" max="100"' in body and "40 rows" in body
 
     def test_pages_query_count_is_bounded(self, login, curator, django_assert_max_num_queries):
         for i in range(5):
