@@ -5,11 +5,12 @@ cases against the same pages at BENCH_CASES cases, in the same run.
     BENCH_CASES=1000000 python benchmarks/bench_cases.py      # the issue's full size
 
 1. Writes BENCH_CASES realistic cases (the demo domains, varied) as JSONL.
-2. Imports the first 10,000 with `manage.py import_cases` and times the pages (default view, a
-   tag filter, a JSON key filter, a text search, a deep page, the admin changelist).
+2. Imports the first 10,000 with `manage.py import_cases` and keeps a copy of that database.
 3. Loads all BENCH_CASES twice into the emptied, indexed table: raw psycopg COPY of the same
    rows, then `manage.py import_cases` (each in its own process, so peak memory is its own).
-4. Times the same pages again. Each page: server time (the test client, in process), database
+4. Times the pages (default view, a tag filter, a JSON key filter, a text search, a deep page,
+   the admin changelist) on both sizes, the 10,000-case copy and the full table, in
+   alternating rounds. Each page: server time (the test client, in process), database
    time (all its queries, and those on test_cases), and the bare SQL that fetches its rows;
    best of 15 runs (the median too), so other work on the machine disturbs the ratios least.
 
@@ -231,44 +232,89 @@ def pages() -> dict[str, tuple[str, str]]:
     }
 
 
-def time_pages() -> dict:
+def use_database(name: str) -> None:
+    """Point Django's default connection at another database of the same server."""
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = name
+
+
+def server_sql(sql: str) -> None:
+    """Run a statement outside any database (CREATE / DROP DATABASE)."""
+    import psycopg
+    from django.db import connection
+
+    params = {**connection.get_connection_params(), "dbname": "postgres", "autocommit": True}
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params) as admin:
+        admin.execute(sql)
+
+
+def snapshot_database(source: str, target: str) -> None:
+    """`target` becomes a copy of `source` (the 10,000-case table, kept for interleaved timing)."""
+    from django.db import connection
+
+    connection.close()
+    server_sql(f'DROP DATABASE IF EXISTS "{target}"')
+    server_sql(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+
+
+def time_pages(databases: dict[str, str]) -> dict[str, dict]:
+    """Page figures per database label. Rounds alternate between the databases, so load from
+    other work on the machine falls on both sizes alike."""
     from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client
 
-    user, _ = User.objects.get_or_create(
-        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
-    )
-    client = Client()
-    client.force_login(user)
-    results = {}
-    for name, (url, sql) in pages().items():
-        server, db_all, db_cases, bare = [], [], [], []
-        for attempt in range(REPEAT + 1):
-            totals = {"all": 0.0, "cases": 0.0}
-            with query_timer(totals):
-                start = time.perf_counter()
-                response = client.get(url)
-                elapsed = time.perf_counter() - start
-            assert response.status_code == 200, (url, response.status_code)
-            with connection.cursor() as cursor:
-                start = time.perf_counter()
-                cursor.execute(sql)
-                cursor.fetchall()
-                bare_elapsed = time.perf_counter() - start
-            if attempt:  # the first round warms caches
-                server.append(elapsed)
-                db_all.append(totals["all"])
-                db_cases.append(totals["cases"])
-                bare.append(bare_elapsed)
-        results[name] = {
-            "server_ms": best_ms(server),
-            "server_median_ms": median_ms(server),
-            "db_ms": best_ms(db_all),
-            "db_cases_ms": best_ms(db_cases),
-            "bare_sql_ms": best_ms(bare),
+    clients, urls = {}, {}
+    for label, name in databases.items():
+        use_database(name)
+        user, _ = User.objects.get_or_create(
+            username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+        )
+        clients[label] = Client()
+        clients[label].force_login(user)
+        urls[label] = pages()
+    samples = {
+        label: {page: {"server": [], "all": [], "cases": [], "bare": []} for page in urls[label]}
+        for label in databases
+    }
+    for attempt in range(REPEAT + 1):
+        for label, name in databases.items():
+            use_database(name)
+            clients[label].get("/cases/")  # reconnects and warms up after the switch
+            for page, (url, sql) in urls[label].items():
+                totals = {"all": 0.0, "cases": 0.0}
+                with query_timer(totals):
+                    start = time.perf_counter()
+                    response = clients[label].get(url)
+                    elapsed = time.perf_counter() - start
+                assert response.status_code == 200, (url, response.status_code)
+                with connection.cursor() as cursor:
+                    start = time.perf_counter()
+                    cursor.execute(sql)
+                    cursor.fetchall()
+                    bare_elapsed = time.perf_counter() - start
+                if attempt:  # the first round warms caches
+                    kept = samples[label][page]
+                    kept["server"].append(elapsed)
+                    kept["all"].append(totals["all"])
+                    kept["cases"].append(totals["cases"])
+                    kept["bare"].append(bare_elapsed)
+    return {
+        label: {
+            page: {
+                "server_ms": best_ms(kept["server"]),
+                "server_median_ms": median_ms(kept["server"]),
+                "db_ms": best_ms(kept["all"]),
+                "db_cases_ms": best_ms(kept["cases"]),
+                "bare_sql_ms": best_ms(kept["bare"]),
+            }
+            for page, kept in by_page.items()
         }
-    return results
+        for label, by_page in samples.items()
+    }
 
 
 def main() -> None:
@@ -284,17 +330,26 @@ def main() -> None:
         figures["file_mb"] = round(full.stat().st_size / 2**20, 1)
         head(full, SMALL, small)
 
+        from django.db import connection
+
+        main_db = connection.settings_dict["NAME"]
+        small_db = f"{main_db}_10k"[:63]
         truncate_and_vacuum()
         run_child("import", small)
         analyze()
-        at_small = time_pages()
-
-        truncate_and_vacuum()
-        raw = run_child("raw-copy", full)
-        truncate_and_vacuum()
-        imported = run_child("import", full)
-        analyze()
-        at_full = time_pages()
+        snapshot_database(main_db, small_db)
+        try:
+            truncate_and_vacuum()
+            raw = run_child("raw-copy", full)
+            truncate_and_vacuum()
+            imported = run_child("import", full)
+            analyze()
+            timed_pages = time_pages({"small": small_db, "full": main_db})
+        finally:
+            use_database(main_db)
+            connection.close()
+            server_sql(f'DROP DATABASE IF EXISTS "{small_db}"')
+        at_small, at_full = timed_pages["small"], timed_pages["full"]
 
     figures["raw_copy"] = {
         "cases_per_s": round(n / raw["seconds"]),
