@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from django.db import DatabaseError, connection, transaction
 
+from accounts import audit
 from cases.models import Difficulty, Origin, default_is_verified
 from cases.shapes import ground_truth_errors, json_type
 
@@ -198,7 +199,7 @@ def import_cases(
         for _row in rows():
             pass
     else:
-        _copy(rows(), report)
+        _copy(rows(), report, user_id=user_id, origin=origin)
     if report.rows == 0 and report.ok:
         empty = "the file has a header but no cases" if file_format == "csv" else "no cases found"
         report.add_error(2 if file_format == "csv" else 1, "", f"the file is empty: {empty}")
@@ -223,8 +224,13 @@ def validate_record(record: Any, *, origin: str = "") -> tuple[dict | None, list
     return dict(zip(FIELDS, values, strict=True)), []
 
 
-def _copy(rows: Iterable[tuple], report: ImportReport) -> None:
-    """COPY the rows inside one transaction; roll it all back at the first error."""
+def _copy(
+    rows: Iterable[tuple], report: ImportReport, *, user_id: int | None = None, origin: str = ""
+) -> None:
+    """COPY the rows inside one transaction; roll it all back at the first error.
+
+    The import is recorded in the audit trail (who, how many) in the same transaction.
+    """
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             with cursor.copy(COPY_SQL) as copy:
@@ -237,13 +243,21 @@ def _copy(rows: Iterable[tuple], report: ImportReport) -> None:
                     written += 1
                 if report.error_count:
                     raise _Rollback
+            audit.record(
+                user_id,
+                "cases.import",
+                "testcase",
+                count=written,
+                format=report.file_format,
+                origin=origin,
+            )
             report.imported = written
     except _Rollback:
         report.imported = 0
     except DatabaseError as error:  # a rule the validation missed: still nothing written
         message = str(error).strip().splitlines()[0]
         context = re.search(r"COPY test_cases, line (\d+)", str(error))
-        where = f"the {context.group(1)}th case" if context else "a case"
+        where = f"case number {context.group(1)} of the file" if context else "a case"
         report.add_error(0, "", f"the database refused {where}: {message}")
         report.imported = 0
 
