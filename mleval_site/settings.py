@@ -224,6 +224,13 @@ STORAGES = {
 MEDIA_ROOT = BASE_DIR / ".mleval" / "media"
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
+# The cache holds API throttling budgets; with several web processes, point CACHE_URL at a
+# shared cache (e.g. redis://127.0.0.1:6379/1) so every process counts against one budget.
+try:
+    CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+except (ValueError, ImproperlyConfigured) as error:
+    raise ImproperlyConfigured(f"CACHE_URL has a bad value: {error}") from None
+
 # Background work: Django's task API on the database backend; `manage.py db_worker` runs it.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

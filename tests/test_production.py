@@ -93,3 +93,39 @@ def test_without_a_replica_reports_read_from_default():
     with reading_from_replica() as alias:
         assert alias == "default"
         assert ReplicaRouter().db_for_read(None) is None
+
+
+def test_api_throttling_shares_a_redis_cache_between_processes():
+    """Two processes with CACHE_URL on the machine's Redis see one budget (skipped without it)."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    script = (
+        "import django; django.setup();"
+        "from django.core.cache import cache;"
+        "print(cache.incr('mleval-test-shared', 1) if cache.get('mleval-test-shared') is not None"
+        " else cache.add('mleval-test-shared', 1) and 1)"
+    )
+    env = {**os.environ, "CACHE_URL": "redis://127.0.0.1:6379/15",
+           "DJANGO_SETTINGS_MODULE": "mleval_site.settings_test"}  # fmt: skip
+    run = lambda: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    subprocess.run(["redis-cli", "-n", "15", "DEL", "mleval-test-shared"], capture_output=True)
+    first, second = run(), run()
+    assert first.returncode == 0, first.stderr
+    assert (first.stdout.strip(), second.stdout.strip()) == ("1", "2")
+
+
+def test_bad_cache_url_stops_start_up():
+    env = {
+        **os.environ,
+        "CACHE_URL": "nonsense://x",
+        "DJANGO_SETTINGS_MODULE": "mleval_site.settings_test",
+    }
+    out = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode != 0 and "CACHE_URL has a bad value" in out.stderr
