@@ -1,6 +1,7 @@
 """The audit trail: one call records who did what, from a page, the API, a command or a task."""
 
 import django_filters
+from django.contrib.auth import get_user_model
 from django.db import models
 
 from accounts.models import AuditEvent
@@ -15,7 +16,9 @@ def record(
     count: int | None = None,
     **detail,
 ) -> AuditEvent:
-    """Record an action. `target` is a model instance, or a kind of rows ("cases") for bulk work.
+    """Record an action. `target` is a model instance, or a kind of rows ("testcase") for bulk
+    work. `actor` is a user, a user's id (code that only holds `created_by_id`), or None for
+    work nobody signed in for (a management command: pass `via="command"`).
 
     Call it inside the action's transaction, so a rolled-back action leaves no audit row.
     """
@@ -23,6 +26,8 @@ def record(
         target_type, target_id = target._meta.model_name, target.pk
     else:
         target_type = target or ""
+    if isinstance(actor, int):
+        actor = get_user_model()._default_manager.filter(pk=actor).first()
     user = actor if getattr(actor, "is_authenticated", False) else None
     return AuditEvent.objects.create(
         actor=user,

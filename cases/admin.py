@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.postgres.search import SearchQuery
-from django.db import connection
+from django.db import connection, transaction
 from django.template.defaultfilters import truncatechars
 
+from accounts.audit import record
 from cases.models import TestCase
-from mleval_site.admin_utils import LargeTableAdmin, pretty_json
+from mleval_site.admin_utils import AuditedAdmin, LargeTableAdmin, pretty_json
 
 # The distinct values of an indexed column by a loose index scan: one index probe per value, so
 # the admin's filter sidebar costs the same at a million cases as at a hundred.
@@ -37,7 +38,8 @@ class ModelTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(TestCase)
-class TestCaseAdmin(LargeTableAdmin):
+class TestCaseAdmin(AuditedAdmin, LargeTableAdmin):
+    audit_name = "case"
     list_display = (
         "id",
         "model_type",
@@ -96,8 +98,14 @@ class TestCaseAdmin(LargeTableAdmin):
 
     @admin.action(description="Mark selected cases verified", permissions=["change"])
     def mark_verified(self, request, queryset) -> None:
-        self.message_user(request, f"{queryset.update(is_verified=True)} cases verified.")
+        with transaction.atomic():
+            count = queryset.update(is_verified=True)
+            record(request.user, "cases.verify", "testcase", count=count, via="admin")
+        self.message_user(request, f"{count} cases verified.")
 
     @admin.action(description="Mark selected cases unverified", permissions=["change"])
     def mark_unverified(self, request, queryset) -> None:
-        self.message_user(request, f"{queryset.update(is_verified=False)} cases unverified.")
+        with transaction.atomic():
+            count = queryset.update(is_verified=False)
+            record(request.user, "cases.unverify", "testcase", count=count, via="admin")
+        self.message_user(request, f"{count} cases unverified.")

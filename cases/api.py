@@ -18,6 +18,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from accounts.audit import record
 from cases import importing
 from cases.filters import TestCaseFilterSet, sort_ordering
 from cases.models import TestCase
@@ -65,9 +66,12 @@ class TestCaseListSerializer(serializers.ListSerializer):
         """All or nothing: one INSERT for the whole list (ids and timestamps come back)."""
         author = _author(self)
         with transaction.atomic():
-            return TestCase.objects.bulk_create(
+            cases = TestCase.objects.bulk_create(
                 [TestCase(**values, created_by=author) for values in validated_data]
             )
+            ids = [case.pk for case in cases]
+            record(author, "cases.create", "testcase", count=len(cases), ids=ids, via="api")
+            return cases
 
 
 class TestCaseSerializer(serializers.ModelSerializer):
@@ -103,7 +107,10 @@ class TestCaseSerializer(serializers.ModelSerializer):
         return validate_case(record)  # an update never changes who created the case
 
     def create(self, validated_data: dict) -> TestCase:
-        return TestCase.objects.create(**validated_data, created_by=_author(self))
+        with transaction.atomic():
+            case = TestCase.objects.create(**validated_data, created_by=_author(self))
+            record(case.created_by, "case.create", case, via="api")
+        return case
 
     def to_representation(self, case: TestCase) -> dict:
         """The declared fields, written out directly: a page of cases is the API's hot path and
@@ -118,9 +125,14 @@ class TestCaseSerializer(serializers.ModelSerializer):
         }
 
     def update(self, instance: TestCase, validated_data: dict) -> TestCase:
+        changed = sorted(
+            name for name, value in validated_data.items() if getattr(instance, name) != value
+        )
         for name, value in validated_data.items():
             setattr(instance, name, value)
-        instance.save()
+        with transaction.atomic():
+            instance.save()
+            record(_author(self), "case.update", instance, fields=changed, via="api")
         return instance
 
 
@@ -178,3 +190,8 @@ class TestCaseViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         serializer.save()
         return Response(serializer.data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: TestCase) -> None:
+        with transaction.atomic():
+            record(self.request.user, "case.delete", instance, via="api")
+            instance.delete()

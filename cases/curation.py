@@ -12,6 +12,7 @@ from django.db import connections, models, transaction
 from django.db.models import CharField, F, Func, QuerySet, Value
 from django.db.models.functions import Cast
 
+from accounts.audit import record
 from cases.models import Difficulty, TestCase
 
 
@@ -153,30 +154,65 @@ def preview(queryset: QuerySet, action: str, value: str = "") -> BulkPreview:
     return BulkPreview(matching, _changing(queryset, action, value.strip()).count(), [])
 
 
-def apply(queryset: QuerySet, action: str, value: str = "") -> int:
-    """Run a bulk action over the selection in one transaction; the number of cases changed."""
+# The audit trail's name of each bulk action (accounts.audit); review-queue decisions have theirs.
+AUDIT_ACTIONS = {
+    BulkAction.VERIFY: "cases.verify",
+    BulkAction.UNVERIFY: "cases.unverify",
+    BulkAction.ADD_TAG: "cases.tag",
+    BulkAction.REMOVE_TAG: "cases.untag",
+    BulkAction.SET_CATEGORY: "cases.set_category",
+    BulkAction.SET_DIFFICULTY: "cases.set_difficulty",
+    BulkAction.DELETE: "cases.delete",
+}
+REVIEW_AUDIT_ACTIONS = {BulkAction.VERIFY: "cases.approve", BulkAction.DELETE: "cases.reject"}
+
+
+def apply(
+    queryset: QuerySet,
+    action: str,
+    value: str = "",
+    *,
+    actor=None,
+    reviewing: bool = False,
+    selection: dict | None = None,
+) -> int:
+    """Run a bulk action over the selection in one transaction; the number of cases changed.
+
+    The action is recorded in the audit trail with `actor` (as an approval or rejection when
+    `reviewing`), the `selection` that chose the cases, and the count, in the same transaction.
+    """
     if message := check_value(action, value):
         raise ValueError(message)
     value = value.strip()
     queryset = queryset.order_by()
+    with transaction.atomic():
+        changed = _apply(queryset, action, value)
+        name = (REVIEW_AUDIT_ACTIONS if reviewing else AUDIT_ACTIONS).get(
+            action, AUDIT_ACTIONS[action]
+        )
+        details = {"value": value} if action in NEEDS_VALUE else {}
+        record(actor, name, "testcase", count=changed, selection=selection or {}, **details)
+    return changed
+
+
+def _apply(queryset: QuerySet, action: str, value: str) -> int:
     if action == BulkAction.DELETE:
         return delete_cases(queryset)["cases"]
     changing = _changing(queryset, action, value)
-    with transaction.atomic():
-        if action == BulkAction.VERIFY:
-            return changing.update(is_verified=True)
-        if action == BulkAction.UNVERIFY:
-            return changing.update(is_verified=False)
-        if action == BulkAction.ADD_TAG:
-            return changing.update(tags=Func(F("tags"), _tag_array(value), function="array_cat"))
-        if action == BulkAction.REMOVE_TAG:
-            tag = Cast(Value(value), output_field=CharField())
-            return changing.update(tags=Func(F("tags"), tag, function="array_remove"))
-        if action == BulkAction.SET_CATEGORY:
-            return changing.update(category=value)
-        return changing.update(difficulty=value)
+    if action == BulkAction.VERIFY:
+        return changing.update(is_verified=True)
+    if action == BulkAction.UNVERIFY:
+        return changing.update(is_verified=False)
+    if action == BulkAction.ADD_TAG:
+        return changing.update(tags=Func(F("tags"), _tag_array(value), function="array_cat"))
+    if action == BulkAction.REMOVE_TAG:
+        tag = Cast(Value(value), output_field=CharField())
+        return changing.update(tags=Func(F("tags"), tag, function="array_remove"))
+    if action == BulkAction.SET_CATEGORY:
+        return changing.update(category=value)
+    return changing.update(difficulty=value)
 
 
-def approve(queryset: QuerySet) -> int:
+def approve(queryset: QuerySet, *, actor=None) -> int:
     """Approve reviewed cases: verified from now on; their origin stays what it was."""
-    return apply(queryset, BulkAction.VERIFY)
+    return apply(queryset, BulkAction.VERIFY, actor=actor, reviewing=True)

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -14,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import CreateView, DetailView, FormView, UpdateView
 
+from accounts.audit import record
 from cases import curation
 from cases.exporting import CONTENT_TYPES, EXPORT_FORMATS, export_filename, export_lines
 from cases.filters import SORT_CHOICES, SelectionError, TestCaseFilterSet, select_cases
@@ -74,6 +76,11 @@ def _optional_url(name: str, *args) -> str | None:
         return reverse(name, args=args)
     except NoReverseMatch:
         return None
+
+
+def _is_review(selection: QueryDict) -> bool:
+    """Whether a bulk action comes from the review queue (its selection: awaiting review)."""
+    return selection.dict() == REVIEW_SELECTION
 
 
 def _safe_next(request, fallback: str) -> str:
@@ -169,7 +176,9 @@ class CaseCreateView(PermissionRequiredMixin, CreateView):
 
     def form_valid(self, form):
         form.instance.created_by = self.request.user
-        response = super().form_valid(form)
+        with transaction.atomic():
+            response = super().form_valid(form)
+            record(self.request.user, "case.create", self.object)
         messages.success(self.request, f"Case {self.object.pk} created.")
         return response
 
@@ -185,7 +194,17 @@ class CaseUpdateView(PermissionRequiredMixin, UpdateView):
         approving = "approve" in self.request.POST
         if approving:
             form.instance.is_verified = True
-        response = super().form_valid(form)
+        with transaction.atomic():
+            response = super().form_valid(form)
+            record(self.request.user, "case.update", self.object, fields=form.changed_data)
+            if approving:
+                record(
+                    self.request.user,
+                    "cases.approve",
+                    "testcase",
+                    target_id=self.object.pk,
+                    count=1,
+                )
         messages.success(
             self.request, f"Case {self.object.pk} {'saved and approved' if approving else 'saved'}."
         )
@@ -210,7 +229,9 @@ class CaseDeleteView(PermissionRequiredMixin, DetailView):
 
     def post(self, request, pk: int):
         case = get_object_or_404(TestCase, pk=pk)
-        deleted = curation.delete_cases(TestCase.objects.filter(pk=case.pk))
+        with transaction.atomic():
+            deleted = curation.delete_cases(TestCase.objects.filter(pk=case.pk))
+            record(request.user, "case.delete", case, **deleted)
         extra = ", ".join(f"{n} {kind}" for kind, n in deleted.items() if kind != "cases")
         messages.success(request, f"Case {pk} deleted ({extra}).")
         return redirect(_safe_next(request, reverse("cases:list")))
@@ -258,7 +279,17 @@ class BulkActionView(PermissionRequiredMixin, View):
                 "back": back,
             }
             return TemplateResponse(request, self.template_name, context)
-        changed = curation.apply(queryset, action, data["value"])
+        changed = curation.apply(
+            queryset,
+            action,
+            data["value"],
+            actor=request.user,
+            reviewing=_is_review(selection),
+            selection={
+                **selection.dict(),
+                **({"ids": data["ids"]} if data["target"] == "selected" else {}),
+            },
+        )
         messages.success(request, f"{label}: {changed} case{'s' if changed != 1 else ''} changed.")
         return HttpResponseRedirect(back)
 
@@ -401,6 +432,13 @@ class ExportView(PermissionRequiredMixin, View):
             )
             filename = export_filename(file_format, stamp)
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            record(
+                request.user,
+                "cases.export",
+                "testcase",
+                format=file_format,
+                selection=filters.dict(),
+            )
             return response
         scope, notice = scope_notice(filterset)
         queryset = filterset.qs if filterset.is_valid() else TestCase.objects.none()

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.audit import record
 from mleval_site.pagination import EstimatedCountPaginator
 
 
@@ -34,3 +35,30 @@ class LargeTableAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Adds, changes and deletes made in the admin land in the audit trail (accounts.audit)
+    next to Django's own LogEntry, named `<audit_name>.create|update|delete` like the pages'.
+
+    The admin calls these inside the transaction of the change (deletions just before it).
+    """
+
+    audit_name = ""
+
+    def _audit_name(self) -> str:
+        return self.audit_name or self.opts.model_name
+
+    def log_addition(self, request, obj, message):
+        record(request.user, f"{self._audit_name()}.create", obj, via="admin")
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        changed = sorted({f for m in message or [] for f in m.get("changed", {}).get("fields", [])})
+        record(request.user, f"{self._audit_name()}.update", obj, via="admin", fields=changed)
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            record(request.user, f"{self._audit_name()}.delete", obj, via="admin", name=str(obj))
+        return super().log_deletions(request, queryset)

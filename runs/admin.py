@@ -1,11 +1,18 @@
 from django.contrib import admin
 
-from mleval_site.admin_utils import LargeTableAdmin, admin_link, changelist_link, pretty_json
+from mleval_site.admin_utils import (
+    AuditedAdmin,
+    LargeTableAdmin,
+    admin_link,
+    changelist_link,
+    pretty_json,
+)
 from runs.models import ModelRun, Response
 
 
 @admin.register(ModelRun)
-class ModelRunAdmin(admin.ModelAdmin):
+class ModelRunAdmin(AuditedAdmin):
+    audit_name = "run"
     list_display = (
         "id",
         "model_name",

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.audit import record
 from cases.exporting import EXPORT_FORMATS, export_lines
 from cases.filters import (
     SelectionError,
@@ -30,8 +31,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, path: str, format: str | None, **options) -> None:
         file_format = format or ("csv" if path.lower().endswith(".csv") else "jsonl")
+        selection = selection_from_options(options)
         try:
-            queryset = select_cases(selection_from_options(options))
+            queryset = select_cases(selection)
         except SelectionError as error:
             raise CommandError(str(error)) from None
         total = queryset.count()
@@ -57,5 +59,14 @@ class Command(BaseCommand):
             progress.close()
             if not to_stdout:
                 out.close()
+        record(
+            None,
+            "cases.export",
+            "testcase",
+            count=count,
+            format=file_format,
+            selection=selection,
+            via="command",
+        )
         # With the cases on standard output, the summary goes to standard error.
         (self.stderr if to_stdout else self.stdout).write(f"exported {count} cases")
