@@ -42,6 +42,22 @@ def test_lines_are_stored_with_their_measurements(run, golden):
     assert counts(run) == (2, 1) == recounted(run)
 
 
+def test_values_needing_escapes_are_stored_exactly(run, golden):
+    message = 'tab\there, newline\nthere, backslash \\ and "quotes" é 😀'
+    output = {"text": message, "n": 1.5e-7, "nested": [None, True, {"k": "\\N"}]}
+    ingest_responses(
+        run,
+        [
+            line(golden[0].pk, output_data=output, error_message=message, memory_mb=3),
+            json.dumps({"test_case_id": golden[1].pk, "output_data": output}, ensure_ascii=False),
+        ],
+    )
+    first = Response.objects.get(test_case=golden[0])
+    assert first.output_data == output and first.error_message == message
+    assert first.memory_mb == 3.0
+    assert Response.objects.get(test_case=golden[1]).output_data == output
+
+
 def test_reimporting_replaces_and_counts_follow(run, golden):
     ingest_responses(run, [line(c.pk, error_message="timeout") for c in golden[:4]])
     assert counts(run) == (0, 4)
@@ -91,6 +107,9 @@ def test_a_run_answered_in_full_is_completed(run, golden):
         ),
         (lambda g: line(g[1].pk, latency_ms=-5), "latency_ms", "non-negative integer"),
         (lambda g: line(g[1].pk, memory_mb=-0.1), "memory_mb", "non-negative number"),
+        (lambda g: line(g[1].pk, memory_mb=10**400), "memory_mb", "non-negative number"),
+        (lambda g: line(g[1].pk, latency_ms=2**31), "latency_ms", "non-negative integer"),
+        (lambda g: line(g[1].pk, test_case_id=True), "test_case_id", "positive integer"),
         (lambda g: line(g[1].pk, tokens_used=1.5), "tokens_used", "non-negative integer"),
         (lambda g: line(g[0].pk), "test_case_id", "already given on line 1"),
         ("{not json", "", "not valid JSON"),
