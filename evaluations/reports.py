@@ -537,16 +537,14 @@ def _pair_counts_sql(condition: str) -> str:
 
 
 # In one pass over the pairs joined to their cases: counts per evaluator and per slice
-# (category, difficulty, model type, tag), plus the distinct paired score deltas with their
-# multiplicity (the bootstrap depends only on that multiset; pass/fail scores give 3 rows).
-# Tags are unnested as in the report: the tag set counts every row, the others each pair's
-# first row only.
+# (category, difficulty, model type, tag). Tags are unnested as in the report: the tag set
+# counts every row, the others each pair's first row only.
 _COMPARISON_SQL = (
     _PAIRS_CTE
     + f"""
 SELECT p.evaluator,
-       GROUPING(p.delta, tc.category, tc.difficulty, tc.model_type, t.tag),
-       p.delta, tc.category, tc.difficulty, tc.model_type, t.tag,
+       GROUPING(tc.category, tc.difficulty, tc.model_type, t.tag),
+       tc.category, tc.difficulty, tc.model_type, t.tag,
        {_pair_counts_sql("coalesce(t.position, 1) = 1")},
        {_pair_counts_sql("true")}
 FROM pairs p
@@ -554,7 +552,6 @@ JOIN test_cases tc ON tc.id = p.test_case_id
 LEFT JOIN LATERAL unnest(tc.tags) WITH ORDINALITY AS t(tag, position) ON true
 GROUP BY GROUPING SETS (
     (p.evaluator),
-    (p.evaluator, p.delta),
     (p.evaluator, tc.category),
     (p.evaluator, tc.difficulty),
     (p.evaluator, tc.model_type),
@@ -562,11 +559,22 @@ GROUP BY GROUPING SETS (
 )
 """
 )
-# GROUPING() masks for (delta, category, difficulty, model_type, tag).
-_CMP_EVALUATOR = 0b11111
-_CMP_DELTA = 0b01111
-_CMP_DIMENSION = {"category": 0b10111, "difficulty": 0b11011, "model_type": 0b11101}
-_CMP_TAG = 0b11110
+# GROUPING() masks for (category, difficulty, model_type, tag).
+_CMP_EVALUATOR = 0b1111
+_CMP_DIMENSION = {"category": 0b0111, "difficulty": 0b1011, "model_type": 0b1101}
+_CMP_TAG = 0b1110
+
+# The paired score deltas (B - A) per evaluator, as one flat array each, for the bootstrap.
+# A narrow query of its own: grouping the wide rows above by delta would sort them all.
+_DELTAS_SQL = (
+    _PAIRS_CTE
+    + """
+SELECT p.evaluator, array_agg(p.delta)
+FROM pairs p
+WHERE p.delta IS NOT NULL
+GROUP BY p.evaluator
+"""
+)
 
 _COMPARISON_CASES_SQL = (
     _PAIRS_CTE
@@ -621,17 +629,12 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
     """
     params = {"a": run_a.pk, "b": run_b.pk}
     evaluators: dict[str, dict] = {}
-    deltas: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
     slices: list[dict] = []
     for row in _fetch(_COMPARISON_SQL, params):
-        evaluator, grouping, delta, category, difficulty, model_type, tag = row[:7]
-        counts, tag_counts = row[7:15], row[15:]
+        evaluator, grouping, category, difficulty, model_type, tag = row[:6]
+        counts, tag_counts = row[6:14], row[14:]
         if grouping == _CMP_EVALUATOR:
             evaluators[evaluator] = _paired_counts(*counts)
-        elif grouping == _CMP_DELTA:
-            if delta is not None:
-                deltas[evaluator][0].append(float(delta))
-                deltas[evaluator][1].append(sum(counts[:4]))
         elif grouping == _CMP_TAG:
             if tag is not None:
                 head = {"dimension": "tag", "value": tag, "evaluator": evaluator}
@@ -649,9 +652,9 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
                         }
                     )
 
+    deltas = dict(_fetch(_DELTAS_SQL, params)) if evaluators else {}
     for evaluator, figures in evaluators.items():
-        values, multiplicity = deltas.get(evaluator, ([], []))
-        sample = np.repeat(np.asarray(values, dtype=np.float64), multiplicity)
+        sample = np.asarray(deltas.get(evaluator) or [], dtype=np.float64)
         low, high = stats.paired_bootstrap_ci(sample)
         figures["bootstrap_ci95"] = [low, high]
         paired = figures["paired"]
