@@ -50,7 +50,8 @@ class ExportMixin:
         fmt = self.export_format()
         if fmt is not None and fmt not in EXPORT_FORMATS:
             return HttpResponseBadRequest(
-                f"Unknown format {fmt!r}: use format=json or format=csv (or none for the page)."
+                f"Unknown format {fmt!r}: use format=json or format=csv (or none for the page).",
+                content_type="text/plain; charset=utf-8",
             )
         return super().dispatch(request, *args, **kwargs)
 
@@ -148,7 +149,10 @@ class CompareView(PermissionRequiredMixin, ExportMixin, TemplateView):
         self.run_a, self.run_b = self._runs()
         if self.export_format():
             if self.errors or not self.run_a:
-                return HttpResponseBadRequest(" ".join(self.errors) or "Give two runs: ?a=&b=.")
+                return HttpResponseBadRequest(
+                    " ".join(self.errors) or "Give two runs: ?a=&b=.",
+                    content_type="text/plain; charset=utf-8",
+                )
             comparison = reports.compare_runs(self.run_a, self.run_b)
             return self.export(
                 comparison,

@@ -129,9 +129,10 @@ def test_report_json_and_csv_downloads_render_the_report(run, viewer, login):
 
 
 def test_unknown_format_is_a_clear_400(run, viewer, login):
-    response = login(viewer).get(report_url(run, format="xml"))
+    response = login(viewer).get(report_url(run, format="<b>xml</b>"))
     assert response.status_code == 400
     assert b"format=json or format=csv" in response.content
+    assert response["Content-Type"].startswith("text/plain")  # the input is echoed, not HTML
 
 
 def test_failing_cases_fragment_filters_and_pages(build, viewer, login):
