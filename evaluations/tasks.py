@@ -17,6 +17,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Now
 from django.tasks import task
 
+from accounts.audit import record
 from evaluations.models import EvaluationJob, EvaluationJobStatus
 from evaluations.pipeline import (
     DEFAULT_CHUNK_SIZE,
@@ -56,6 +57,8 @@ def enqueue_evaluation(
         )
         job.task_id = str(start_evaluation.enqueue(job.pk).id)
         job.save(update_fields=["task_id"])
+        names = [evaluator.name for evaluator in evaluators]
+        record(user, "run.evaluate", run, job=job.pk, task_id=job.task_id, evaluators=names)
     return job
 
 

@@ -9,6 +9,7 @@ import codecs
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -23,6 +24,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response as ApiResponse
 from rest_framework.settings import api_settings
 
+from accounts.audit import record
 from cases.filters import SelectionError
 from mleval_site.api import (
     Conflict,
@@ -160,7 +162,10 @@ class RunSerializer(serializers.ModelSerializer):
         for name, value in validated_data.items():
             setattr(run, name, value)
         run.full_clean(exclude=["created_at"])
-        run.save(update_fields=list(validated_data))
+        with transaction.atomic():
+            run.save(update_fields=list(validated_data))
+            user = self.context["request"].user
+            record(user, "run.update", run, fields=sorted(validated_data), via="api")
         return run
 
 
@@ -250,11 +255,20 @@ class RunViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         run = self.get_object()
-        if not run.cancel():
+        with transaction.atomic():
+            cancelled = run.cancel()
+            if cancelled:
+                record(request.user, "run.cancel", run, via="api")
+        if not cancelled:
             raise Conflict(
                 f"Run {run.pk} is already {run.status}: only active runs can be stopped."
             )
         return ApiResponse(self.get_serializer(run).data)
+
+    def perform_destroy(self, run: ModelRun) -> None:
+        with transaction.atomic():
+            record(self.request.user, "run.delete", run, model=str(run), via="api")
+            run.delete()
 
 
 @extend_schema_view(
@@ -318,7 +332,7 @@ class RunResponsesView(generics.ListCreateAPIView):
                 {NON_FIELD: ["send a non-empty JSON list of responses (or NDJSON lines)"]}
             )
         try:
-            result = ingest_responses(run, items)
+            result = ingest_responses(run, items, actor=request.user)
         except IngestError as error:
             raise IngestValidationError(error) from None
         body = {

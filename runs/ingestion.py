@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Now
 
+from accounts.audit import record
 from runs.models import ModelRun, Response, RunStatus
 
 MAX_ERRORS = 20
@@ -333,13 +334,16 @@ REPLACE_ACTION = """UPDATE SET
         error_message = EXCLUDED.error_message, created_at = EXCLUDED.created_at"""
 
 
-def ingest_responses(run: ModelRun, items: Iterable, *, replace: bool = True) -> IngestResult:
+def ingest_responses(
+    run: ModelRun, items: Iterable, *, replace: bool = True, actor=None
+) -> IngestResult:
     """Store responses into `run` atomically; raise IngestError (naming lines) and write nothing.
 
     `items`: JSONL lines (str or bytes, numbered from 1; blank lines skipped) or already-parsed
     objects (an API's JSON list, numbered by index from 0). A case outside the run's cases, a
     case given twice, a negative measurement or a missing field is an error. `replace=False`
-    keeps existing responses instead of replacing them.
+    keeps existing responses instead of replacing them. `actor` (a user or user id) is who the
+    audit trail names.
     """
     errors = _Errors()
     seen: dict[int, int] = {}
@@ -407,6 +411,7 @@ def ingest_responses(run: ModelRun, items: Iterable, *, replace: bool = True) ->
             created, written = cursor.fetchone()
         ModelRun.objects.filter(pk=run.pk).recount()
         _complete_if_answered(run)
+        record(actor, "responses.import", run, count=len(seen), created=created, replace=replace)
     run.refresh_from_db()
     return IngestResult(
         imported=len(seen),

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
+from accounts.audit import record
 from cases.filters import SelectionError, select_cases
 from cases.models import Scope, TestCase
 from runs.models import ModelRun, RunCase
@@ -73,6 +74,7 @@ def register_run(
         run.total_cases = fingerprint["count"]
         run.selection_fingerprint = fingerprint["fingerprint"]
         run.save(update_fields=["total_cases", "selection_fingerprint"])
+        record(created_by, "run.create", run, total_cases=run.total_cases, selection=selection)
     return run
 
 

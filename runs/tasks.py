@@ -21,11 +21,13 @@ from django.tasks import task
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from accounts.audit import record
 from runs.execution import ExecutionOptions, check_endpoint, execute_run, executor_alive
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, RunStatus, RunTask
 
 WORKER_LOST = "runs.tasks.WorkerLost"
+DEFAULTS = ExecutionOptions()
 
 
 @task()
@@ -83,14 +85,18 @@ def _watch(run_id: int) -> str:
 
 
 @task()
-def import_responses_task(run_id: int, path: str, replace: bool = True) -> dict:
-    """Ingest an uploaded JSONL file; bad lines are reported in the result, nothing written."""
+def import_responses_task(
+    run_id: int, path: str, replace: bool = True, user_id: int | None = None
+) -> dict:
+    """Ingest an uploaded JSONL file; bad lines are reported in the result, nothing written.
+
+    `user_id`: who uploaded it, for the audit trail."""
     try:
         run = ModelRun.objects.filter(pk=run_id).first()
         if run is None:
             return {"skipped": "the run was deleted"}
         with open(path, "rb") as lines:
-            result = ingest_responses(run, lines, replace=replace)
+            result = ingest_responses(run, lines, replace=replace, actor=user_id)
         return asdict(result)
     except IngestError as error:
         return {"errors": error.errors, "more": error.more}
@@ -117,17 +123,19 @@ def enqueue_execution(
         ModelRun.objects.filter(pk=run.pk).exclude(status=RunStatus.RUNNING).update(
             status=RunStatus.PENDING, completed_at=None
         )
-        result = execute_run_task.enqueue(run.pk, asdict(options or ExecutionOptions()))
+        result = execute_run_task.enqueue(run.pk, asdict(options or DEFAULTS))
         RunTask.objects.create(
             run=run, kind=RunTask.Kind.EXECUTE, task_id=str(result.id), created_by=user
         )
+        record(user, "run.execute", run, task_id=str(result.id), **asdict(options or DEFAULTS))
     return result
 
 
 def enqueue_import(run: ModelRun, path: str, *, replace: bool = True, user=None):
     """Queue the ingestion of a JSONL file the worker can read (it deletes the file after)."""
     with transaction.atomic():
-        result = import_responses_task.enqueue(run.pk, str(path), replace)
+        user_id = user.pk if getattr(user, "is_authenticated", False) else None
+        result = import_responses_task.enqueue(run.pk, str(path), replace, user_id)
         RunTask.objects.create(
             run=run, kind=RunTask.Kind.IMPORT, task_id=str(result.id), created_by=user
         )

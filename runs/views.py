@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse_lazy
@@ -17,6 +17,7 @@ from django.views import View
 from django.views.generic import DeleteView, DetailView, FormView
 from django_filters.views import FilterView
 
+from accounts.audit import record
 from cases.filters import SelectionError, TestCaseFilterSet, select_cases
 from mleval_site.pagination import EstimatedCountPaginator, capped_count
 from runs.execution import ExecutionError, forget_failures, wait_until_stopped
@@ -236,7 +237,11 @@ class RunExecuteView(RunActionView):
 
 class RunCancelView(RunActionView):
     def act(self, run: ModelRun) -> None:
-        if run.cancel():
+        with transaction.atomic():
+            cancelled = run.cancel()
+            if cancelled:
+                record(self.request.user, "run.cancel", run)
+        if cancelled:
             messages.success(self.request, "Run cancelled; the responses stored so far are kept.")
         else:
             messages.warning(self.request, f"The run is {run.get_status_display().lower()}.")
@@ -267,7 +272,7 @@ class ResponseUploadView(PermissionRequiredMixin, View):
             messages.success(request, "The file is being imported by the worker; see Tasks below.")
             return redirect(run)
         try:
-            result = ingest_responses(run, upload, replace=replace)
+            result = ingest_responses(run, upload, replace=replace, actor=request.user)
         except IngestError as error:
             messages.error(request, f"Nothing imported: {error}")
             return redirect(run)
@@ -320,5 +325,8 @@ class RunDeleteView(PermissionRequiredMixin, DeleteView):
             if not wait_until_stopped(run.pk):
                 messages.error(self.request, "The run is still stopping; delete it in a moment.")
                 return redirect(run)
+        with transaction.atomic():
+            record(self.request.user, "run.delete", run, model=str(run))
+            response = super().form_valid(form)
         messages.success(self.request, f"Run #{run.pk} deleted.")
-        return super().form_valid(form)
+        return response

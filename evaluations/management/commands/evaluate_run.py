@@ -3,6 +3,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from accounts.audit import record
 from evaluations.evaluators import EvaluatorConfigError
 from evaluations.pipeline import DEFAULT_CHUNK_SIZE, evaluate_run
 from runs.models import ModelRun
@@ -50,6 +51,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         finally:
             progress.close()
+        names = [planned.name for planned in result.evaluators]
+        record(None, "run.evaluate", run, via="command", evaluators=names, count=result.responses)
         if options["verbosity"] >= 1:
             for name, count in sorted(result.by_evaluator.items()):
                 self.stdout.write(f"{name}: {count} verdicts")

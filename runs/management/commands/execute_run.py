@@ -1,7 +1,10 @@
 """`manage.py execute_run RUN_ID`: call the run's endpoint for every case without a response."""
 
+from dataclasses import asdict
+
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.audit import record
 from cases.progress import ProgressReporter
 from runs.execution import ExecutionError, ExecutionOptions, execute_run, forget_failures
 from runs.models import ModelRun
@@ -78,6 +81,15 @@ class Command(BaseCommand):
             ) from None
         finally:
             progress.close()
+        record(
+            None,
+            "run.execute",
+            run,
+            via="command",
+            retry_failed=options["retry_failed"],
+            status=summary.status,
+            **asdict(execution),
+        )
         if summary.status != "completed":
             self.stderr.write(f"run {run_id} is {summary.status}")
         self.stdout.write(f"completed {summary.completed_cases}, failed {summary.failed_cases}")
