@@ -14,7 +14,7 @@ cases against the same pages at BENCH_CASES cases, in the same run.
    time (all its queries, and those on test_cases), and the bare SQL that fetches its rows;
    best of 15 runs (the median too), so other work on the machine disturbs the ratios least.
 
-The default is 200,000 cases because the full million takes about 12 minutes on 2 cores;
+The default is 200,000 cases (about 2.5 minutes on 2 cores); the full million takes about 6;
 goals are judged at whatever size ran.
 """
 
