@@ -15,6 +15,10 @@ Public entry points (the API calls these):
 - :func:`case_history` ``(case_id) -> list[dict]``.
 - :func:`failing_evaluations` and :func:`comparison_cases`: the paginated tables.
 
+With DATABASE_REPLICA_URL set, the public functions read from the read replica
+(``mleval_site.db_router.reading_from_replica``): reports are the heavy reads, and a report a
+few seconds behind the primary is still the report.
+
 The SQL names the tables of DATA_MODEL.md (``evaluations``, ``responses``, ``test_cases``)
 because they are a documented contract; every value goes in as a query parameter.
 """
@@ -28,13 +32,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from django.db import connection
+from django.db import connections
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import Lag
 
 from cases.models import Origin
 from evaluations import stats
 from evaluations.models import Evaluation
+from mleval_site.db_router import read_alias, reading_from_replica
 from runs.models import ModelRun
 from runs.selection import selection_drift
 
@@ -69,7 +74,8 @@ ALPHA = 0.05
 
 
 def _fetch(sql: str, params: dict[str, Any]) -> list[tuple]:
-    with connection.cursor() as cursor:
+    # The read replica inside the public functions below (DATABASE_REPLICA_URL), else default.
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -220,6 +226,7 @@ FROM (
 """
 
 
+@reading_from_replica()
 def build_run_report(run: ModelRun) -> dict:
     """The run report (INTERFACES.md "Run report JSON") plus a few documented extras.
 
@@ -466,6 +473,7 @@ def _domain_blocks(run: ModelRun, evaluators: dict, confusion: list[tuple]) -> d
     return blocks
 
 
+@reading_from_replica()
 def failing_evaluations(
     run: ModelRun, evaluator: str | None = None, **slices: str | None
 ) -> QuerySet[Evaluation]:
@@ -487,8 +495,10 @@ def failing_evaluations(
             queryset = queryset.filter(response__test_case__tags__contains=[value])
         else:
             queryset = queryset.filter(**{f"response__test_case__{dimension}": value})
-    return queryset.select_related("response__test_case").order_by(
-        "score", "response__test_case_id", "evaluator_type"
+    return (
+        queryset.select_related("response__test_case")
+        .order_by("score", "response__test_case_id", "evaluator_type")
+        .using(read_alias())  # read lazily, after this function has returned
     )
 
 
@@ -615,6 +625,7 @@ def _paired_counts(both_passed: int, both_failed: int, regressions: int, improve
     }
 
 
+@reading_from_replica()
 def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = None) -> dict:
     """The comparison of two runs (INTERFACES.md "Comparison JSON") plus documented extras.
 
@@ -694,6 +705,7 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
     }
 
 
+@reading_from_replica()
 def comparison_cases(
     run_a: ModelRun,
     run_b: ModelRun,
@@ -765,6 +777,7 @@ def selection_label(selection: Any) -> str:
     return " · ".join(parts)
 
 
+@reading_from_replica()
 def build_leaderboard(model_type: str | None = None, evaluator: str | None = None) -> dict:
     """Runs grouped by model type and selection, ranked by an evaluator's pass rate.
 
@@ -889,6 +902,7 @@ def _group_evaluator(
 # --- case history --------------------------------------------------------------------------
 
 
+@reading_from_replica()
 def case_history(case_id: int, limit: int | None = 200) -> list[dict]:
     """This case's verdict in every run, newest run first.
 
