@@ -108,6 +108,19 @@ class CaseForm(forms.ModelForm):
         help_text="Comma-separated, e.g. en, reviews, sarcasm.",
         widget=forms.TextInput(attrs={"class": "tags-input", "autocomplete": "off"}),
     )
+    # Three states, so that "say nothing" keeps the rule: human cases are verified,
+    # ai-generated ones wait for review.
+    is_verified = forms.TypedChoiceField(
+        label="Verified",
+        choices=[
+            ("", "As its origin implies (human: yes; ai-generated: after review)"),
+            ("true", "Yes"),
+            ("false", "No"),
+        ],
+        coerce=lambda value: value == "true",
+        empty_value=None,
+        required=False,
+    )
 
     class Meta:
         model = TestCase
@@ -135,6 +148,7 @@ class CaseForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:  # provenance is never rewritten: origin stays what it was
+            self.initial["is_verified"] = "true" if self.instance.is_verified else "false"
             self.fields["origin"].disabled = True
             self.fields["origin"].help_text = "Where the case came from; it does not change."
         else:

@@ -211,7 +211,7 @@ def case_post(**overrides) -> dict:
         "tags": "en, reviews",
         "difficulty": "easy",
         "origin": "human",
-        "is_verified": "on",
+        "is_verified": "",
         "metadata": "{}",
     }
     return {**data, **overrides}
@@ -259,6 +259,23 @@ class TestCreateEdit:
     def test_other_rules_of_the_import_apply(self, login, curator, field, value, message):
         response = login(curator).post(reverse("cases:create"), case_post(**{field: value}))
         assert message in " ".join(response.context["form"].errors[field])
+
+    @pytest.mark.parametrize(
+        ("origin", "choice", "expected"),
+        [("human", "", True), ("ai-generated", "", False), ("ai-generated", "true", True)],
+    )
+    def test_verified_follows_the_origin_unless_chosen(
+        self, login, curator, origin, choice, expected
+    ):
+        login(curator).post(reverse("cases:create"), case_post(origin=origin, is_verified=choice))
+        assert TestCase.objects.get().is_verified is expected
+
+    def test_unverify_on_edit(self, login, curator, case):
+        response = login(curator).get(reverse("cases:edit", args=[case.pk]))
+        assert response.context["form"]["is_verified"].value() == "true"
+        login(curator).post(reverse("cases:edit", args=[case.pk]), case_post(is_verified="false"))
+        case.refresh_from_db()
+        assert case.is_verified is False
 
     def test_editing_keeps_the_origin(self, login, curator, make_case):
         case = make_case(origin="ai-generated", is_verified=False)
