@@ -147,16 +147,13 @@ class CaseForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        origin = self.fields["origin"]
         if self.instance.pk:  # provenance is never rewritten: origin stays what it was
             self.initial["is_verified"] = "true" if self.instance.is_verified else "false"
-            self.fields["origin"].disabled = True
-            self.fields["origin"].help_text = "Where the case came from; it does not change."
+            origin.disabled = True
+            origin.help_text = "Where the case came from; it does not change."
         else:
-            self.fields[
-                "origin"
-            ].help_text = (
-                "ai-generated cases wait in the review queue until a person approves them."
-            )
+            origin.help_text = "ai-generated cases wait in the review queue until approved."
 
     def clean(self):
         cleaned = super().clean()
