@@ -3,6 +3,7 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db import connection
 from django.db.models import Count, Q
 from django.http import JsonResponse
+from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
 
 from cases.models import TestCase
@@ -10,6 +11,7 @@ from runs.models import ModelRun
 
 
 @login_not_required
+@require_safe
 def healthz(request):
     """Load balancers' probe: 200 when the database answers, 503 when it does not."""
     try:
