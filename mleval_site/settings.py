@@ -62,8 +62,10 @@ PRODUCTION = not (DEBUG or TESTING)
 HTTPS = _read("MLEVAL_HTTPS", strict_bool, PRODUCTION)
 SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", strict_bool, HTTPS)
 SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", int, 31_536_000 if HTTPS else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", strict_bool, False)
-SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", strict_bool, False)
+# Both cover mleval's own host name and the names below it (mleval.example.com, not example.com);
+# preloading still needs a deliberate submission to the browsers' list.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", strict_bool, HTTPS)
+SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", strict_bool, HTTPS)
 if proxy_header := _read("SECURE_PROXY_SSL_HEADER", list, []):
     SECURE_PROXY_SSL_HEADER = tuple(proxy_header)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
