@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats as sps
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
@@ -48,7 +48,7 @@ _BLOCK_ELEMENTS = 2_000_000
 def _z(confidence: float) -> float:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    return float(sps.norm.ppf(0.5 + confidence / 2.0))
+    return float(NormalDist().inv_cdf(0.5 + confidence / 2.0))
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -208,7 +208,9 @@ def mcnemar_exact_p(regressions: int, improvements: int) -> float:
     discordant = regressions + improvements
     if discordant == 0:
         return 1.0
-    p = sps.binomtest(int(regressions), int(discordant), 0.5).pvalue
+    from scipy.stats import binomtest  # imported on first use: scipy costs ~80 MB per process
+
+    p = binomtest(int(regressions), int(discordant), 0.5).pvalue
     return min(1.0, float(p))
 
 
@@ -266,8 +268,8 @@ def minimum_detectable_effect(
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if not 0.5 <= power < 1.0:
         raise ValueError(f"power must be in [0.5, 1), got {power!r}")
-    z_a = float(sps.norm.ppf(1.0 - alpha / 2.0))
-    z_b = float(sps.norm.ppf(power))
+    z_a = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    z_b = NormalDist().inv_cdf(power)
     n = float(n_pairs)
     if n <= z_a * z_a:
         return None

@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
-from rouge_score import rouge_scorer
-from sacrebleu.metrics import BLEU
 
 from cases.shapes import coerce_text, coerce_texts
 
@@ -99,16 +97,24 @@ def token_f1(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
 # Pinned: rouge-score's default tokenizer (lower-case, runs of [a-z0-9], so it is
 # meant for English) with its Porter stemmer on, as in the original ROUGE -m.
 ROUGE_USE_STEMMER = True
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=ROUGE_USE_STEMMER)
+
+
+@functools.cache
+def _rouge():
+    """Built on first use: rouge-score pulls in nltk (and scipy, pandas), ~150 MB and 2 s that
+    every web and worker process would otherwise pay at start-up."""
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=ROUGE_USE_STEMMER)
 
 
 def rouge_l(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
     references = ground_truth(coerce_texts, truth)
     prediction = coerce_text(output)
     if len(references) == 1:
-        best = _ROUGE.score(references[0], prediction)["rougeL"]
+        best = _rouge().score(references[0], prediction)["rougeL"]
     else:
-        best = _ROUGE.score_multi(references, prediction)["rougeL"]
+        best = _rouge().score_multi(references, prediction)["rougeL"]
     f = float(best.fmeasure)
     metrics = {
         "precision": float(best.precision),
@@ -126,12 +132,19 @@ def rouge_l(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
 # Pinned: the 13a tokenizer (mteval's, sacrebleu's default), exponential smoothing,
 # effective order for short sentences, case-sensitive. One instance, reused.
 BLEU_TOKENIZE = "13a"
-_BLEU = BLEU(tokenize=BLEU_TOKENIZE, smooth_method="exp", effective_order=True)
+
+
+@functools.cache
+def _bleu():
+    """Built on first use, like _rouge()."""
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(tokenize=BLEU_TOKENIZE, smooth_method="exp", effective_order=True)
 
 
 def bleu(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
     references = ground_truth(coerce_texts, truth)
-    result = _BLEU.sentence_score(coerce_text(output), references)
+    result = _bleu().sentence_score(coerce_text(output), references)
     score = min(1.0, max(0.0, result.score / 100))  # sacrebleu can say 100.00000000000004
     metrics = {"bleu": result.score, "brevity_penalty": result.bp}
     feedback = f"Sentence BLEU {result.score:.1f} (brevity penalty {result.bp:.2f})."
