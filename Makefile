@@ -45,6 +45,7 @@ serve: install
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	export DJANGO_SETTINGS_MODULE=mleval_site.settings_test; \
 	$(PY) -m mleval_site.embedded_db --throwaway -- bash -c '$(MANAGE) makemigrations --check --dry-run && $(PY) -m pytest $(PYTEST_ARGS)'
 
 bench: install
