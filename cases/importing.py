@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from accounts import audit
 from cases.models import Difficulty, Origin, default_is_verified
@@ -253,6 +253,12 @@ def _copy(
             )
             report.imported = written
     except _Rollback:
+        report.imported = 0
+    except (OperationalError, InterfaceError) as error:  # e.g. PostgreSQL restarted mid-import
+        message = str(error).strip().splitlines()[0] if str(error).strip() else "no reason given"
+        report.add_error(
+            0, "", f"the connection to the database was lost ({message}); import the file again"
+        )
         report.imported = 0
     except DatabaseError as error:  # a rule the validation missed: still nothing written
         message = str(error).strip().splitlines()[0]

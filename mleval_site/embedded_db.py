@@ -38,11 +38,27 @@ def database_url(socket_dir: Path) -> str:
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/postgres"
 
 
-def stop(data_dir: Path = DEFAULT_DATA_DIR) -> None:
-    import pgserver
+def _pg_ctl(data_dir: Path, *args: str) -> None:
+    """pg_ctl on the server, as the user pgserver runs it as (`pgserver` when we are root).
 
+    pgserver's own cleanup stops a server only from the last process holding a handle on it,
+    which is never the case for a server another command started: hence pg_ctl directly.
+    """
+    from pgserver._commands import pg_ctl
+
+    user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", *args], pgdata=data_dir, user=user, timeout=60)
+
+
+def stop(data_dir: Path = DEFAULT_DATA_DIR) -> None:
+    """Stop the server (fast: open sessions are cut) if it is running."""
     if (data_dir / "postmaster.pid").exists():
-        pgserver.get_server(data_dir, cleanup_mode="stop").cleanup()
+        _pg_ctl(data_dir, "stop")
+
+
+def restart(data_dir: Path = DEFAULT_DATA_DIR) -> None:
+    """Stop and start the server with the options it was started with (fault tests)."""
+    _pg_ctl(data_dir, "restart")
 
 
 def main() -> int:

@@ -626,8 +626,12 @@ class Executor:
                         )
                         cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCKS, key])
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [EXECUTOR_LOCKS, self.key])
-        except Exception:  # the connection itself may be what failed; its locks die with it
-            logger.exception("run %s: could not release the executor's locks", self.run.pk)
+        except Exception as error:  # the connection may be what failed; its locks die with it
+            logger.warning(
+                "run %s: could not release the executor's locks (%s); they end with the connection",
+                self.run.pk,
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+            )
 
     # the pipeline
 

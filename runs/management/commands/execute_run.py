@@ -3,6 +3,7 @@
 from dataclasses import asdict
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from accounts.audit import record
 from cases.progress import ProgressReporter
@@ -73,6 +74,12 @@ class Command(BaseCommand):
             )
         except ExecutionError as error:
             raise CommandError(str(error)) from None
+        except DatabaseError as error:  # e.g. PostgreSQL restarted: what was stored is kept
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise CommandError(
+                f"Lost the database during run {run_id} ({reason}); the responses stored so far "
+                f"are kept: `execute_run {run_id}` resumes it."
+            ) from None
         except KeyboardInterrupt:
             run.cancel()
             raise CommandError(
