@@ -6,7 +6,7 @@ stops and starts the server under them. The run must fail cleanly or carry on, a
 the next `execute_run` with every case answered exactly once; the import must be all or nothing.
 
 The third fault of the issue, a worker killed mid-task, is tests/runs/test_worker.py
-(`test_a_killed_worker_is_replaced_and_the_run_resumes` and its neighbours: SIGKILL, then a new
+(`test_a_worker_killed_mid_run_is_resumed_after_restart`: SIGKILL mid-run, then a new
 worker resumes the run).
 """
 
