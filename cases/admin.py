@@ -2,13 +2,10 @@ from django.contrib import admin
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection, transaction
 from django.template.defaultfilters import truncatechars
-from django.utils.functional import cached_property
 
 from accounts.audit import record
 from cases.models import TestCase
-from cases.pagination import count_rows
 from mleval_site.admin_utils import AuditedAdmin, LargeTableAdmin, pretty_json
-from mleval_site.pagination import EstimatedCountPaginator
 
 # The distinct values of an indexed column by a loose index scan: one index probe per value, so
 # the admin's filter sidebar costs the same at a million cases as at a hundred.
@@ -21,15 +18,6 @@ DISTINCT_VALUES_SQL = """
     )
     SELECT value FROM v WHERE value IS NOT NULL
 """
-
-
-class EstimateFirstPaginator(EstimatedCountPaginator):
-    """The case list's count: the planner's estimate first, an exact count only when small."""
-
-    @cached_property
-    def count(self) -> int:
-        count, self.count_is_estimate = count_rows(self.object_list)
-        return count
 
 
 class ModelTypeFilter(admin.SimpleListFilter):
@@ -52,7 +40,6 @@ class ModelTypeFilter(admin.SimpleListFilter):
 @admin.register(TestCase)
 class TestCaseAdmin(AuditedAdmin, LargeTableAdmin):
     audit_name = "case"
-    paginator = EstimateFirstPaginator
     list_display = (
         "id",
         "model_type",

@@ -10,11 +10,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
-from mleval_site.pagination import capped_count, estimated_count
+from mleval_site import pagination as site_pagination
 
 # Up to this many rows a page says exactly how many cases match; past it, "about N" from the
 # planner. Small, so that an exact count never costs much more than the page's own rows.
@@ -66,22 +66,8 @@ def decode_cursor(cursor: str, fields: list) -> list[Any]:
 
 
 def count_rows(queryset: QuerySet) -> tuple[int, bool]:
-    """(count, is_estimate): exact for up to EXACT_COUNT_LIMIT rows, the planner's estimate past.
-
-    The estimate comes first (one EXPLAIN), so a big selection never pays for a capped count
-    of 10,000 rows on every page view; a small one is then counted exactly, and the capped
-    count keeps even a wildly wrong estimate from scanning more than the limit.
-    """
-    try:
-        estimate = estimated_count(queryset)
-    except EmptyResultSet:  # .none(), or a filter that can match nothing
-        return 0, False
-    if estimate > EXACT_COUNT_LIMIT:
-        return estimate, True
-    exact = capped_count(queryset, limit=EXACT_COUNT_LIMIT)
-    if exact is None:
-        return max(estimate, EXACT_COUNT_LIMIT + 1), True
-    return exact, False
+    """The case list's count: `mleval_site.pagination.count_rows` with the list's small limit."""
+    return site_pagination.count_rows(queryset, limit=EXACT_COUNT_LIMIT)
 
 
 def _ordering(queryset: QuerySet) -> list[str]:

@@ -2,6 +2,7 @@
 
 import json
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -27,18 +28,32 @@ def estimated_count(queryset) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-class EstimatedCountPaginator(Paginator):
-    """Counts exactly up to EXACT_COUNT_LIMIT rows, then uses the planner's estimate.
+def count_rows(queryset, limit: int | None = None) -> tuple[int, bool]:
+    """(count, is_estimate): exact for up to `limit` rows, the planner's estimate past it.
 
-    `count_is_estimate` tells the template to say "about".
+    The estimate comes first (one EXPLAIN), so a big selection never pays for a capped count on
+    every page view; a small one is then counted exactly, and the capped count keeps even a
+    wildly wrong estimate from scanning more than the limit.
     """
+    limit = EXACT_COUNT_LIMIT if limit is None else limit
+    try:
+        estimate = estimated_count(queryset)
+    except EmptyResultSet:  # .none(), or a filter that can match nothing
+        return 0, False
+    if estimate > limit:
+        return estimate, True
+    exact = capped_count(queryset, limit=limit)
+    if exact is None:
+        return max(estimate, limit + 1), True
+    return exact, False
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator whose count is `count_rows`: `count_is_estimate` makes the page say "about"."""
 
     count_is_estimate = False
 
     @cached_property
     def count(self) -> int:
-        exact = capped_count(self.object_list)
-        if exact is not None:
-            return exact
-        self.count_is_estimate = True
-        return max(estimated_count(self.object_list), EXACT_COUNT_LIMIT + 1)
+        count, self.count_is_estimate = count_rows(self.object_list)
+        return count

@@ -1,10 +1,12 @@
 """Keyset pages and counts that stay cheap on a million rows."""
 
 import pytest
+from django.db import connection
 
 from cases import pagination
 from cases.filters import select_cases
 from cases.pagination import BadCursor, count_rows, keyset_page
+from mleval_site.pagination import capped_count
 
 
 @pytest.mark.django_db
@@ -15,17 +17,19 @@ class TestCount:
         assert count_rows(select_cases({})) == (3, False)
 
     def test_big_selections_use_the_planners_estimate(self, make_case, monkeypatch):
-        make_case()
-        monkeypatch.setattr(pagination, "estimated_count", lambda qs: 1_234_567)
-        assert count_rows(select_cases({})) == (1_234_567, True)
+        """Past the limit the count is the planner's (here exact, after a real ANALYZE)."""
+        for _ in range(5):
+            make_case()
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE test_cases")
+        monkeypatch.setattr(pagination, "EXACT_COUNT_LIMIT", 2)
+        assert count_rows(select_cases({})) == (5, True)
 
-    def test_a_wrong_small_estimate_still_stops_at_the_limit(self, make_case, monkeypatch):
+    def test_the_exact_count_never_scans_past_its_limit(self, make_case):
         for _ in range(4):
             make_case()
-        monkeypatch.setattr(pagination, "EXACT_COUNT_LIMIT", 2)
-        monkeypatch.setattr(pagination, "estimated_count", lambda qs: 1)
-        monkeypatch.setattr(pagination, "capped_count", lambda qs, limit: None)
-        assert count_rows(select_cases({})) == (3, True)
+        assert capped_count(select_cases({}), limit=2) is None
+        assert capped_count(select_cases({}), limit=4) == 4
 
     def test_an_empty_selection(self):
         assert count_rows(select_cases({}).none()) == (0, False)
