@@ -103,18 +103,19 @@ def test_api_throttling_shares_a_redis_cache_between_processes():
         socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
     except OSError:
         pytest.skip("no Redis at 127.0.0.1:6379")
+    import uuid
+
+    key = f"mleval-test-{uuid.uuid4().hex}"  # unique: parallel runs share the machine's Redis
     script = (
         "import django; django.setup();"
         "from django.core.cache import cache;"
-        "print(cache.incr('mleval-test-shared', 1) if cache.get('mleval-test-shared') is not None"
-        " else cache.add('mleval-test-shared', 1) and 1)"
+        f"print(cache.incr({key!r}) if not cache.add({key!r}, 1, timeout=60) else 1)"
     )
     env = {**os.environ, "CACHE_URL": "redis://127.0.0.1:6379/15",
            "DJANGO_SETTINGS_MODULE": "mleval_site.settings_test"}  # fmt: skip
     run = lambda: subprocess.run(  # noqa: E731
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
     )
-    subprocess.run(["redis-cli", "-n", "15", "DEL", "mleval-test-shared"], capture_output=True)
     first, second = run(), run()
     assert first.returncode == 0, first.stderr
     assert (first.stdout.strip(), second.stdout.strip()) == ("1", "2")
