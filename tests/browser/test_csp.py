@@ -25,7 +25,7 @@ ARGS = [
     "--disable-sync",
 ]
 # A 1x1 PNG: an image preview that needs no network.
-PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="  # noqa: E501
 # Every violation also fires this event; the init script runs outside the page's CSP.
 COLLECT_VIOLATIONS = """
 window.__csp = [];
