@@ -2,9 +2,9 @@
 
 Seeds BENCH_LOAD_CASES (100,000) golden cases and a run answering every one of them, scored
 (100,000 responses and verdicts); starts what `make serve` starts (gunicorn with
-BENCH_WEB_WORKERS (4) processes and a task worker, DEBUG off, production settings and static
-files, plain HTTP on a free localhost port); logs BENCH_LOAD_USERS (50) viewers in through the
-login form and gives each an API token. Then:
+BENCH_WEB_WORKERS (4) processes of BENCH_WEB_THREADS (1) threads, and a task worker; DEBUG off,
+production settings and static files, plain HTTP on a free localhost port); logs
+BENCH_LOAD_USERS (50) viewers in through the login form and gives each an API token. Then:
 
 1. one request at a time: each page BENCH_SEQUENTIAL (20) times (the baseline);
 2. under load: locust, headless, BENCH_LOAD_USERS users for BENCH_LOAD_SECONDS (60) browsing
@@ -134,7 +134,7 @@ def production_env() -> dict:
     }
 
 
-def start_stack(port: int, workers: int, log_path: Path) -> list[subprocess.Popen]:
+def start_stack(port: int, workers: int, threads: int, log_path: Path) -> list[subprocess.Popen]:
     """gunicorn (several processes) and a task worker, as `make serve` runs them."""
     env = production_env()
     subprocess.run(
@@ -143,8 +143,8 @@ def start_stack(port: int, workers: int, log_path: Path) -> list[subprocess.Pope
     )  # fmt: skip
     log = log_path.open("w")
     web = subprocess.Popen(
-        [str(BIN / "gunicorn"), "mleval_site.wsgi", "--workers", str(workers), "--bind",
-         f"127.0.0.1:{port}"],
+        [str(BIN / "gunicorn"), "mleval_site.wsgi", "--workers", str(workers), "--threads",
+         str(threads), "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     worker = subprocess.Popen(
@@ -253,9 +253,13 @@ def main() -> None:
     users_n = env_int("BENCH_LOAD_USERS", 50)
     seconds = env_int("BENCH_LOAD_SECONDS", 60)
     workers = env_int("BENCH_WEB_WORKERS", 4)
+    # make serve's sync workers. gthread workers (BENCH_WEB_THREADS=4) let light pages pass a
+    # running report, but on 2 saturated CPUs gunicorn then killed busy workers (resets).
+    threads = env_int("BENCH_WEB_THREADS", 1)
     repeats = env_int("BENCH_SEQUENTIAL", 20)
     figures: dict = {"cases": n, "responses": n, "users": users_n, "seconds": seconds,
-                     "web_workers": workers, "cpus": os.cpu_count()}  # fmt: skip
+                     "web_workers": workers, "web_threads": threads,
+                     "cpus": os.cpu_count()}  # fmt: skip
     with timed(figures, "seed_s"):
         run = seed(n)
         accounts = make_users(users_n)
@@ -266,7 +270,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         log_path = tmp / "gunicorn.log"
-        processes = start_stack(port, workers, log_path)
+        processes = start_stack(port, workers, threads, log_path)
         try:
             with timed(figures, "log_in_s"), ThreadPoolExecutor(workers) as pool:
                 sessions = list(pool.map(lambda a: log_in(base, a[0].username), accounts))

@@ -53,7 +53,8 @@ class Browser(HttpUser):
             path, name=name, allow_redirects=False, catch_response=True, **kwargs
         ) as response:
             if response.status_code != 200:
-                response.failure(f"HTTP {response.status_code} for {path}")
+                reason = response.error or f"HTTP {response.status_code}"
+                response.failure(f"{reason} for {path}")
 
     @task(4)
     def case_list(self) -> None:
