@@ -59,6 +59,11 @@ class AuditedAdmin(admin.ModelAdmin):
         return super().log_change(request, obj, message)
 
     def log_deletions(self, request, queryset):
-        for obj in queryset:
-            record(request.user, f"{self._audit_name()}.delete", obj, via="admin", name=str(obj))
+        objects = list(queryset)
+        if len(objects) == 1:
+            record(request.user, f"{self._audit_name()}.delete", objects[0], via="admin",
+                   name=str(objects[0]))  # fmt: skip
+        elif objects:  # "Delete selected": one row, like the pages' bulk delete
+            record(request.user, f"{self._audit_name()}s.delete", self.opts.model_name,
+                   count=len(objects), ids=[o.pk for o in objects[:1000]], via="admin")  # fmt: skip
         return super().log_deletions(request, queryset)

@@ -157,6 +157,16 @@ class TestCaseActions:
             {"action": "mark_verified", "_selected_action": [other.pk]},
         )
         assert only_event("cases.verify").count == 1
+        doomed = [make_case().pk, make_case().pk]
+        client.post(
+            "/admin/cases/testcase/",
+            {"action": "delete_selected", "_selected_action": doomed, "post": "yes"},
+        )
+        bulk = only_event("cases.delete")
+        assert bulk.count == 2 and sorted(bulk.detail["ids"]) == doomed
+        run = ModelRun.objects.create(model_name="m", model_version="1", model_type="nlp")
+        client.post(f"/admin/runs/modelrun/{run.pk}/delete/", {"post": "yes"})
+        assert only_event("run.delete").target_id == str(run.pk)
 
 
 # Cases: bulk, review, import, export ---------------------------------------------------------
