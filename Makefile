@@ -32,14 +32,15 @@ run: install
 
 # The production stack on one machine: gunicorn (WEB_WORKERS processes) and TASK_WORKERS task
 # workers, DEBUG off, against DATABASE_URL (or the embedded PostgreSQL). Needs SECRET_KEY.
-# Plain HTTP unless MLEVAL_HTTPS=true (set it when a TLS proxy is in front).
+# Plain HTTP unless MLEVAL_HTTPS=true (set it when a TLS proxy is in front). Stdout carries one
+# JSON line per request and per task (mleval_site/observability.py), so no access log besides.
 serve: install
 	@test -n "$$SECRET_KEY" || { echo "make serve needs SECRET_KEY (a long random string)" >&2; exit 1; }
 	export DEBUG=false MLEVAL_HTTPS=$${MLEVAL_HTTPS:-false} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost}; \
 	$(MANAGE) migrate --no-input && $(MANAGE) collectstatic --no-input -v0 && \
 	{ pids=""; for i in $$(seq $(TASK_WORKERS)); do $(MANAGE) db_worker --queue-name '*' & pids="$$pids $$!"; done; \
 	  trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
-	  $(VENV)/bin/gunicorn mleval_site.wsgi --workers $(WEB_WORKERS) --bind $(BIND) --access-logfile - ; }
+	  $(VENV)/bin/gunicorn mleval_site.wsgi --workers $(WEB_WORKERS) --bind $(BIND); }
 
 # Tests on a throwaway embedded PostgreSQL unless DATABASE_URL is set.
 test: install
