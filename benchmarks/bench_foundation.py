@@ -1,9 +1,12 @@
-"""Inserting cases: the seed's 1,000-case goal and 200,000 cases through the ORM bulk path,
-each next to raw psycopg COPY of the same rows into the same indexed table, in the same run.
+"""Inserting cases: the seed's 1,000-case goal and 200,000 cases through the project's bulk
+paths — `bulk_create` (the seed's) and `cases.importing` (imports, the API's bulk create: it
+validates every field and COPYs) — each next to raw psycopg COPY of the same rows into the same
+indexed table, in the same run.
 
     make bench            # or: BENCH_BULK_CASES=50000 python benchmarks/bench_foundation.py
 """
 
+import io
 import itertools
 import json
 
@@ -11,6 +14,7 @@ from _common import env_int, report, timed
 from django.db import connection, transaction
 
 from cases.demo_data import demo_cases
+from cases.importing import import_cases
 from cases.models import TestCase
 
 COLUMNS = (
@@ -40,6 +44,12 @@ def orm_bulk_insert(rows: list[dict]) -> None:
         TestCase.objects.bulk_create((TestCase(**row) for row in rows), batch_size=2000)
 
 
+def importer(rows: list[dict]) -> None:
+    jsonl = io.BytesIO(b"".join(json.dumps(row).encode() + b"\n" for row in rows))
+    report = import_cases(jsonl, file_format="jsonl")
+    assert not report.errors, report.errors[:3]
+
+
 def raw_copy(rows: list[dict]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY test_cases ({', '.join(COLUMNS)}) FROM STDIN") as copy:
@@ -61,13 +71,19 @@ def measure(rows: list[dict], label: str, figures: dict) -> None:
         orm_bulk_insert(rows)
     assert TestCase.objects.count() == n
     truncate()
+    with timed(figures, f"{label}_importer_s"):
+        importer(rows)
+    assert TestCase.objects.count() == n
+    truncate()
     with timed(figures, f"{label}_raw_copy_s"):
         raw_copy(rows)
     assert TestCase.objects.count() == n
-    orm, copy = figures[f"{label}_orm_bulk_create_s"], figures[f"{label}_raw_copy_s"]
-    figures[f"{label}_orm_cases_per_s"] = round(n / orm)
+    copy = figures[f"{label}_raw_copy_s"]
     figures[f"{label}_copy_cases_per_s"] = round(n / copy)
-    figures[f"{label}_orm_vs_copy"] = round(copy / orm, 2)
+    for path in ("orm_bulk_create", "importer"):
+        seconds = figures[f"{label}_{path}_s"]
+        figures[f"{label}_{path}_cases_per_s"] = round(n / seconds)
+        figures[f"{label}_{path}_vs_copy"] = round(copy / seconds, 2)
 
 
 def main() -> None:
