@@ -2,45 +2,20 @@
 filter, bulk-verify two cases, approve one in the review queue, import a file with an error."""
 
 import json
-import os
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from cases.models import ImportJob, TestCase
-from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
-def page(chromium_path, live_server, make_user):
+def page(login_page, make_user):
     """A Chromium page logged in as a curator through the real login form."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    make_user("curator", "carla")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=ARGS
-        )
-        tab = browser.new_page()
-        tab.set_default_timeout(15_000)
-        tab.goto(f"{live_server.url}/accounts/login/")
-        tab.fill("input[name=username]", "carla")
-        tab.fill("input[name=password]", PASSWORD)
-        tab.click("button[type=submit]")
-        expect(tab.locator(".topbar .user")).to_contain_text("carla")
-        tab.base = live_server.url
-        yield tab
-        browser.close()
+    return login_page(make_user("curator", "carla"))
 
 
 def make(**fields) -> TestCase:

@@ -5,25 +5,13 @@ The policy (settings.SECURE_CSP) allows no inline script or style, so a page tha
 "Refused to ... because it violates the following Content Security Policy directive".
 """
 
-import os
-
 import pytest
-from django.test import Client
-from playwright.sync_api import sync_playwright
 
 from cases.models import TestCase
 from evaluations.evaluators import run_evaluator, validate_params
 from evaluations.models import Evaluation
 from runs.models import ModelRun, Response
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 # A 1x1 PNG: an image preview that needs no network.
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="  # noqa: E501
 # Every violation also fires this event; the init script runs outside the page's CSP.
@@ -110,10 +98,7 @@ def seeded(transactional_db):
 
 
 @pytest.mark.browser
-def test_main_pages_log_no_csp_violation(live_server, admin_user, chromium_path, seeded):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    client = Client()
-    client.force_login(admin_user)
+def test_main_pages_log_no_csp_violation(live_server, admin_user, session_context, seeded):
     first, second = seeded["runs"]
     previews = seeded["previews"]
     pages = [
@@ -139,38 +124,29 @@ def test_main_pages_log_no_csp_violation(live_server, admin_user, chromium_path,
         "/admin/runs/modelrun/",
     ]
     console: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=ARGS
-        )
-        context = browser.new_context()
-        context.add_cookies(
-            [{"name": "sessionid", "value": client.cookies["sessionid"].value,
-              "url": live_server.url}]
-        )  # fmt: skip
-        context.add_init_script(COLLECT_VIOLATIONS)
-        page = context.new_page()
-        page.on(
-            "console",
-            lambda message: (
-                console.append(f"{page.url}: {message.text}")
-                if "Content Security Policy" in message.text
-                else None
-            ),
-        )
-        violations = {}
-        for path in pages:
-            response = page.goto(live_server.url + path)
-            assert response.status == 200, path
-            assert "Content-Security-Policy" in response.headers or (
-                "content-security-policy" in response.headers
-            ), path
-            page.wait_for_load_state("networkidle")  # htmx panels and the docs' script
-            if found := page.evaluate("window.__csp"):
-                violations[path] = found
-        # The docs page really drew the API (its init script ran under the policy).
-        page.goto(live_server.url + "/api/docs/")
-        page.wait_for_selector(".opblock-tag", timeout=15_000)
-        browser.close()
+    context = session_context(admin_user)
+    context.add_init_script(COLLECT_VIOLATIONS)
+    page = context.new_page()
+    page.on(
+        "console",
+        lambda message: (
+            console.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    violations = {}
+    for path in pages:
+        response = page.goto(live_server.url + path)
+        assert response.status == 200, path
+        assert "Content-Security-Policy" in response.headers or (
+            "content-security-policy" in response.headers
+        ), path
+        page.wait_for_load_state("networkidle")  # htmx panels and the docs' script
+        if found := page.evaluate("window.__csp"):
+            violations[path] = found
+    # The docs page really drew the API (its init script ran under the policy).
+    page.goto(live_server.url + "/api/docs/")
+    page.wait_for_selector(".opblock-tag", timeout=15_000)
     assert not violations, violations
     assert not console, console

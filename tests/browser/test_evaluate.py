@@ -1,46 +1,20 @@
 """Scoring from the run page in Chromium: the panel loads by htmx, an engineer ticks an
 evaluator and presses Evaluate, a real worker scores, and the panel follows to the verdicts."""
 
-import os
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from cases.models import TestCase
 from evaluations.models import Evaluation
 from runs.models import ModelRun, Response
-from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
-def page(chromium_path, live_server, run_worker, make_user):
+def page(login_page, run_worker, make_user):
     """A Chromium page logged in as an engineer through the real login form."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    make_user("engineer", "erin")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=ARGS
-        )
-        tab = browser.new_page()
-        tab.set_default_timeout(20_000)
-        tab.goto(f"{live_server.url}/accounts/login/")
-        tab.fill("input[name=username]", "erin")
-        tab.fill("input[name=password]", PASSWORD)
-        tab.click("button[type=submit]")
-        expect(tab.locator(".topbar .user")).to_contain_text("erin")
-        tab.base = live_server.url
-        yield tab
-        browser.close()
+    return login_page(make_user("engineer", "erin"), timeout_ms=20_000)
 
 
 def test_evaluate_a_run_from_its_page(page, run_worker):

@@ -1,48 +1,18 @@
 """The report page in Chromium: charts drawn, failing cases filtered and paged by htmx."""
 
-import os
-
 import pytest
-from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from cases.models import TestCase
 from evaluations.evaluators import run_evaluator, validate_params
 from evaluations.models import Evaluation
 from runs.models import ModelRun, Response
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
-def browser_page(live_server, viewer, chromium_path):
+def browser_page(session_context, viewer):
     """A Chromium page logged in as the viewer (the session cookie of a test client)."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    client = Client()
-    client.force_login(viewer)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=ARGS
-        )
-        context = browser.new_context()
-        context.add_cookies(
-            [
-                {
-                    "name": "sessionid",
-                    "value": client.cookies["sessionid"].value,
-                    "url": live_server.url,
-                }
-            ]
-        )
-        yield context.new_page()
-        browser.close()
+    return session_context(viewer).new_page()
 
 
 @pytest.fixture

@@ -1,45 +1,15 @@
 """The run pages in Chromium: register a run, execute it with the real worker, watch it finish."""
 
-import os
-
 import pytest
-from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from runs.models import ModelRun
 from tests.runs.conftest import SENTIMENT, make_case
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
-def engineer_page(live_server, engineer, chromium_path):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    client = Client()
-    client.force_login(engineer)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=ARGS
-        )
-        context = browser.new_context()
-        context.add_cookies(
-            [
-                {
-                    "name": "sessionid",
-                    "value": client.cookies["sessionid"].value,
-                    "url": live_server.url,
-                }
-            ]
-        )
-        yield context.new_page()
-        browser.close()
+def engineer_page(session_context, engineer):
+    return session_context(engineer).new_page()
 
 
 @pytest.mark.browser
