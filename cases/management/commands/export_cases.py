@@ -13,7 +13,7 @@ from cases.filters import (
     select_cases,
     selection_from_options,
 )
-from cases.progress import ProgressReporter
+from mleval_site.cli import ProgressReporter
 
 
 class Command(BaseCommand):

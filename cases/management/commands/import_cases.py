@@ -1,14 +1,11 @@
 """`manage.py import_cases PATH`: the import page's code path, from a terminal."""
 
-import sys
-from pathlib import Path
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.importing import FORMATS, format_from_name, import_cases
 from cases.models import Origin
-from cases.progress import ProgressReporter
+from mleval_site.cli import ProgressReporter, open_input
 
 MAX_PRINTED_ERRORS = 50
 
@@ -49,28 +46,19 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"--user: no user named {options['user']!r}.")
             user_id = user.pk
-        if path == "-":
-            stream, size = sys.stdin.buffer, None
-        else:
+        with open_input(path) as (stream, size):
+            progress = ProgressReporter(size, stream=self.stderr._out, label="reading")
             try:
-                stream = Path(path).open("rb")  # noqa: SIM115 - closed below
-            except OSError as error:
-                raise CommandError(f"Cannot read {path}: {error.strerror}.") from None
-            size = Path(path).stat().st_size
-        progress = ProgressReporter(size, stream=self.stderr._out, label="reading")
-        try:
-            report = import_cases(
-                stream,
-                file_format=file_format,
-                origin=origin or "",
-                user_id=user_id,
-                dry_run=options["dry_run"],
-                on_progress=progress.update,
-            )
-        finally:
-            progress.close()
-            if stream is not sys.stdin.buffer:
-                stream.close()
+                report = import_cases(
+                    stream,
+                    file_format=file_format,
+                    origin=origin or "",
+                    user_id=user_id,
+                    dry_run=options["dry_run"],
+                    on_progress=progress.update,
+                )
+            finally:
+                progress.close()
         if not report.ok:
             for error in report.errors[:MAX_PRINTED_ERRORS]:
                 self.stderr.write(str(error))

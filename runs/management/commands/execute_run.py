@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from accounts.audit import record
-from cases.progress import ProgressReporter
+from mleval_site.cli import ProgressReporter
 from runs.execution import ExecutionError, ExecutionOptions, execute_run, forget_failures
 from runs.models import ModelRun
 

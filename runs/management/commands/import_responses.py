@@ -1,13 +1,11 @@
 """`manage.py import_responses RUN_ID PATH`: the run page's upload, from a terminal."""
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.progress import ProgressReporter
+from mleval_site.cli import ProgressReporter, open_input
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun
 
@@ -46,24 +44,17 @@ class Command(BaseCommand):
         run = ModelRun.objects.filter(pk=run_id).first()
         if run is None:
             raise CommandError(f"No run with id {run_id}.")
-        if path == "-":
-            stream, size = sys.stdin.buffer, None
-        else:
+        with open_input(path) as (stream, size):
+            progress = ProgressReporter(size, stream=self.stderr._out, label="importing")
             try:
-                stream = Path(path).open("rb")  # noqa: SIM115 - closed below
-            except OSError as error:
-                raise CommandError(f"Cannot read {path}: {error.strerror}.") from None
-            size = Path(path).stat().st_size
-        progress = ProgressReporter(size, stream=self.stderr._out, label="importing")
-        try:
-            result = ingest_responses(run, _counted(stream, progress), replace=not keep_existing)
-        except IngestError as error:
-            for item in error.errors[:MAX_PRINTED_ERRORS]:
-                field = f", {item['field']}" if item["field"] else ""
-                self.stderr.write(f"line {item['line']}{field}: {item['message']}")
-            raise CommandError(str(error)) from None
-        finally:
-            progress.close()
-            if stream is not sys.stdin.buffer:
-                stream.close()
+                result = ingest_responses(
+                    run, _counted(stream, progress), replace=not keep_existing
+                )
+            except IngestError as error:
+                for item in error.errors[:MAX_PRINTED_ERRORS]:
+                    field = f", {item['field']}" if item["field"] else ""
+                    self.stderr.write(f"line {item['line']}{field}: {item['message']}")
+                raise CommandError(str(error)) from None
+            finally:
+                progress.close()
         self.stdout.write(f"imported {result.imported} responses")

@@ -1,9 +1,14 @@
-"""Progress of long case jobs on a terminal: a tqdm bar on a TTY, plain lines otherwise."""
+"""What the long management commands share: reading a path or stdin, and showing progress
+(a tqdm bar on a TTY, plain lines otherwise)."""
 
 import sys
 import time
-from typing import TextIO
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, TextIO
 
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 PLAIN_EVERY_SECONDS = 5.0
@@ -52,3 +57,20 @@ class ProgressReporter:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+@contextmanager
+def open_input(path: str) -> Iterator[tuple[BinaryIO, int | None]]:
+    """(binary stream, size in bytes or None) for a file path, or stdin for `-`.
+
+    An unreadable path is a CommandError naming it; the file is closed afterwards.
+    """
+    if path == "-":
+        yield sys.stdin.buffer, None
+        return
+    try:
+        stream = Path(path).open("rb")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise CommandError(f"Cannot read {path}: {error.strerror}.") from None
+    with stream:
+        yield stream, Path(path).stat().st_size
