@@ -628,12 +628,16 @@ class _Validator:
         difficulty = record.get("difficulty")
         if difficulty is None:
             difficulty = ""
+        elif type(difficulty) is not str:
+            add(line, "difficulty", f"must be a string, got {json_type(difficulty)}")
         elif difficulty not in _DIFFICULTIES and difficulty != "":
             add(line, "difficulty", f"{difficulty!r} is not one of {', '.join(Difficulty.values)}")
 
         origin = record.get("origin")
         if origin is None:
             origin = self.forced_origin or Origin.HUMAN.value
+        elif type(origin) is not str:
+            add(line, "origin", f"must be a string, got {json_type(origin)}")
         elif origin not in _ORIGINS:
             add(line, "origin", f"{origin!r} is not one of {', '.join(Origin.values)}")
         elif self.forced_origin and origin != self.forced_origin:

@@ -170,6 +170,18 @@ def bad_inputs():
         "jsonl",
         "line 1, origin: 'robot' is not one of human, ai-generated",
     )
+    yield (
+        "an object for origin",
+        jsonl(case(origin={"by": "model"})),
+        "jsonl",
+        "line 1, origin: must be a string, got object",
+    )
+    yield (
+        "a list for difficulty",
+        jsonl(case(), case(difficulty=["hard"])),
+        "jsonl",
+        "line 2, difficulty: must be a string, got array",
+    )
     yield "an empty file", b"", "jsonl", "line 1: the file is empty"
     yield "an empty CSV", b"", "csv", "line 2: the file is empty"
     yield (
