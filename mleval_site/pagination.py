@@ -2,11 +2,14 @@
 
 import json
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
 EXACT_COUNT_LIMIT = 10_000
+# An estimate this many times the limit is past any plausible error of stale statistics.
+TRUST_ESTIMATE_FACTOR = 10
 
 
 def capped_count(queryset, limit: int | None = None) -> int | None:
@@ -30,15 +33,22 @@ def estimated_count(queryset) -> int:
 def count_rows(queryset, limit: int | None = None) -> tuple[int, bool]:
     """(count, is_estimate): exact for up to `limit` rows, the planner's estimate past it.
 
-    The exact count comes first and stops after `limit` + 1 rows, so it stays cheap on any
-    table; trusting the planner first would show "about 2,000" for 3 rows whenever the
-    table's statistics are stale.
+    The estimate comes first (one EXPLAIN) and is trusted only when it is far past the limit:
+    then a big selection never pays for a capped count (which builds a whole GIN bitmap for a
+    JSON or text filter). Anything nearer is counted exactly, capped at `limit` + 1 rows,
+    because stale statistics can estimate thousands of rows for three.
     """
     limit = EXACT_COUNT_LIMIT if limit is None else limit
+    try:
+        estimate = estimated_count(queryset)
+    except EmptyResultSet:  # .none(), or a filter that can match nothing
+        return 0, False
+    if estimate > TRUST_ESTIMATE_FACTOR * limit:
+        return estimate, True
     exact = capped_count(queryset, limit=limit)
     if exact is not None:
         return exact, False
-    return max(estimated_count(queryset), limit + 1), True
+    return max(estimate, limit + 1), True
 
 
 class EstimatedCountPaginator(Paginator):
