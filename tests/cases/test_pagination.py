@@ -71,7 +71,9 @@ def test_a_stale_overestimate_near_the_limit_is_still_counted_exactly(make_case,
         make_case()
     with connection.cursor() as cursor:
         # What a table that shrank since its last ANALYZE looks like to the planner.
-        cursor.execute("UPDATE pg_class SET reltuples = 8, relpages = 1 WHERE relname = 'test_cases'")
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = 8, relpages = 1 WHERE relname = 'test_cases'"
+        )
     estimate = site_pagination.estimated_count(select_cases({}))
     assert estimate > 5
     assert site_pagination.count_rows(select_cases({}), limit=5) == (3, False)
