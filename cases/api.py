@@ -22,7 +22,6 @@ from accounts.audit import record
 from cases import importing
 from cases.filters import TestCaseFilterSet, sort_ordering
 from cases.models import TestCase
-from cases.shapes import json_type
 
 EDITABLE_FIELDS = importing.FIELDS
 _datetime = serializers.DateTimeField().to_representation
@@ -34,16 +33,6 @@ def validate_case(record: Any) -> dict[str, Any]:
     The import's validator (every field checked, every problem reported at once), so a case
     sent to the API meets exactly the rules and defaults of `import_cases`.
     """
-    if isinstance(record, dict):
-        # The validator compares these with sets, so a JSON object there would raise TypeError
-        # (reported to the curation engineer; remove once importing checks the type itself).
-        wrong = {
-            name: [f"must be a string, got {json_type(record[name])}"]
-            for name in ("origin", "difficulty")
-            if record.get(name) is not None and not isinstance(record[name], str)
-        }
-        if wrong:
-            raise serializers.ValidationError(wrong)
     values, errors = importing.validate_record(record)
     if values is None:
         by_field: dict[str, list[str]] = {}

@@ -248,6 +248,8 @@ class TestCreate:
             (case(input_data={"text": "nul \u0000 here"}), "input_data"),
             (case(input_data={"text": "lone \ud800"}), "input_data"),
             (case(category="c" * 101), "category"),
+            (case(origin={"by": "model"}), "origin"),
+            (case(difficulty=["hard"]), "difficulty"),
         ],
     )
     def test_invalid_fields_are_400_never_500(self, as_persona, body, field):
