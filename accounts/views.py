@@ -11,6 +11,7 @@ from django_filters.views import FilterView
 from accounts.audit import AuditEventFilterSet, record
 from accounts.forms import TokenForm
 from accounts.models import ApiToken, AuditEvent
+from mleval_site.generic import FilterQueryMixin
 from mleval_site.pagination import EstimatedCountPaginator
 
 
@@ -57,7 +58,7 @@ class TokenRevokeView(View):
         return redirect("api-tokens")
 
 
-class AuditLogView(PermissionRequiredMixin, FilterView):
+class AuditLogView(PermissionRequiredMixin, FilterQueryMixin, FilterView):
     """/audit/: the audit trail, for admins."""
 
     permission_required = "accounts.view_auditevent"

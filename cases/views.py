@@ -6,14 +6,15 @@ from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
+from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
-from django.views.generic import CreateView, DetailView, FormView, UpdateView
+from django.views.generic import CreateView, DetailView, FormView, TemplateView, UpdateView
 
 from accounts.audit import record
 from cases import curation
@@ -32,6 +33,7 @@ from cases.panels import detail_panels
 from cases.previews import input_preview
 from cases.shapes import ground_truth_errors
 from cases.tasks import import_cases_task
+from mleval_site.generic import ExportMixin, FilterQueryMixin, PartialMixin
 
 PAGING_PARAMS = ("after", "before", "last")
 REVIEW_SELECTION = {"origin": Origin.AI_GENERATED, "is_verified": "false"}
@@ -47,13 +49,6 @@ LIST_COLUMNS = [
     (None, "Origin"),
     ("updated_at", "Updated"),
 ]
-
-
-def _without(params: QueryDict, *names: str) -> QueryDict:
-    params = params.copy()
-    for name in names:
-        params.pop(name, None)
-    return params
 
 
 def scope_notice(filterset: TestCaseFilterSet) -> tuple[str, str]:
@@ -110,37 +105,36 @@ class KeysetListMixin:
             return keyset_page(queryset, per_page=self.paginate_by)
 
 
-class CaseListView(PermissionRequiredMixin, KeysetListMixin, View):
+class CaseListView(PermissionRequiredMixin, PartialMixin, FilterQueryMixin, KeysetListMixin,
+                   TemplateView):  # fmt: skip
     permission_required = "cases.view_testcase"
     template_name = "cases/case_list.html"
     partial_template_name = "cases/_case_results.html"
+    paging_params = PAGING_PARAMS
 
-    def get(self, request):
+    def get_context_data(self, **kwargs):
         filterset = TestCaseFilterSet(
-            request.GET,
+            self.request.GET,
             queryset=TestCase.objects.select_related("created_by").defer("search_vector"),
         )
         queryset = filterset.qs if filterset.is_valid() else TestCase.objects.none()
         scope, notice = scope_notice(filterset)
-        filters = _without(request.GET, *PAGING_PARAMS)
-        sort = filters.get("sort") or "-id"
-        context = {
-            "filterset": filterset,
-            "page": self.page_of(queryset),
-            "scope": scope,
-            "scope_notice": notice,
-            "scopes": Scope.choices,
-            "filters": filters.urlencode(),
-            "columns": [
+        sort = self.request.GET.get("sort") or "-id"
+        return super().get_context_data(
+            filterset=filterset,
+            page=self.page_of(queryset),
+            scope=scope,
+            scope_notice=notice,
+            scopes=Scope.choices,
+            columns=[
                 (column, label, self._sort_toggle(column, sort)) for column, label in LIST_COLUMNS
             ],
-            "sort": sort,
-            "sort_choices": SORT_CHOICES,
-            "bulk_actions": curation.BulkAction.choices,
-            "can_change": request.user.has_perm("cases.change_testcase"),
-        }
-        template = self.partial_template_name if request.htmx else self.template_name
-        return TemplateResponse(request, template, context)
+            sort=sort,
+            sort_choices=SORT_CHOICES,
+            bulk_actions=curation.BulkAction.choices,
+            can_change=self.request.user.has_perm("cases.change_testcase"),
+            **kwargs,
+        )
 
     @staticmethod
     def _sort_toggle(column: str | None, sort: str) -> str | None:
@@ -415,38 +409,41 @@ class ImportRunView(PermissionRequiredMixin, View):
         return redirect(job)
 
 
-class ExportView(PermissionRequiredMixin, View):
+class ExportView(PermissionRequiredMixin, ExportMixin, FilterQueryMixin, TemplateView):
     """The filtered selection as a JSONL or CSV download, streamed; without a format, the page."""
 
     permission_required = "cases.view_testcase"
     template_name = "cases/export.html"
+    export_formats = {name: CONTENT_TYPES[name] for name in EXPORT_FORMATS}
+    export_stream = True
+    paging_params = ("sort", *PAGING_PARAMS)
 
-    def get(self, request):
-        filters = _without(request.GET, "format", "sort", *PAGING_PARAMS)
-        filterset = TestCaseFilterSet(filters)
-        file_format = request.GET.get("format")
-        if file_format in EXPORT_FORMATS and filterset.is_valid():
-            stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-            response = StreamingHttpResponse(
-                export_lines(filterset.qs, file_format), content_type=CONTENT_TYPES[file_format]
-            )
-            filename = export_filename(file_format, stamp)
-            response["Content-Disposition"] = f'attachment; filename="{filename}"'
-            record(
-                request.user,
-                "cases.export",
-                "testcase",
-                format=file_format,
-                selection=filters.dict(),
-            )
-            return response
-        scope, notice = scope_notice(filterset)
+    @cached_property
+    def filterset(self) -> TestCaseFilterSet:
+        return TestCaseFilterSet(QueryDict(self.filter_query()))
+
+    def can_export(self) -> bool:
+        return self.filterset.is_valid()
+
+    def get_export_filename(self, fmt: str) -> str:
+        return export_filename(fmt, timezone.now().strftime("%Y%m%d-%H%M%S"))
+
+    def export_content(self, fmt: str):
+        return export_lines(self.filterset.qs, fmt)
+
+    def export(self, fmt: str):
+        response = super().export(fmt)
+        selection = QueryDict(self.filter_query()).dict()
+        record(self.request.user, "cases.export", "testcase", format=fmt, selection=selection)
+        return response
+
+    def get_context_data(self, **kwargs):
+        filterset = self.filterset
         queryset = filterset.qs if filterset.is_valid() else TestCase.objects.none()
-        context = {
-            "filterset": filterset,
-            "filters": filters.urlencode(),
-            "scope_notice": notice,
-            "count": count_rows(queryset),
-            "formats": EXPORT_FORMATS,
-        }
-        return TemplateResponse(request, self.template_name, context)
+        return super().get_context_data(
+            filterset=filterset,
+            scope_notice=scope_notice(filterset)[1],
+            count=count_rows(queryset),
+            formats=EXPORT_FORMATS,
+            **kwargs,
+        )

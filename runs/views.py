@@ -19,6 +19,7 @@ from django_filters.views import FilterView
 
 from accounts.audit import record
 from cases.filters import SelectionError, TestCaseFilterSet, select_cases
+from mleval_site.generic import FilterQueryMixin, PartialMixin
 from mleval_site.pagination import EstimatedCountPaginator, capped_count
 from runs.execution import ExecutionError, forget_failures, wait_until_stopped
 from runs.filters import ModelRunFilterSet
@@ -60,24 +61,15 @@ def selection_query(selection: dict) -> str:
     return query.urlencode()
 
 
-class RunListView(PermissionRequiredMixin, FilterView):
+class RunListView(PermissionRequiredMixin, PartialMixin, FilterQueryMixin, FilterView):
     permission_required = "runs.view_modelrun"
     model = ModelRun
     filterset_class = ModelRunFilterSet
     paginate_by = 50
     paginator_class = EstimatedCountPaginator
     template_name = "runs/run_list.html"
+    partial_template_name = "runs/_run_table.html"
     queryset = ModelRun.objects.select_related("created_by")
-
-    def get_template_names(self) -> list[str]:
-        if self.request.htmx:
-            return ["runs/_run_table.html"]
-        return [self.template_name]
-
-    def get_context_data(self, **kwargs):
-        filters = self.request.GET.copy()
-        filters.pop("page", None)
-        return super().get_context_data(filters=filters.urlencode(), **kwargs)
 
 
 class RunCreateView(PermissionRequiredMixin, FormView):

@@ -1,0 +1,102 @@
+"""What every list and report page repeats, as three mixins on Django's class-based views.
+
+In the spirit of NetBox's generic views, at a tenth of their size:
+
+- `PartialMixin`: an htmx request gets only the part it swaps (`partial_template_name`), a plain
+  request the whole page, from the same view and context.
+- `FilterQueryMixin`: `filter_query` in the context, the query string without the paging and
+  format parameters, for page, sort and export links that keep the user's filters.
+- `ExportMixin`: `?format=<name>` turns the page into a download of what it shows; an unknown
+  format is a 400 naming the known ones. `export_content()` gives the file, as one string or,
+  with `export_stream = True`, an iterator of pieces streamed in constant memory.
+
+    class RunListView(PermissionRequiredMixin, PartialMixin, FilterQueryMixin, FilterView):
+        template_name = "runs/run_list.html"
+        partial_template_name = "runs/_run_table.html"
+"""
+
+from collections.abc import Iterable
+
+from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+
+CSV = "text/csv; charset=utf-8"
+JSON = "application/json"
+JSONL = "application/x-ndjson; charset=utf-8"
+
+
+class PartialMixin:
+    """htmx → `partial_template_name` (when `htmx_target` is set, only for that element id)."""
+
+    partial_template_name: str | None = None
+    htmx_target: str | None = None
+
+    def is_partial(self) -> bool:
+        htmx = getattr(self.request, "htmx", None)
+        if not htmx or self.partial_template_name is None:
+            return False
+        return self.htmx_target is None or htmx.target == self.htmx_target
+
+    def get_template_names(self) -> list[str]:
+        if self.is_partial():
+            return [self.partial_template_name]
+        return super().get_template_names()
+
+
+class FilterQueryMixin:
+    """`filter_query`: the request's query string minus `paging_params` and `format`."""
+
+    paging_params: tuple[str, ...] = ("page",)
+
+    def filter_query(self) -> str:
+        query = self.request.GET.copy()
+        for name in (*self.paging_params, "format"):
+            query.pop(name, None)
+        return query.urlencode()
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(filter_query=self.filter_query(), **kwargs)
+
+
+class ExportMixin:
+    """`?format=<name>` (a key of `export_formats`) downloads `export_content(name)` instead."""
+
+    export_formats: dict[str, str] = {"csv": CSV, "json": JSON}  # ?format= → content type
+    export_stream = False
+    export_name = "export"  # the file is called "<export_name>.<format>"
+
+    def export_format(self) -> str | None:
+        """The requested format, or None for the page itself (no format, or "html")."""
+        fmt = self.request.GET.get("format", "")
+        return None if fmt in ("", "html") else fmt
+
+    def can_export(self) -> bool:
+        """Whether this request can be exported; when not, the page shows why (bad filters)."""
+        return True
+
+    def export_content(self, fmt: str) -> str | bytes | Iterable[str | bytes]:
+        raise NotImplementedError(f"{type(self).__name__} names export_formats but no content")
+
+    def get_export_filename(self, fmt: str) -> str:
+        return f"{self.export_name}.{fmt}"
+
+    def export(self, fmt: str) -> HttpResponse | StreamingHttpResponse:
+        response_class = StreamingHttpResponse if self.export_stream else HttpResponse
+        response = response_class(self.export_content(fmt), content_type=self.export_formats[fmt])
+        response["Content-Disposition"] = f'attachment; filename="{self.get_export_filename(fmt)}"'
+        return response
+
+    def dispatch(self, request, *args, **kwargs):
+        fmt = self.export_format()
+        if fmt is not None and fmt not in self.export_formats:
+            known = " or ".join(f"format={name}" for name in self.export_formats)
+            return HttpResponseBadRequest(
+                f"Unknown format {fmt!r}: use {known} (or none for the page).",
+                content_type="text/plain; charset=utf-8",
+            )
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        fmt = self.export_format()
+        if fmt is not None and self.can_export():
+            return self.export(fmt)
+        return super().get(request, *args, **kwargs)
