@@ -24,6 +24,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from accounts import audit
 from cases.models import Difficulty, Origin, default_is_verified
 from cases.shapes import ground_truth_errors, json_type
+from mleval_site import jsonsafe
 
 FORMATS = ("jsonl", "csv", "json")
 # The case fields of the file formats (INTERFACES.md), in the order export writes them.
@@ -286,12 +287,8 @@ class _CountingReader:
         return data
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON (PostgreSQL cannot store it)")
-
-
-_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
-_raw_decode = json.JSONDecoder(parse_constant=_reject_constant).raw_decode
+_loads = jsonsafe.decode
+_raw_decode = jsonsafe.raw_decode
 
 
 def _json_error(error: ValueError) -> str:
@@ -319,17 +316,9 @@ def _jsonl_records(reader: _CountingReader, report: ImportReport) -> Iterator[tu
             report.rows += 1
             report.add_error(line, "", f"malformed JSON: {_json_error(error)}")
             continue
-        if _suspect(text):
+        if jsonsafe.suspect(text):
             record = _StoredTextCheck(record)
         yield line, record
-
-
-_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
-
-
-def _suspect(text: str) -> bool:
-    """Whether text may hold a NUL or a lone surrogate (rare: then the record is walked)."""
-    return "\x00" in text or ("\\u" in text and _SUSPECT_ESCAPE.search(text) is not None)
 
 
 class _StoredTextCheck:
@@ -337,28 +326,6 @@ class _StoredTextCheck:
 
     def __init__(self, record: Any) -> None:
         self.record = record
-
-
-def _unstorable_text(value: Any) -> str | None:
-    """Why PostgreSQL could not store a string inside `value` (NUL, lone surrogate), or None."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "contains the character \\u0000, which PostgreSQL cannot store"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid text"
-        return None
-    if isinstance(value, dict):
-        items: Iterable = (*value.keys(), *value.values())
-    elif isinstance(value, list):
-        items = value
-    else:
-        return None
-    for item in items:
-        if reason := _unstorable_text(item):
-            return reason
-    return None
 
 
 def _decoded_lines(reader: _CountingReader, bad_lines: set[int]) -> Iterator[str]:
@@ -443,7 +410,7 @@ def _csv_record(line: int, names: list[str], cells: list[str], report: ImportRep
             record[name] = cell
     if failed:
         return None
-    return _StoredTextCheck(record) if any(_suspect(cell) for cell in cells) else record
+    return _StoredTextCheck(record) if any(jsonsafe.suspect(cell) for cell in cells) else record
 
 
 def _json_array_records(reader: _CountingReader, report: ImportReport) -> Iterator[tuple[int, Any]]:
@@ -529,7 +496,7 @@ def _json_array_records(reader: _CountingReader, report: ImportReport) -> Iterat
                 break
             text = buf[pos:end]
             pos, index = end, index + 1
-            if _suspect(text):
+            if jsonsafe.suspect(text):
                 record = _StoredTextCheck(record)
             yield start_line, record
         pos += 1
@@ -577,7 +544,7 @@ class _Validator:
             record = record.record
             if isinstance(record, dict):
                 for name, value in record.items():
-                    if reason := _unstorable_text(value):
+                    if reason := jsonsafe.unstorable(value):
                         report.add_error(line, name, reason)
         if type(record) is not dict:
             report.add_error(line, "", f"a case must be a JSON object, got {json_type(record)}")

@@ -18,7 +18,6 @@ case a curator must fix). Every name and parameter is validated before any row i
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from evaluations.evaluators import (
     validate_params,
 )
 from evaluations.models import Evaluation
+from mleval_site import jsonsafe
 from runs.models import ModelRun, Response
 
 __all__ = [
@@ -251,26 +251,6 @@ _UPSERT_SQL = f"""
 """
 
 loads = json.loads
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-
-
-def _finite(value: Any) -> Any:
-    """A copy of a JSON value with NaN and infinities as null (jsonb has neither)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
-
-
-def _metrics_json(metrics: dict[str, Any]) -> str:
-    try:
-        text = _encode_json(metrics)
-    except ValueError:  # a NaN or infinity slipped into the metrics
-        text = _encode_json(_finite(metrics))
-    return text.replace("\\u0000", "") if "\\u0000" in text else text
 
 
 def evaluate_chunk(
@@ -316,15 +296,14 @@ def evaluate_chunk(
                         result.not_applicable += 1
                     else:
                         result.curation_errors += 1
-            feedback = verdict.feedback
             verdicts.append(
                 (
                     response_id,
                     name,
                     verdict.score,
                     verdict.passed,
-                    _metrics_json(verdict.metrics),
-                    feedback.replace("\x00", "") if "\x00" in feedback else feedback,
+                    jsonsafe.dumps_sanitized(verdict.metrics),
+                    jsonsafe.clean_text(verdict.feedback),
                 )
             )
         result.by_evaluator[name] += len(verdicts) - before

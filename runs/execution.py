@@ -40,6 +40,7 @@ import httpx
 from django.conf import settings
 from django.db import DataError, OperationalError, connection, transaction
 
+from mleval_site import jsonsafe
 from runs.models import ModelRun, Response, RunStatus
 
 logger = logging.getLogger("mleval.runs")
@@ -147,30 +148,6 @@ def _snippet(body: bytes) -> str:
     return text + ("…" if len(body) > SNIPPET else "") if text else "(empty body)"
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _storable(value) -> str:
-    """Why PostgreSQL's jsonb would refuse a value (NUL, lone surrogates), or ""."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return "contains \\u0000, which cannot be stored"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "contains an unpaired surrogate, which is not valid Unicode"
-    return ""
-
-
 def _measure(meta, name: str, integer: bool):
     value = meta.get(name) if isinstance(meta, dict) else None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -189,7 +166,7 @@ def _outcome(case_id: int, output, latency_ms: int, raw: str | None = None) -> O
         meta = output.pop("_meta")
         tokens, memory = _measure(meta, "tokens_used", True), _measure(meta, "memory_mb", False)
         raw = None
-    if reason := _storable(output):
+    if (raw is None or jsonsafe.suspect(raw)) and (reason := jsonsafe.unstorable(output)):
         return Outcome(case_id, latency_ms=latency_ms, error_message=f"the reply {reason}")
     if raw is None:
         try:
@@ -359,7 +336,7 @@ class _HttpCaller(_Caller):
     @staticmethod
     def _answer(case_id: int, body: bytes, latency: int) -> Outcome:
         try:
-            output = json.loads(body, parse_constant=_reject_constant)
+            output = jsonsafe.loads(body)
         except ValueError:
             return Outcome(
                 case_id,

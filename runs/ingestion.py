@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Now
 
 from accounts.audit import record
+from mleval_site import jsonsafe
 from runs.models import ModelRun, Response, RunStatus
 
 MAX_ERRORS = 20
@@ -85,30 +86,6 @@ def _copy_text(value: str) -> str:
     )
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _unstorable(value) -> str:
-    """Why PostgreSQL's jsonb would refuse a parsed value (NUL, lone surrogates), or ""."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return "contains \\u0000, which PostgreSQL cannot store in JSON"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "contains an unpaired \\ud800-\\udfff escape, which is not valid Unicode"
-    return ""
-
-
 def _number(value, *, integer: bool, limit: float) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
@@ -119,7 +96,7 @@ def _number(value, *, integer: bool, limit: float) -> bool:
     return 0 <= value <= limit
 
 
-_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+_decode = jsonsafe.decode
 KNOWN_FIELDS = frozenset(FIELDS) | IGNORED_FIELDS
 
 
@@ -168,7 +145,7 @@ def _row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
             pass  # said below
     if type(item) is str:
         raw = item.strip()
-        if raw and raw[0] == "{" and "\\u" not in raw:
+        if raw and raw[0] == "{" and not jsonsafe.suspect(raw):
             try:
                 doc = _decode(raw)
             except ValueError:
@@ -197,7 +174,7 @@ def _checked_row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
         except ValueError as error:
             errors.add(line, "", f"not valid JSON: {error}")
             return None
-        if "\\u" in raw and (reason := _unstorable(doc)):
+        if jsonsafe.suspect(raw) and (reason := jsonsafe.unstorable(doc)):
             errors.add(line, "", reason)
             return None
     else:
@@ -247,7 +224,7 @@ def _checked_row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
         except (TypeError, ValueError) as error:
             errors.add(line, "output_data", f"not JSON-serialisable: {error}")
             return None
-        if reason := _unstorable(doc):
+        if reason := jsonsafe.unstorable(doc):
             errors.add(line, "", reason)
             return None
     case_id = int(case_id)

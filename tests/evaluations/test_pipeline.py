@@ -1,6 +1,7 @@
 """The scoring pipeline: which evaluators a run gets, upserts, failures, the command."""
 
 import io
+import json
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -16,7 +17,9 @@ from evaluations.pipeline import (
     evaluate_run,
     resolve_evaluators,
 )
+from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response
+from runs.selection import register_run
 
 pytestmark = pytest.mark.django_db
 
@@ -331,3 +334,37 @@ def test_a_named_evaluator_that_does_not_fit_a_case_is_not_a_curation_error():
     assert misfit.feedback.startswith("rouge_l does not apply to this case's output type")
     curation = Evaluation.objects.for_run(run).curation_errors()
     assert list(curation.values_list("response", flat=True)) == [broken.pk]
+
+
+def test_answers_holding_a_literal_backslash_u0000_are_stored_and_rescored_intact():
+    """Six characters `\\u0000` in an answer are text, not a NUL: pushed as JSONL, scored and
+    scored again, the verdicts keep them as the model wrote them and the rest of the chunk is
+    scored too. (Replacing `\\u0000` in the encoded metrics turned `"C:\\\\u0000"` into
+    `"C:\\"`, broken JSON, so the whole chunk failed on every re-score.)"""
+    answers = ["C:\\u0000", "a\\u0000b", "cat", "\\\\u0000\\"]
+    assert [len(a) for a in answers] == [8, 8, 3, 8]  # backslashes, not NULs
+    cases = [
+        make_case(
+            "classification", {"label": "cat"}, model_type="nlp", origin="human", is_verified=True
+        )
+        for _ in answers
+    ]
+    run = register_run(model_name="m", model_version="1", model_type="nlp")
+    lines = [
+        json.dumps({"test_case_id": case.pk, "output_data": {"label": answer}})
+        for case, answer in zip(cases, answers, strict=True)
+    ]
+    ingest_responses(run, lines)
+    by_case = {r.test_case_id: r for r in Response.objects.filter(run=run)}
+    assert [by_case[c.pk].output_data["label"] for c in cases] == answers
+
+    for _ in range(2):  # the first scoring and a re-score
+        result = evaluate_run(run)
+        assert result.responses == result.evaluations == 4
+        stored = {
+            e.response.test_case_id: e
+            for e in Evaluation.objects.filter(response__run=run).select_related("response")
+        }
+        assert [stored[c.pk].metrics["predicted"] for c in cases] == answers
+        assert [stored[c.pk].passed for c in cases] == [False, False, True, False]
+        assert all(answers[i] in stored[c.pk].feedback for i, c in enumerate(cases))
