@@ -636,7 +636,8 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
     deltas with Holm-adjusted McNemar p-values within each evaluator, ``significant_regression``
     where the adjusted p < 0.05 and regressions outnumber improvements); per case ``change``.
     ``cases`` lists every verdict pair, regressions first; ``case_limit`` caps it (the page
-    pages through :func:`comparison_cases` instead).
+    pages through :func:`comparison_cases` instead). ``bootstrap_method`` names the interval:
+    ``percentile``, or ``normal`` past ``stats.BOOTSTRAP_MAX_PAIRS`` deltas.
     """
     params = {"a": run_a.pk, "b": run_b.pk}
     evaluators: dict[str, dict] = {}
@@ -666,8 +667,9 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
     deltas = dict(_fetch(_DELTAS_SQL, params)) if evaluators else {}
     for evaluator, figures in evaluators.items():
         sample = np.asarray(deltas.get(evaluator) or [], dtype=np.float64)
-        low, high = stats.paired_bootstrap_ci(sample)
-        figures["bootstrap_ci95"] = [low, high]
+        interval = stats.paired_bootstrap_ci(sample)
+        figures["bootstrap_ci95"] = [interval.low, interval.high]
+        figures["bootstrap_method"] = interval.method  # "percentile" or "normal" (large n)
         paired = figures["paired"]
         discordant = figures["regressions"] + figures["improvements"]
         figures["mde"] = stats.minimum_detectable_effect(paired, _rate(discordant, paired))

@@ -7,6 +7,10 @@ two); nothing here is copied from the implementation's own output.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +26,10 @@ from sklearn.metrics import (
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.weightstats import DescrStatsW
 
-from evaluations import stats
 from evaluations.stats import (
+    BOOTSTRAP_MAX_PAIRS,
     BOOTSTRAP_SEED,
     classification_summary,
     holm_adjust,
@@ -407,10 +412,59 @@ def test_mde_rejects_bad_input(kwargs: dict) -> None:
 # --- paired bootstrap -----------------------------------------------------------------------
 
 
+def numpy_percentile_bootstrap(deltas, resamples: int, seed: int) -> tuple[float, float]:
+    """The contract by hand: resample the sorted deltas with replacement (indices from a
+    generator seeded with ``seed``), take each resample's mean, read the 2.5% and 97.5%
+    quantiles (linear interpolation) of those means."""
+    x = np.sort(np.asarray(deltas, dtype=float))
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)
+
+
 def normal_interval(deltas: np.ndarray) -> tuple[float, float]:
-    """Large-sample expectation: mean ± z·σ/√n, σ the population sd (the bootstrap's)."""
-    half = Z975 * deltas.std() / math.sqrt(deltas.size)
+    """Large-sample expectation: mean ± z·s/√n with the sample standard deviation."""
+    half = Z975 * deltas.std(ddof=1) / math.sqrt(deltas.size)
     return deltas.mean() - half, deltas.mean() + half
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        np.random.default_rng(3).normal(0.05, 0.3, size=501),  # continuous, odd size
+        [0.0] * 80 + [1.0] * 15 + [-1.0] * 5,  # pass/fail scores
+        np.round(np.random.default_rng(4).gamma(2.0, 0.1, 2000) - 0.2, 2),  # skewed, ties
+    ],
+    ids=["continuous", "binary", "skewed"],
+)
+def test_bootstrap_equals_plain_numpy_resampling_and_scipy(deltas) -> None:
+    interval = paired_bootstrap_ci(deltas)
+    assert interval.method == "percentile"
+    low, high, _ = interval
+    assert (low, high) == pytest.approx(
+        numpy_percentile_bootstrap(deltas, 10_000, BOOTSTRAP_SEED), rel=1e-12, abs=1e-15
+    )
+    reference = sps.bootstrap(
+        (np.sort(np.asarray(deltas, dtype=float)),),
+        np.mean,
+        n_resamples=10_000,
+        confidence_level=0.95,
+        method="percentile",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    ).confidence_interval
+    assert (low, high) == pytest.approx((reference.low, reference.high), rel=1e-12, abs=1e-15)
+    assert_plain(interval)
+
+
+def test_bootstrap_passes_resamples_seed_and_confidence_through() -> None:
+    deltas = np.random.default_rng(8).uniform(-0.5, 0.7, 300)
+    low, high, method = paired_bootstrap_ci(deltas, resamples=2000, seed=7, confidence=0.9)
+    assert method == "percentile"
+    x = np.sort(deltas)
+    rng = np.random.default_rng(7)
+    means = x[rng.integers(0, x.size, size=(2000, x.size))].mean(axis=1)
+    assert (low, high) == pytest.approx(tuple(np.quantile(means, [0.05, 0.95])), rel=1e-12)
 
 
 def test_bootstrap_is_deterministic_with_its_seed() -> None:
@@ -426,14 +480,14 @@ def test_bootstrap_is_deterministic_with_its_seed() -> None:
 @pytest.mark.parametrize(
     "deltas",
     [
-        [0.0] * 80 + [1.0] * 15 + [-1.0] * 5,  # pass/fail scores: multinomial draws
-        np.random.default_rng(0).uniform(-0.2, 0.6, 2000),  # continuous: index draws
+        [0.0] * 80 + [1.0] * 15 + [-1.0] * 5,
+        np.random.default_rng(0).uniform(-0.2, 0.6, 2000),
     ],
     ids=["binary", "continuous"],
 )
 def test_bootstrap_contains_the_mean_and_matches_normal_theory(deltas: list[float]) -> None:
     x = np.asarray(deltas, dtype=float)
-    low, high = paired_bootstrap_ci(x)
+    low, high, _ = paired_bootstrap_ci(x)
     assert low < x.mean() < high
     ref_low, ref_high = normal_interval(x)
     half = (ref_high - ref_low) / 2
@@ -444,71 +498,84 @@ def test_bootstrap_contains_the_mean_and_matches_normal_theory(deltas: list[floa
 def test_bootstrap_of_a_known_population_covers_its_mean() -> None:
     rng = np.random.default_rng(11)
     deltas = rng.choice([-1.0, 0.0, 1.0], p=[0.1, 0.7, 0.2], size=3000)  # true mean 0.1
-    low, high = paired_bootstrap_ci(deltas)
+    low, high, _ = paired_bootstrap_ci(deltas)
     assert low < 0.1 < high
 
 
 def test_bootstrap_edge_cases() -> None:
-    assert paired_bootstrap_ci([]) == (0.0, 0.0)
-    assert paired_bootstrap_ci(np.array([])) == (0.0, 0.0)
-    assert paired_bootstrap_ci([0.25]) == (0.25, 0.25)
-    assert paired_bootstrap_ci([0.3] * 1000) == (0.3, 0.3)
+    assert paired_bootstrap_ci([]) == (0.0, 0.0, "percentile")
+    assert paired_bootstrap_ci(np.array([])) == (0.0, 0.0, "percentile")
+    assert paired_bootstrap_ci([0.25]) == (0.25, 0.25, "percentile")
+    assert paired_bootstrap_ci([0.3] * 1000) == (0.3, 0.3, "percentile")
+    assert paired_bootstrap_ci([-0.5] * (BOOTSTRAP_MAX_PAIRS + 1)) == (-0.5, -0.5, "normal")
     with pytest.raises(ValueError):
         paired_bootstrap_ci([0.1, float("nan")])
+    with pytest.raises(ValueError):
+        paired_bootstrap_ci([0.1, 0.2], resamples=0)
+    with pytest.raises(ValueError):
+        paired_bootstrap_ci([0.1, 0.2], confidence=1.0)
 
 
-def test_bootstrap_million_binary_pairs() -> None:
+def test_method_switches_past_max_pairs() -> None:
+    x = np.random.default_rng(2).uniform(-1, 1, 51)
+    assert paired_bootstrap_ci(x, max_pairs=51).method == "percentile"
+    assert paired_bootstrap_ci(x, max_pairs=50).method == "normal"
+    assert paired_bootstrap_ci(x, max_pairs=50)[:2] == pytest.approx(normal_interval(x), rel=1e-12)
+    assert BOOTSTRAP_MAX_PAIRS == 10_000
+
+
+def test_normal_branch_is_the_closed_form_on_a_million_binary_pairs() -> None:
     rng = np.random.default_rng(5)
     a = rng.random(1_000_000) < 0.70
     b = rng.random(1_000_000) < 0.72
     deltas = b.astype(float) - a.astype(float)
-    low, high = paired_bootstrap_ci(deltas)
-    ref_low, ref_high = normal_interval(deltas)
-    half = (ref_high - ref_low) / 2
-    assert low == pytest.approx(ref_low, abs=0.05 * half)
-    assert high == pytest.approx(ref_high, abs=0.05 * half)
+    interval = paired_bootstrap_ci(deltas)
+    assert interval.method == "normal"
+    # By hand from the counts: s² = (n Σd² - (Σd)²) / (n (n - 1)), d in {-1, 0, 1}.
+    n, total, squares = deltas.size, deltas.sum(), np.abs(deltas).sum()
+    mean = total / n
+    s = math.sqrt((n * squares - total * total) / (n * (n - 1)))
+    half = Z975 * s / math.sqrt(n)
+    assert interval[:2] == pytest.approx((mean - half, mean + half), rel=1e-9)
+    assert_plain(interval)
 
 
-def test_bootstrap_large_continuous_matches_normal_theory() -> None:
+def test_normal_branch_matches_statsmodels_on_large_continuous_deltas() -> None:
     rng = np.random.default_rng(6)
     a = rng.random(200_000)
     deltas = np.clip(a + rng.normal(0.01, 0.2, a.size), 0, 1) - a
-    low, high = paired_bootstrap_ci(deltas)
-    ref_low, ref_high = normal_interval(deltas)
-    half = (ref_high - ref_low) / 2
-    assert low == pytest.approx(ref_low, abs=0.05 * half)
-    assert high == pytest.approx(ref_high, abs=0.05 * half)
+    interval = paired_bootstrap_ci(deltas)
+    assert interval.method == "normal"
+    reference = DescrStatsW(deltas).zconfint_mean(alpha=0.05)
+    assert interval[:2] == pytest.approx(reference, rel=1e-9)
 
 
-@pytest.mark.parametrize(
-    "draw",
-    [
-        lambda x, rng: stats._resample_means_indices(x, 4000, rng),
-        lambda x, rng: stats._resample_means_multinomial(
-            *np.unique(x, return_counts=True), 4000, rng
-        ),
-        # Three strata: most of the variance then comes from the within-stratum part.
-        lambda x, rng: stats._resample_means_stratified(x, 4000, rng, strata=3),
-    ],
-    ids=["indices", "multinomial", "stratified"],
-)
-def test_every_resampling_path_has_the_bootstrap_moments(draw) -> None:
-    """Bootstrap means of n pairs have mean x̄ and variance σ²/n (σ² population variance)."""
-    rng = np.random.default_rng(9)
-    x = np.sort(np.round(rng.gamma(2.0, 0.1, 3000) - 0.2, 2))  # skewed, ties
-    means = draw(x, np.random.default_rng(BOOTSTRAP_SEED))
-    assert means.shape == (4000,)
-    se = x.std() / math.sqrt(x.size)
-    assert means.mean() == pytest.approx(x.mean(), abs=4 * se / math.sqrt(4000))
-    assert means.std() == pytest.approx(se, rel=0.05)
+@pytest.mark.parametrize("seed", range(2))
+def test_bootstrap_and_normal_agree_at_the_switch(seed: int) -> None:
+    """At BOOTSTRAP_MAX_PAIRS even skewed deltas give the two methods the same interval
+    within a few percent of its half-width (the bootstrap's own Monte Carlo error)."""
+    rng = np.random.default_rng(seed)
+    deltas = rng.choice([-1.0, 0.0, 0.5, 1.0], p=[0.01, 0.95, 0.02, 0.02], size=BOOTSTRAP_MAX_PAIRS)
+    boot = paired_bootstrap_ci(deltas)
+    normal = paired_bootstrap_ci(deltas, max_pairs=0)
+    assert (boot.method, normal.method) == ("percentile", "normal")
+    half = (normal.high - normal.low) / 2
+    assert boot.low == pytest.approx(normal.low, abs=0.05 * half)
+    assert boot.high == pytest.approx(normal.high, abs=0.05 * half)
 
 
-def test_stratified_path_agrees_with_exact_resampling() -> None:
-    rng = np.random.default_rng(12)
-    x = np.sort(rng.beta(0.5, 0.5, 8_000) - 0.45)  # U-shaped: far from normal
-    exact = stats._resample_means_indices(x, 10_000, np.random.default_rng(1))
-    strat = stats._resample_means_stratified(x, 10_000, np.random.default_rng(2), strata=20)
-    se = x.std() / math.sqrt(x.size)
-    # Two independent 10,000-resample estimates of a 2.5% quantile differ by ~0.04 se (1 sd).
-    for q in (0.025, 0.975):
-        assert np.quantile(strat, q) == pytest.approx(np.quantile(exact, q), abs=0.15 * se)
+# --- start-up cost ---------------------------------------------------------------------------
+
+
+def test_scipy_loads_on_first_use_not_with_the_urlconf() -> None:
+    """Every web and worker process imports the URLconf; scipy (~80 MB) waits for a statistic."""
+    code = (
+        "import sys, django; django.setup(); import mleval_site.urls, evaluations.stats; "
+        "print(sorted(m for m in ('scipy', 'statsmodels', 'sklearn') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

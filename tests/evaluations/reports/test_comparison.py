@@ -1,6 +1,11 @@
-"""Run comparison: counts by hand, McNemar and Holm against statsmodels, a seeded bootstrap."""
+"""Run comparison: counts by hand, McNemar and Holm against statsmodels, the bootstrap against
+scipy with explicit arguments, the MDE by hand."""
 
+import math
+
+import numpy as np
 import pytest
+from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
@@ -67,24 +72,52 @@ def test_mcnemar_matches_statsmodels(runs):
     assert figures["mcnemar_p"] == pytest.approx(0.625)
 
 
-def test_bootstrap_interval_is_seeded_and_matches_stats(runs):
+def percentile_bootstrap(deltas: list[float]) -> list[float]:
+    """The contract with scipy's explicit arguments: the sorted deltas, 10,000 resamples,
+    the fixed seed, a percentile 95% interval."""
+    interval = sps.bootstrap(
+        (np.sort(deltas),),
+        np.mean,
+        n_resamples=10_000,
+        confidence_level=0.95,
+        method="percentile",
+        rng=np.random.default_rng(stats.BOOTSTRAP_SEED),
+    ).confidence_interval
+    return [float(interval.low), float(interval.high)]
+
+
+def test_bootstrap_interval_is_seeded_and_says_its_method(runs):
     run_a, run_b, _ = runs
     first = compare_runs(run_a, run_b)["evaluators"]["token_f1"]
     second = compare_runs(run_a, run_b)["evaluators"]["token_f1"]
     assert first["bootstrap_ci95"] == second["bootstrap_ci95"]
+    assert first["bootstrap_method"] == "percentile"
     deltas = [b - a for a, b in F1.values()]
-    assert first["bootstrap_ci95"] == list(stats.paired_bootstrap_ci(deltas))
+    assert first["bootstrap_ci95"] == pytest.approx(percentile_bootstrap(deltas), rel=1e-12)
     low, high = first["bootstrap_ci95"]
     assert min(deltas) <= low <= first["mean_score_delta"] <= high <= max(deltas)
     assert first["mean_score_delta"] == pytest.approx(sum(deltas) / len(deltas))
-    labels = compare_runs(run_a, run_b)["evaluators"]["label_match"]["bootstrap_ci95"]
-    assert labels == list(stats.paired_bootstrap_ci([0, 0, -1, -1, -1, 1, 0]))
+    labels = compare_runs(run_a, run_b)["evaluators"]["label_match"]
+    assert labels["bootstrap_ci95"] == pytest.approx(
+        percentile_bootstrap([0, 0, -1, -1, -1, 1, 0]), rel=1e-12
+    )
+    assert labels["bootstrap_method"] == "percentile"
 
 
 def test_minimum_detectable_effect(runs):
+    """Connor (1987) by hand: 7 pairs, 4 discordant (p_d = 4/7), alpha 0.05, power 0.8.
+
+    sqrt(n) * delta = z_a * sqrt(p) + z_b * sqrt(p - delta**2), z_a = 1.95996, z_b = 0.84162.
+    With p = p_d the root is delta = 0.67083, more than p_d: a change that large needs at
+    least that much discordance, so p = delta and the root is delta = 0.78753.
+    """
     run_a, run_b, _ = runs
     figures = compare_runs(run_a, run_b)["evaluators"]["label_match"]
-    assert figures["mde"] == stats.minimum_detectable_effect(7, 4 / 7)
+    expected = 0.7875253067415277
+    z_a, z_b = 1.959963984540054, 0.8416212335729143
+    connor = z_a * math.sqrt(expected) + z_b * math.sqrt(expected - expected**2)
+    assert math.sqrt(7) * expected == pytest.approx(connor, rel=1e-12)  # the root, checked
+    assert figures["mde"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_different_selections_compare_the_intersection(runs):
@@ -98,6 +131,7 @@ def test_different_selections_compare_the_intersection(runs):
     assert same["evaluators"]["label_match"]["paired"] == 8
     assert same["evaluators"]["label_match"]["mcnemar_p"] == 1.0
     assert same["evaluators"]["label_match"]["bootstrap_ci95"] == [0.0, 0.0]
+    assert same["evaluators"]["label_match"]["bootstrap_method"] == "percentile"
 
 
 def test_per_case_list_puts_regressions_first(runs):

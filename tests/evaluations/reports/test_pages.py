@@ -7,6 +7,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from evaluations import stats
 from evaluations.reports import build_leaderboard, build_run_report, compare_runs
 
 # A page's own queries plus the session, user and permission look-ups of the request: 10 for
@@ -183,8 +184,19 @@ def test_compare_page(two_runs, viewer, login, django_assert_max_num_queries):
     assert 'id="selections-differ"' in html
     assert "Regressions" in html and "McNemar p" in html
     assert "Per slice" in html
+    assert "Percentile bootstrap of the paired deltas, 10,000 resamples." in html
     first_case_row = html.index('<tr class="')
     assert 'class="regression"' in html[first_case_row : first_case_row + 30]
+
+
+def test_compare_page_names_the_normal_interval_past_the_bootstrap_limit(
+    two_runs, viewer, login, monkeypatch
+):
+    run_a, run_b = two_runs
+    monkeypatch.setattr(stats, "BOOTSTRAP_MAX_PAIRS", 5)  # 10 pairs: past it
+    html = login(viewer).get(compare_url(run_a, run_b)).content.decode()
+    assert "Normal approximation (too many pairs to resample quickly)." in html
+    assert "Percentile bootstrap" not in html
 
 
 def test_compare_cases_fragment_pages(two_runs, viewer, login):
