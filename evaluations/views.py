@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import json
-import re
-
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import HttpResponse, HttpResponseBadRequest
@@ -12,7 +9,7 @@ from django.views.generic.detail import SingleObjectMixin
 
 from cases.models import TestCase
 from evaluations import exports, reports
-from evaluations.evaluators import DEFAULT_EVALUATORS, REGISTRY, run_evaluator, validate_params
+from evaluations.evaluators.docs import evaluators_page
 from evaluations.forms import EvaluateRunForm
 from evaluations.models import Evaluation
 from evaluations.tasks import enqueue_evaluation
@@ -268,56 +265,6 @@ class CaseHistoryView(PermissionRequiredMixin, TemplateView):
 CURATION_ERROR_CASES_SHOWN = 20
 
 
-def _pretty_json(value) -> str:
-    """Indented JSON with arrays of plain values kept on one line (bounding boxes, series)."""
-    text = json.dumps(value, indent=1, ensure_ascii=False)
-    return re.sub(
-        r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r"\s*\n\s*", " ", m[1]) + "]", text
-    )
-
-
-def _param_range(minimum: float | None, maximum: float | None) -> str:
-    if minimum is not None and maximum is not None:
-        return f"{minimum:g} – {maximum:g}"
-    if minimum is not None:
-        return f"≥ {minimum:g}"
-    return f"≤ {maximum:g}" if maximum is not None else ""
-
-
-def evaluator_docs() -> list[dict]:
-    """Every registered evaluator with its worked example scored live, for /evaluators/."""
-    default_for: dict[str, list[str]] = {}
-    for output_type, name in DEFAULT_EVALUATORS.items():
-        default_for.setdefault(name, []).append(output_type)
-    docs = []
-    for name, evaluator in REGISTRY.items():
-        example = evaluator.example
-        verdict = run_evaluator(
-            name, example.output, example.ground_truth, validate_params(name, example.params)
-        )
-        params = [
-            {
-                "param": param,
-                "default": "required" if param.required else json.dumps(param.default),
-                "range": _param_range(param.minimum, param.maximum),
-            }
-            for param in evaluator.params
-        ]
-        docs.append(
-            {
-                "evaluator": evaluator,
-                "default_for": default_for.get(name, []),
-                "params": params,
-                "example_output": _pretty_json(example.output),
-                "example_ground_truth": _pretty_json(example.ground_truth),
-                "example_params": json.dumps(example.params) if example.params else "",
-                "verdict": verdict,
-                "verdict_metrics": _pretty_json(verdict.metrics),
-            }
-        )
-    return docs
-
-
 class EvaluatorsView(PermissionRequiredMixin, TemplateView):
     """/evaluators/: what each evaluator expects, its parameters, and an example verdict."""
 
@@ -325,9 +272,7 @@ class EvaluatorsView(PermissionRequiredMixin, TemplateView):
     template_name = "evaluations/evaluators.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(
-            evaluators=evaluator_docs(), defaults=sorted(DEFAULT_EVALUATORS.items()), **kwargs
-        )
+        return super().get_context_data(page=evaluators_page(), **kwargs)
 
 
 def evaluation_panel_context(run: ModelRun, user, form: EvaluateRunForm | None = None) -> dict:

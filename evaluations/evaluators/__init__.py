@@ -5,8 +5,8 @@ The pipeline validates parameters once (:func:`validate_params`, or
 then calls :func:`run_evaluator` per response; it never raises for a model's
 output, so a malformed response becomes a score-0 verdict with
 ``metrics.error`` (and ``metrics.ground_truth_error`` when the curated ground
-truth is what is wrong). :data:`REGISTRY` describes every evaluator for the
-``/evaluators/`` documentation page.
+truth is what is wrong). :data:`REGISTRY` describes every evaluator; :mod:`.docs`
+turns those descriptions into the ``/evaluators/`` documentation page.
 
 Evaluators are split by family: ``classification`` (label_match,
 multilabel_f1), ``numeric`` (numeric_tolerance, forecast_error), ``text``
@@ -31,6 +31,7 @@ from .base import (
 )
 from .registry import (
     DEFAULT_EVALUATORS,
+    FALLBACK_EVALUATOR,
     REGISTRY,
     EvaluatorSpec,
     default_evaluator_for,
@@ -44,6 +45,7 @@ from .text import normalize_text
 
 __all__ = [
     "DEFAULT_EVALUATORS",
+    "FALLBACK_EVALUATOR",
     "REGISTRY",
     "Evaluator",
     "EvaluatorConfigError",

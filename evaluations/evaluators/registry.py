@@ -32,11 +32,13 @@ DEFAULT_EVALUATORS: dict[str, str] = {
     "forecast": "forecast_error",
     "structured": "exact_match",
 }
+#: The evaluator for output types without a default of their own.
+FALLBACK_EVALUATOR = "exact_match"
 
 
 def default_evaluator_for(output_type: str) -> str:
-    """The evaluator a run uses when the user names none; exact_match for unknown types."""
-    return DEFAULT_EVALUATORS.get(output_type, "exact_match")
+    """The evaluator a run uses when the user names none; FALLBACK_EVALUATOR for other types."""
+    return DEFAULT_EVALUATORS.get(output_type, FALLBACK_EVALUATOR)
 
 
 def get_evaluator(name: str) -> Evaluator:

@@ -1,0 +1,113 @@
+"""The ``/evaluators/`` page's content, built from what each evaluator and the registry own.
+
+Every evaluator carries its own documentation (description, what it expects, when a response
+passes, its parameters with help text and limits, a worked example); the registry knows the
+default evaluator per output type. This module turns that into display-ready text, scoring
+each worked example live so the page can never show a verdict the code would not give. The
+view only renders the result.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from .base import Evaluator, Param, Verdict
+from .registry import DEFAULT_EVALUATORS, FALLBACK_EVALUATOR, REGISTRY, run_evaluator
+
+
+@dataclass(frozen=True, slots=True)
+class ParamDoc:
+    """One row of an evaluator's parameter table."""
+
+    name: str
+    type: str
+    default: str  # JSON, or "required"
+    range: str  # "0 – 1", "≥ 1", "≤ 5" or "" when unbounded
+    help: str
+
+    @classmethod
+    def of(cls, param: Param) -> ParamDoc:
+        default = "required" if param.required else json.dumps(param.default)
+        return cls(param.name, param.type, default, _range(param), param.help)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorDoc:
+    """One evaluator's section of the page: its own description plus its example, scored."""
+
+    evaluator: Evaluator
+    default_for: tuple[str, ...]
+    params: tuple[ParamDoc, ...]
+    example_output: str
+    example_ground_truth: str
+    example_params: str  # compact JSON, "" when the example uses the defaults
+    verdict: Verdict
+    verdict_metrics: str
+    cli_flag: str  # the evaluate_run flag that reproduces the example
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorsPage:
+    """Everything ``/evaluators/`` shows."""
+
+    defaults: tuple[tuple[str, str], ...]  # (output type, default evaluator), sorted
+    fallback: str  # the evaluator for output types without a default
+    evaluators: tuple[EvaluatorDoc, ...]
+
+
+@functools.cache
+def evaluators_page() -> EvaluatorsPage:
+    """The page's content. Cached: it depends only on the code (the registry and the
+    evaluators' pure scoring functions), so each process scores the examples once."""
+    default_for: dict[str, list[str]] = {}
+    for output_type, name in DEFAULT_EVALUATORS.items():
+        default_for.setdefault(name, []).append(output_type)
+    return EvaluatorsPage(
+        defaults=tuple(sorted(DEFAULT_EVALUATORS.items())),
+        fallback=FALLBACK_EVALUATOR,
+        evaluators=tuple(
+            _document(evaluator, tuple(default_for.get(name, ())))
+            for name, evaluator in REGISTRY.items()
+        ),
+    )
+
+
+def _document(evaluator: Evaluator, default_for: tuple[str, ...]) -> EvaluatorDoc:
+    example = evaluator.example
+    params = evaluator.validate_params(example.params)
+    verdict = run_evaluator(evaluator.name, example.output, example.ground_truth, params)
+    compact = json.dumps(example.params) if example.params else ""
+    flag = f"{evaluator.name}:{compact}" if compact else evaluator.name
+    return EvaluatorDoc(
+        evaluator=evaluator,
+        default_for=default_for,
+        params=tuple(ParamDoc.of(param) for param in evaluator.params),
+        example_output=pretty_json(example.output),
+        example_ground_truth=pretty_json(example.ground_truth),
+        example_params=compact,
+        verdict=verdict,
+        verdict_metrics=pretty_json(verdict.metrics),
+        cli_flag=f"--evaluator {shlex.quote(flag)}",
+    )
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON with arrays of plain values kept on one line (bounding boxes, series)."""
+    text = json.dumps(value, indent=1, ensure_ascii=False)
+    return re.sub(
+        r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r"\s*\n\s*", " ", m[1]) + "]", text
+    )
+
+
+def _range(param: Param) -> str:
+    low, high = param.minimum, param.maximum
+    if low is not None and high is not None:
+        return f"{low:g} – {high:g}"
+    if low is not None:
+        return f"≥ {low:g}"
+    return f"≤ {high:g}" if high is not None else ""
