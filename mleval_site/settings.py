@@ -236,7 +236,7 @@ except (ValueError, ImproperlyConfigured) as error:
 # Background work: Django's task API on the database backend; `manage.py db_worker` runs it.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
-# Runs (runs/execution.py): modules a `python:module:function` endpoint may name (importing
+# Runs (runs/callers.py): modules a `python:module:function` endpoint may name (importing
 # runs their code), how often a running run's watchdog checks that its worker is alive, and the
 # largest response upload the run page ingests at once (bigger ones go to the worker).
 MLEVAL_PYTHON_ENDPOINT_MODULES = _read("MLEVAL_PYTHON_ENDPOINT_MODULES", list, ["runs.demo_models"])

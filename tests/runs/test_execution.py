@@ -6,6 +6,7 @@ import time
 import pytest
 from django.db import connection, connections
 
+from runs import callers
 from runs.execution import ExecutionError, ExecutionOptions, execute_run, forget_failures
 from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response, RunCase
@@ -286,3 +287,31 @@ class TestConcurrency:
         assert sum(s.called for s in summaries) == 80
         run.refresh_from_db()
         assert (run.status, run.completed_cases, run.failed_cases) == ("completed", 80, 0)
+
+
+def test_a_new_endpoint_kind_is_one_caller_class_registered_by_prefix(golden):
+    """The executor knows only the Caller interface: a class registered for a prefix answers
+    (the longest matching prefix wins over https://), with batches handed over as lists."""
+    batches: list[int] = []
+
+    @callers.register("https://echo.invalid/")
+    class EchoCaller(callers.Caller):
+        def submit(self, cases: list[callers.Claimed]) -> None:
+            batches.append(len(cases))
+            for case in cases:
+                self.results.put(callers.Outcome(case.test_case_id, case.input_json, 1))
+
+    try:
+        run = http_run("https://echo.invalid/v1")
+        assert callers.caller_class(run.model_endpoint) is EchoCaller
+        summary = execute_run(run, FAST)
+    finally:
+        del callers.CALLERS["https://echo.invalid/"]
+    assert (summary.status, summary.called) == ("completed", len(golden))
+    assert sum(batches) == len(golden) and max(batches) > 1
+    assert {r.test_case_id: r.output_data for r in Response.objects.filter(run=run)} == {
+        case.pk: case.input_data for case in golden
+    }
+    assert callers.caller_class(run.model_endpoint) is callers.HttpCaller
+    with pytest.raises(ExecutionError, match="Unknown endpoint kind"):
+        callers.caller_class("ftp://example.org/model")
