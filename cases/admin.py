@@ -1,11 +1,16 @@
 from django.contrib import admin
 from django.contrib.postgres.search import SearchQuery
-from django.db import connection, transaction
+from django.db import connection
 from django.template.defaultfilters import truncatechars
 
-from accounts.audit import record
+from cases import curation
 from cases.models import TestCase
-from mleval_site.admin_utils import AuditedAdmin, LargeTableAdmin, pretty_json
+from mleval_site.admin_utils import (
+    AuditedAdmin,
+    CascadeDeleteAdmin,
+    LargeTableAdmin,
+    pretty_json,
+)
 
 # The distinct values of an indexed column by a loose index scan: one index probe per value, so
 # the admin's filter sidebar costs the same at a million cases as at a hundred.
@@ -38,7 +43,7 @@ class ModelTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(TestCase)
-class TestCaseAdmin(AuditedAdmin, LargeTableAdmin):
+class TestCaseAdmin(AuditedAdmin, CascadeDeleteAdmin, LargeTableAdmin):
     audit_name = "case"
     list_display = (
         "id",
@@ -98,14 +103,14 @@ class TestCaseAdmin(AuditedAdmin, LargeTableAdmin):
 
     @admin.action(description="Mark selected cases verified", permissions=["change"])
     def mark_verified(self, request, queryset) -> None:
-        with transaction.atomic():
-            count = queryset.update(is_verified=True)
-            record(request.user, "cases.verify", "testcase", count=count, via="admin")
-        self.message_user(request, f"{count} cases verified.")
+        self._curate(request, queryset, curation.BulkAction.VERIFY, "verified")
 
     @admin.action(description="Mark selected cases unverified", permissions=["change"])
     def mark_unverified(self, request, queryset) -> None:
-        with transaction.atomic():
-            count = queryset.update(is_verified=False)
-            record(request.user, "cases.unverify", "testcase", count=count, via="admin")
-        self.message_user(request, f"{count} cases unverified.")
+        self._curate(request, queryset, curation.BulkAction.UNVERIFY, "unverified")
+
+    def _curate(self, request, queryset, action: str, done: str) -> None:
+        """Through curation.apply like the pages' bulk actions: the cases that change, their
+        updated_at and one audit row (via="admin"), in one transaction."""
+        count = curation.apply(queryset, action, actor=request.user, via="admin")
+        self.message_user(request, f"{count} cases {done}.")

@@ -8,12 +8,13 @@ shows `preview()`: how many cases match, how many will change, and what a delete
 
 from dataclasses import dataclass
 
-from django.db import connections, models, transaction
+from django.db import models, transaction
 from django.db.models import CharField, F, Func, QuerySet, Value
 from django.db.models.functions import Cast
 
 from accounts.audit import record
 from cases.models import Difficulty, TestCase
+from mleval_site.db import cascade_counts, delete_cascading
 
 
 class BulkAction(models.TextChoices):
@@ -86,63 +87,16 @@ def check_value(action: str, value: str) -> str | None:
     return None
 
 
-def cascade_counts(queryset: QuerySet) -> list[tuple[str, int]]:
-    """How many rows of each kind a delete of `queryset` takes along (responses, evaluations).
-
-    Walks the models' CASCADE relations, so this app needs to know nothing of the runs app.
-    """
-    counts: list[tuple[str, int]] = []
-    for relation, related in _cascades(queryset):
-        counts.append((str(relation.related_model._meta.verbose_name_plural), related.count()))
-    return counts
-
-
-def _cascades(queryset: QuerySet, depth: int = 0):
-    """(relation, queryset of related rows) for every CASCADE below `queryset`, deepest last."""
-    if depth > 5:
-        return
-    for relation in queryset.model._meta.related_objects:
-        if relation.on_delete is not models.CASCADE or relation.many_to_many:
-            continue
-        related = relation.related_model._base_manager.filter(
-            **{f"{relation.field.name}__in": queryset.values("pk")}
-        )
-        yield relation, related
-        yield from _cascades(related, depth + 1)
-
-
-def _check_no_protection(queryset: QuerySet) -> None:
-    for relation in queryset.model._meta.related_objects:
-        if relation.on_delete in (models.PROTECT, models.RESTRICT):
-            raise ValueError(f"{relation.related_model.__name__} protects {queryset.model}")
-
-
-def _raw_delete(queryset: QuerySet) -> int:
-    """DELETE ... WHERE id IN (the selection): one statement, no rows fetched."""
-    model = queryset.model
-    inner, params = queryset.order_by().values("pk").query.sql_with_params()
-    table, pk = model._meta.db_table, model._meta.pk.column
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(f'DELETE FROM "{table}" WHERE "{pk}" IN ({inner})', params)
-        return cursor.rowcount
-
-
 def delete_cases(queryset: QuerySet) -> dict[str, int]:
-    """Delete the cases with their responses and evaluations (deepest first), in SQL only."""
-    queryset = queryset.order_by()
-    with transaction.atomic():
-        _check_no_protection(queryset)
-        deleted: dict[str, int] = {}
-        for relation, related in reversed(list(_cascades(queryset))):
-            _check_no_protection(related)
-            deleted[str(relation.related_model._meta.verbose_name_plural)] = _raw_delete(related)
-        for relation in queryset.model._meta.related_objects:
-            if relation.on_delete is models.SET_NULL:
-                relation.related_model._base_manager.filter(
-                    **{f"{relation.field.name}__in": queryset.values("pk")}
-                ).update(**{relation.field.name: None})
-        deleted["cases"] = _raw_delete(queryset)
-    return deleted
+    """Delete the cases with their responses and evaluations (deepest first), in SQL only.
+
+    Rows deleted per kind ("evaluations", "responses", ..., "cases" last), zeros included.
+    """
+    deleted = delete_cascading(queryset)
+    cases = deleted.pop(TestCase)
+    return {str(model._meta.verbose_name_plural): n for model, n in deleted.items()} | {
+        "cases": cases
+    }
 
 
 def preview(queryset: QuerySet, action: str, value: str = "") -> BulkPreview:
@@ -175,11 +129,13 @@ def apply(
     actor=None,
     reviewing: bool = False,
     selection: dict | None = None,
+    via: str = "",
 ) -> int:
     """Run a bulk action over the selection in one transaction; the number of cases changed.
 
     The action is recorded in the audit trail with `actor` (as an approval or rejection when
-    `reviewing`), the `selection` that chose the cases, and the count, in the same transaction.
+    `reviewing`), the `selection` that chose the cases, the count and where it came from
+    (`via`, e.g. "admin"; the pages leave it out), in the same transaction.
     """
     if message := check_value(action, value):
         raise ValueError(message)
@@ -191,6 +147,8 @@ def apply(
             action, AUDIT_ACTIONS[action]
         )
         details = {"value": value} if action in NEEDS_VALUE else {}
+        if via:
+            details["via"] = via
         record(actor, name, "testcase", count=changed, selection=selection or {}, **details)
     return changed
 

@@ -138,14 +138,23 @@ class TestCaseFilterSet(django_filters.FilterSet):
             data["scope"] = Scope.GOLDEN
         super().__init__(data, *args, **kwargs)
 
-    def filter_scope(self, qs, name, value):
-        # An explicit origin / verified filter is itself a widening the user asked for.
-        if value == Scope.GOLDEN and (
-            self.form.cleaned_data.get("origin") == Origin.AI_GENERATED
-            or self.form.cleaned_data.get("is_verified") is False
+    def effective_scope(self) -> tuple[str, bool]:
+        """(the scope the selection has, whether its filters widened the requested one).
+
+        An explicit origin / verified filter asking for ai-generated or unverified cases is
+        itself a widening the user asked for: the golden set becomes every case. Bad filters
+        select nothing beyond the golden set.
+        """
+        data = self.form.cleaned_data if self.is_bound and self.is_valid() else {}
+        scope = data.get("scope") or Scope.GOLDEN
+        if scope == Scope.GOLDEN and (
+            data.get("origin") == Origin.AI_GENERATED or data.get("is_verified") is False
         ):
-            value = Scope.ALL
-        return qs.in_scope(value)
+            return Scope.ALL, True
+        return scope, False
+
+    def filter_scope(self, qs, name, value):
+        return qs.in_scope(self.effective_scope()[0])
 
     def filter_json(self, qs, name, value):
         condition = parse_json_condition(value)  # valid: the field's validator checked it

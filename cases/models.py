@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from mleval_site.db import JsonbTypeOf, TouchingQuerySet
+from mleval_site.db import CascadingDeleteQuerySet, JsonbTypeOf, TouchingQuerySet
 
 
 class JsonbToTsvector(models.Func):
@@ -44,10 +44,18 @@ class Scope(models.TextChoices):
     ALL = "all", "All cases, unverified included"
 
 
-class TestCaseQuerySet(TouchingQuerySet):
+# The golden set and the review queue as conditions: golden() and awaiting_review() filter on
+# them, and a conditional count (the dashboard's) uses the same ones.
+GOLDEN = Q(origin=Origin.HUMAN, is_verified=True)
+AWAITING_REVIEW = Q(origin=Origin.AI_GENERATED, is_verified=False)
+
+
+class TestCaseQuerySet(CascadingDeleteQuerySet, TouchingQuerySet):
+    """`delete()` takes the cases' responses and evaluations in SQL; `update()` moves updated_at."""
+
     def golden(self) -> "TestCaseQuerySet":
         """The golden set: human-written, verified cases. Every selection starts here."""
-        return self.filter(origin=Origin.HUMAN, is_verified=True)
+        return self.filter(GOLDEN)
 
     def in_scope(self, scope: str) -> "TestCaseQuerySet":
         """Widen the golden set only as far as the user asked (see TestCase.Scope)."""
@@ -59,9 +67,7 @@ class TestCaseQuerySet(TouchingQuerySet):
 
     def awaiting_review(self) -> "TestCaseQuerySet":
         """AI-generated cases no person has approved yet, oldest first."""
-        return self.filter(origin=Origin.AI_GENERATED, is_verified=False).order_by(
-            "created_at", "id"
-        )
+        return self.filter(AWAITING_REVIEW).order_by("created_at", "id")
 
     def fingerprint(self) -> dict:
         """{"count", "fingerprint"}: an md5 over the cases' ids and updated_at, computed in SQL.
@@ -186,6 +192,10 @@ class TestCase(models.Model):
         from django.urls import reverse
 
         return reverse("cases:detail", args=[self.pk])
+
+    def delete(self, using=None, keep_parents=False) -> tuple[int, dict[str, int]]:
+        """Through the set-based cascade (mleval_site.db), not Django's row-loading collector."""
+        return TestCase.objects.using(using or self._state.db).filter(pk=self.pk).delete()
 
 
 def default_is_verified(origin: str) -> bool:

@@ -33,6 +33,7 @@ from cases.panels import detail_panels
 from cases.previews import input_preview
 from cases.shapes import ground_truth_errors
 from cases.tasks import import_cases_task
+from mleval_site.db import cascade_counts
 from mleval_site.generic import ExportMixin, FilterQueryMixin, PartialMixin
 
 PAGING_PARAMS = ("after", "before", "last")
@@ -51,18 +52,19 @@ LIST_COLUMNS = [
 ]
 
 
+SCOPE_NOTICES = {
+    Scope.GOLDEN: "Showing the golden set: human-written, verified cases.",
+    Scope.VERIFIED: "Widened: the golden set plus reviewed (verified) ai-generated cases.",
+    Scope.ALL: "Widened to every case: ai-generated and unverified ones included.",
+}
+
+
 def scope_notice(filterset: TestCaseFilterSet) -> tuple[str, str]:
-    """(scope shown, a sentence saying which cases the page shows)."""
-    data = filterset.form.cleaned_data if filterset.is_bound and filterset.is_valid() else {}
-    scope = data.get("scope") or Scope.GOLDEN
-    widened = data.get("origin") == Origin.AI_GENERATED or data.get("is_verified") is False
-    if scope == Scope.GOLDEN and widened:
-        return Scope.ALL, "Widened beyond the golden set by the origin / verified filter."
-    return scope, {
-        Scope.GOLDEN: "Showing the golden set: human-written, verified cases.",
-        Scope.VERIFIED: "Widened: the golden set plus reviewed (verified) ai-generated cases.",
-        Scope.ALL: "Widened to every case: ai-generated and unverified ones included.",
-    }[scope]
+    """(scope shown, a sentence saying which cases the page shows): the FilterSet's scope."""
+    scope, widened = filterset.effective_scope()
+    if widened:
+        return scope, "Widened beyond the golden set by the origin / verified filter."
+    return scope, SCOPE_NOTICES[scope]
 
 
 def _optional_url(name: str, *args) -> str | None:
@@ -218,7 +220,7 @@ class CaseDeleteView(PermissionRequiredMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["cascade"] = curation.cascade_counts(TestCase.objects.filter(pk=self.object.pk))
+        context["cascade"] = cascade_counts(TestCase.objects.filter(pk=self.object.pk))
         return context
 
     def post(self, request, pk: int):

@@ -5,8 +5,10 @@ import json
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from accounts.audit import record
+from mleval_site.db import cascade
 from mleval_site.pagination import EstimatedCountPaginator
 
 
@@ -67,3 +69,29 @@ class AuditedAdmin(admin.ModelAdmin):
             record(request.user, f"{self._audit_name()}s.delete", self.opts.model_name,
                    count=len(objects), ids=[o.pk for o in objects[:1000]], via="admin")  # fmt: skip
         return super().log_deletions(request, queryset)
+
+
+class CascadeDeleteAdmin(admin.ModelAdmin):
+    """The delete confirmation counts what goes along (mleval_site.db.cascade, the pages' walker)
+    instead of loading and listing every dependent row, as Django's collector would for a run
+    with a million responses. The delete itself is the model's set-based `delete()`.
+    """
+
+    def get_deleted_objects(self, objs, request):
+        objs = list(objs)
+        opts = self.opts
+        selected = self.model._base_manager.filter(pk__in=[obj.pk for obj in objs])
+        listed: list = [f"{capfirst(opts.verbose_name)}: {obj}" for obj in objs]
+        counts = {str(opts.verbose_name_plural): len(objs)}
+        perms_needed = set()
+        for model, related in cascade(selected):
+            n = related.count()
+            if not n:
+                continue
+            label = str(model._meta.verbose_name_plural)
+            counts[label] = counts.get(label, 0) + n
+            listed.append(f"{n} {label}")
+            model_admin = self.admin_site._registry.get(model)
+            if model_admin is not None and not model_admin.has_delete_permission(request):
+                perms_needed.add(str(model._meta.verbose_name))
+        return listed, counts, perms_needed, []

@@ -1,6 +1,8 @@
 """Small database helpers shared by the apps."""
 
-from django.db import models
+from collections.abc import Iterator
+
+from django.db import connections, models, transaction
 from django.db.models.functions import Now
 
 
@@ -20,3 +22,92 @@ class TouchingQuerySet(models.QuerySet):
     def update(self, **kwargs):
         kwargs.setdefault("updated_at", Now())
         return super().update(**kwargs)
+
+
+# --- Deleting a selection with everything that hangs off it, in set-based SQL ---------------
+# The one cascade walker: the case delete page, bulk delete, the run delete page, the admin and
+# the API all count and delete through it. Django's collector would load every response of a
+# million-case run (or of 800,000 selected cases) into memory; here each kind of dependent row
+# goes in one DELETE ... WHERE id IN (subquery), deepest first, in one transaction.
+
+MAX_CASCADE_DEPTH = 5
+
+
+def cascade(queryset: models.QuerySet, depth: int = 0) -> Iterator[tuple[type, models.QuerySet]]:
+    """(model, queryset of its rows) for every CASCADE below `queryset`, parents before children.
+
+    Walks the models' relations, so an app deletes rows of apps it does not import.
+    """
+    if depth > MAX_CASCADE_DEPTH:
+        return
+    for relation in queryset.model._meta.related_objects:
+        if relation.on_delete is not models.CASCADE or relation.many_to_many:
+            continue
+        related = relation.related_model._base_manager.using(queryset.db).filter(
+            **{f"{relation.field.name}__in": queryset.order_by().values("pk")}
+        )
+        yield relation.related_model, related
+        yield from cascade(related, depth + 1)
+
+
+def cascade_counts(queryset: models.QuerySet, *, skip: tuple = ()) -> list[tuple[str, int]]:
+    """(verbose plural, rows) that deleting `queryset` takes along, one COUNT each; `skip`
+    leaves out bookkeeping models a confirmation page need not mention."""
+    return [
+        (str(model._meta.verbose_name_plural), related.count())
+        for model, related in cascade(queryset)
+        if model not in skip
+    ]
+
+
+def _check_no_protection(queryset: models.QuerySet) -> None:
+    for relation in queryset.model._meta.related_objects:
+        if relation.on_delete in (models.PROTECT, models.RESTRICT):
+            raise ValueError(f"{relation.related_model.__name__} protects {queryset.model}")
+
+
+def _set_null(queryset: models.QuerySet) -> None:
+    """What points at the rows with on_delete=SET_NULL lets go of them first."""
+    for relation in queryset.model._meta.related_objects:
+        if relation.on_delete is models.SET_NULL:
+            relation.related_model._base_manager.using(queryset.db).filter(
+                **{f"{relation.field.name}__in": queryset.values("pk")}
+            ).update(**{relation.field.name: None})
+
+
+def _raw_delete(queryset: models.QuerySet) -> int:
+    """DELETE ... WHERE id IN (the selection): one statement, no rows fetched."""
+    meta = queryset.model._meta
+    inner, params = queryset.order_by().values("pk").query.sql_with_params()
+    key = ", ".join(f'"{field.column}"' for field in meta.pk_fields)  # composite keys too
+    sql = f'DELETE FROM "{meta.db_table}" WHERE ({key}) IN ({inner})'
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def delete_cascading(queryset: models.QuerySet) -> dict[type, int]:
+    """Delete `queryset` and its CASCADE dependents, deepest first, in one transaction.
+
+    Rows deleted per model, dependents first (zeros included), the selection's own model last.
+    A PROTECT or RESTRICT relation anywhere below refuses the whole delete (ValueError).
+    """
+    queryset = queryset.order_by()
+    with transaction.atomic(using=queryset.db):
+        _check_no_protection(queryset)
+        deleted: dict[type, int] = {}
+        for model, related in reversed(list(cascade(queryset))):
+            _check_no_protection(related)
+            _set_null(related)
+            deleted[model] = deleted.get(model, 0) + _raw_delete(related)
+        _set_null(queryset)
+        deleted[queryset.model] = _raw_delete(queryset)
+    return deleted
+
+
+class CascadingDeleteQuerySet(models.QuerySet):
+    """`delete()` through `delete_cascading`, answering like Django's: (total, {label: rows})."""
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        counts = {model._meta.label: n for model, n in delete_cascading(self).items() if n}
+        return sum(counts.values()), counts

@@ -6,7 +6,7 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
 
-from cases.models import TestCase
+from cases.models import AWAITING_REVIEW, GOLDEN, TestCase
 from runs.models import ModelRun
 
 
@@ -28,19 +28,16 @@ class DashboardView(PermissionRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         cases = TestCase.objects.all()
-        golden = Q(origin=TestCase.Origin.HUMAN, is_verified=True)
         return super().get_context_data(
             totals=cases.aggregate(
                 total=Count("id"),
-                golden=Count("id", filter=golden),
-                awaiting_review=Count(
-                    "id", filter=Q(origin=TestCase.Origin.AI_GENERATED, is_verified=False)
-                ),
+                golden=Count("id", filter=GOLDEN),
+                awaiting_review=Count("id", filter=AWAITING_REVIEW),
             ),
             by_domain=cases.values("model_type")
             .annotate(
                 total=Count("id"),
-                golden=Count("id", filter=golden),
+                golden=Count("id", filter=GOLDEN),
                 human=Count("id", filter=Q(origin=TestCase.Origin.HUMAN)),
                 ai_generated=Count("id", filter=Q(origin=TestCase.Origin.AI_GENERATED)),
                 unverified=Count("id", filter=Q(is_verified=False)),

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from mleval_site.admin_utils import (
     AuditedAdmin,
+    CascadeDeleteAdmin,
     LargeTableAdmin,
     admin_link,
     changelist_link,
@@ -11,7 +12,7 @@ from runs.models import ModelRun, Response
 
 
 @admin.register(ModelRun)
-class ModelRunAdmin(AuditedAdmin):
+class ModelRunAdmin(AuditedAdmin, CascadeDeleteAdmin):
     audit_name = "run"
     list_display = (
         "id",

@@ -3,12 +3,13 @@ import re
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
-from django.db import connections, models, transaction
+from django.db import connections, models
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from cases.models import TestCase
+from mleval_site.db import CascadingDeleteQuerySet
 
 
 class RunStatus(models.TextChoices):
@@ -24,7 +25,9 @@ STALLED_AFTER_SECONDS = 60  # a running run with no executor write for this long
 ENDPOINT_PATTERN = r"^(https?://[^\s]+|python:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
 
 
-class ModelRunQuerySet(models.QuerySet):
+class ModelRunQuerySet(CascadingDeleteQuerySet):
+    """`delete()` takes the runs' responses, their evaluations, run cases and tasks, in SQL."""
+
     def recount(self) -> None:
         """Set completed_cases / failed_cases to what the runs' responses say, in SQL.
 
@@ -36,30 +39,6 @@ class ModelRunQuerySet(models.QuerySet):
         if ids:
             with connections[self.db].cursor() as cursor:
                 cursor.execute("SELECT runs_recount(%s::bigint[])", [ids])
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        """Delete the runs, their responses and what hangs off those, in set-based SQL.
-
-        Django's collector would load every response of a million-case run into memory;
-        here the responses' dependents (evaluations) go by a join, then the responses by one
-        DELETE, then the runs.
-        """
-        with transaction.atomic(using=self.db):
-            runs = list(self.values_list("pk", flat=True))
-            counts: dict[str, int] = {}
-            for rel in Response._meta.related_objects:
-                if rel.on_delete is models.CASCADE:
-                    dependents = rel.related_model._base_manager.using(self.db)
-                    _, deleted = dependents.filter(**{f"{rel.field.name}__run__in": runs}).delete()
-                    counts.update(deleted)
-            with connections[self.db].cursor() as cursor:
-                cursor.execute("DELETE FROM responses WHERE run_id = ANY(%s)", [runs])
-                counts[Response._meta.label] = cursor.rowcount
-            # The runs and the rest (run cases, tasks, ...) through the collector as usual.
-            _, deleted = ModelRun._base_manager.filter(pk__in=runs).delete()
-            counts.update(deleted)
-        counts = {label: n for label, n in counts.items() if n}
-        return sum(counts.values()), counts
 
     def cancel(self) -> int:
         """Stop the pending or running runs among these; executors notice within seconds."""

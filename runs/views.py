@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse_lazy
@@ -19,13 +19,14 @@ from django_filters.views import FilterView
 
 from accounts.audit import record
 from cases.filters import SelectionError, TestCaseFilterSet, select_cases
+from mleval_site.db import cascade_counts
 from mleval_site.generic import FilterQueryMixin, PartialMixin
 from mleval_site.pagination import EstimatedCountPaginator, capped_count
 from runs.execution import ExecutionError, forget_failures, wait_until_stopped
 from runs.filters import ModelRunFilterSet
 from runs.forms import ExecuteForm, RunForm, UploadForm
 from runs.ingestion import IngestError, ingest_responses
-from runs.models import ModelRun, Response, RunTask
+from runs.models import ModelRun, Response, RunCase, RunTask
 from runs.selection import register_run, selection_drift
 from runs.tasks import enqueue_execution, enqueue_import, task_states
 
@@ -37,6 +38,8 @@ SELECTION_FIELDS = [
 # The evaluations app adds its "Evaluate" form and scoring progress to the run page by
 # providing this template (context: `run`); until then the placeholder shows.
 EVALUATION_PANEL = ["evaluations/run_panel.html", "runs/_evaluation_placeholder.html"]
+# What the delete page need not mention: the run's frozen selection and its task records.
+RUN_BOOKKEEPING = (RunCase, RunTask)
 LATEST_FAILURES = 10
 LATEST_TASKS = 3
 
@@ -276,30 +279,6 @@ class ResponseUploadView(PermissionRequiredMixin, View):
         return redirect(run)
 
 
-def deletion_counts(run: ModelRun) -> list[tuple[str, int]]:
-    """What deleting the run takes with it: its responses and whatever hangs off them."""
-    counts = [("responses", Response.objects.filter(run=run).count())]
-    for model, path in (
-        *((rel.related_model, f"{rel.field.name}__run") for rel in _cascades(Response)),
-        *(
-            (rel.related_model, rel.field.name)
-            for rel in _cascades(ModelRun)
-            if rel.related_model not in (Response,) and rel.related_model._meta.app_label != "runs"
-        ),
-    ):
-        counts.append(
-            (
-                str(model._meta.verbose_name_plural),
-                model._default_manager.filter(**{path: run}).count(),
-            )
-        )
-    return counts
-
-
-def _cascades(model) -> list:
-    return [rel for rel in model._meta.related_objects if rel.on_delete is models.CASCADE]
-
-
 class RunDeleteView(PermissionRequiredMixin, DeleteView):
     permission_required = "runs.delete_modelrun"
     model = ModelRun
@@ -308,7 +287,10 @@ class RunDeleteView(PermissionRequiredMixin, DeleteView):
     success_url = reverse_lazy("runs:list")
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(counts=deletion_counts(self.object), **kwargs)
+        return super().get_context_data(
+            counts=cascade_counts(ModelRun.objects.filter(pk=self.object.pk), skip=RUN_BOOKKEEPING),
+            **kwargs,
+        )
 
     def form_valid(self, form):
         run = self.object

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from cases import curation
 from cases.models import TestCase
+from mleval_site import db
 
 
 def bulk(
@@ -127,7 +128,7 @@ class TestBulkActions:
         run = ModelRun.objects.create(model_name="m", model_version="1", model_type="nlp")
         Response.objects.create(run=run, test_case=case, output_data={})
         calls = []
-        real = curation._raw_delete
+        real = db._raw_delete
 
         def failing(queryset):
             calls.append(queryset.model)
@@ -135,7 +136,7 @@ class TestBulkActions:
                 raise RuntimeError("boom")
             return real(queryset)
 
-        monkeypatch.setattr(curation, "_raw_delete", failing)
+        monkeypatch.setattr(db, "_raw_delete", failing)
         with pytest.raises(RuntimeError):
             curation.delete_cases(TestCase.objects.all())
         assert Response.objects.count() == 1 and TestCase.objects.count() == 1
