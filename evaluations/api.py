@@ -7,6 +7,8 @@ button), `runs.tasks.enqueue_execution`, and `evaluations.reports` (`build_run_r
 
 import dataclasses
 
+from django import forms
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_tasks_db.models import DBTaskResult
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -15,6 +17,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response as ApiResponse
 
 from evaluations.evaluators import EvaluatorConfigError
+from evaluations.filters import RunPairForm
 from evaluations.models import Evaluation, EvaluationJob
 from evaluations.pipeline import resolve_evaluators
 from evaluations.reports import build_run_report, compare_runs
@@ -234,18 +237,25 @@ class CompareView(GenericAPIView):
         responses={200: ComparisonSerializer},
     )
     def get(self, request):
-        params = CompareParams(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        run_a = get_object_or_404(ModelRun, pk=params.validated_data["a"])
-        run_b = get_object_or_404(ModelRun, pk=params.validated_data["b"])
-        limit = params.validated_data.get("case_limit", DEFAULT_CASE_LIMIT)
-        return ApiResponse(compare_runs(run_a, run_b, case_limit=limit))
+        params = CompareParams(request.query_params)
+        if not params.is_valid():
+            if params.only_missing_runs():
+                raise Http404("No run matches the given query.")
+            raise serializers.ValidationError(
+                {name: list(messages) for name, messages in params.errors.items()}
+            )
+        limit = params.cleaned_data["case_limit"]
+        return ApiResponse(compare_runs(*params.runs(), case_limit=limit))
 
 
-class CompareParams(serializers.Serializer):
-    a = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    b = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    case_limit = serializers.IntegerField(min_value=0, max_value=MAX_CASE_LIMIT, required=False)
+class CompareParams(RunPairForm):
+    """The page's ``a`` and ``b`` (evaluations.filters), and how many case pairs to list."""
+
+    case_limit = forms.IntegerField(min_value=0, max_value=MAX_CASE_LIMIT, required=False)
+
+    def clean_case_limit(self) -> int:
+        limit = self.cleaned_data["case_limit"]
+        return DEFAULT_CASE_LIMIT if limit is None else limit
 
 
 class TaskView(GenericAPIView):

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Avg, Count, F, Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
 
 from runs.models import ModelRun, Response
@@ -10,26 +10,6 @@ from runs.models import ModelRun, Response
 class EvaluationQuerySet(models.QuerySet):
     def for_run(self, run: ModelRun | int) -> "EvaluationQuerySet":
         return self.filter(response__run=run)
-
-    def summary_by_evaluator(self) -> list[dict]:
-        """Per evaluator_type: count, passed, pass_rate and mean_score (one query)."""
-        rows = (
-            self.values("evaluator_type")
-            .annotate(
-                count=Count("id"), passed=Count("id", filter=Q(passed=True)), mean=Avg("score")
-            )
-            .order_by("evaluator_type")
-        )
-        return [
-            {
-                "evaluator_type": row["evaluator_type"],
-                "count": row["count"],
-                "passed": row["passed"],
-                "pass_rate": row["passed"] / row["count"],
-                "mean_score": row["mean"],
-            }
-            for row in rows
-        ]
 
     def curation_errors(self) -> "EvaluationQuerySet":
         """Verdicts that blame the ground truth, not the model (a curator must fix the case).

@@ -10,6 +10,7 @@ from django.views.generic.detail import SingleObjectMixin
 from cases.models import TestCase
 from evaluations import exports, reports
 from evaluations.evaluators.docs import evaluators_page
+from evaluations.filters import ComparisonCasesForm, FailingCasesForm, RunPairForm, error_text
 from evaluations.forms import EvaluateRunForm
 from evaluations.models import Evaluation
 from evaluations.tasks import enqueue_evaluation
@@ -53,9 +54,9 @@ class ExportMixin:
         return super().dispatch(request, *args, **kwargs)
 
 
-def _slice_filters(request) -> dict[str, str]:
-    """The failing-cases filters from the query string (empty = no filter)."""
-    return {name: request.GET.get(name, "").strip()[:100] for name in reports.SLICE_DIMENSIONS}
+def _bad_request(text: str) -> HttpResponse:
+    # Plain text: the message may echo the query string.
+    return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
 
 
 class RunReportView(PermissionRequiredMixin, ExportMixin, DetailView):
@@ -69,6 +70,9 @@ class RunReportView(PermissionRequiredMixin, ExportMixin, DetailView):
 
     def get(self, request, *args, **kwargs):
         self.object = self.get_object()
+        self.filters = FailingCasesForm(request.GET)
+        if not self.filters.is_valid():
+            return _bad_request(error_text(self.filters))
         if self.export_format():
             report = reports.build_run_report(self.object)
             return self.export(report, exports.report_rows(report), f"run-{self.object.pk}-report")
@@ -77,8 +81,8 @@ class RunReportView(PermissionRequiredMixin, ExportMixin, DetailView):
         return self.render_to_response(self.get_context_data())
 
     def failing_context(self, report: dict | None = None) -> dict:
-        evaluator = self.request.GET.get("evaluator", "").strip()[:100]
-        slices = _slice_filters(self.request)
+        evaluator = self.filters.cleaned_data["evaluator"]
+        slices = self.filters.slices()
         queryset = reports.failing_evaluations(self.object, evaluator or None, **slices)
         paginator = EstimatedCountPaginator(queryset, self.failing_per_page)
         if report is not None and not evaluator and not any(slices.values()):
@@ -144,12 +148,12 @@ class CompareView(PermissionRequiredMixin, ExportMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         self.errors: list[str] = []
         self.run_a, self.run_b = self._runs()
+        self.case_filters = ComparisonCasesForm(request.GET)
+        if not self.case_filters.is_valid():
+            return _bad_request(error_text(self.case_filters))
         if self.export_format():
             if self.errors or not self.run_a:
-                return HttpResponseBadRequest(
-                    " ".join(self.errors) or "Give two runs: ?a=&b=.",
-                    content_type="text/plain; charset=utf-8",
-                )
+                return _bad_request(" ".join(self.errors) or "Give two runs: ?a=&b=.")
             comparison = reports.compare_runs(self.run_a, self.run_b)
             return self.export(
                 comparison,
@@ -162,28 +166,18 @@ class CompareView(PermissionRequiredMixin, ExportMixin, TemplateView):
         return self.render_to_response(self.get_context_data(), status=status)
 
     def _runs(self) -> tuple[ModelRun | None, ModelRun | None]:
-        raw = {side: self.request.GET.get(side, "").strip() for side in ("a", "b")}
-        if not any(raw.values()):
+        """The two runs of ?a=&b=, or none (the picker) when neither is given."""
+        if not any(self.request.GET.get(side, "").strip() for side in ("a", "b")):
             return None, None
-        ids = {}
-        for side, value in raw.items():
-            if not value.isdigit():
-                self.errors.append(f"Run {side.upper()}: give a run id (a number), got {value!r}.")
-            else:
-                ids[side] = int(value)
-        found = ModelRun.objects.in_bulk(ids.values()) if ids else {}
-        for side, pk in ids.items():
-            if pk not in found:
-                self.errors.append(f"Run {side.upper()}: there is no run #{pk}.")
-        if self.errors:
+        form = RunPairForm(self.request.GET)
+        if not form.is_valid():
+            self.errors.extend(form.messages())
             return None, None
-        return found[ids["a"]], found[ids["b"]]
+        return form.runs()
 
     def cases_context(self) -> dict:
-        evaluator = self.request.GET.get("evaluator", "").strip()[:100]
-        change = self.request.GET.get("change", "")
-        if change not in reports.CHANGE_KINDS:
-            change = ""
+        evaluator = self.case_filters.cleaned_data["evaluator"]
+        change = self.case_filters.cleaned_data["change"]
         try:
             number = max(1, int(self.request.GET.get("page", 1)))
         except ValueError:
@@ -287,7 +281,7 @@ def evaluation_panel_context(run: ModelRun, user, form: EvaluateRunForm | None =
     errors = evaluations.curation_errors()
     can_evaluate = user.has_perm("evaluations.add_evaluation")
     context.update(
-        verdicts=evaluations.summary_by_evaluator(),
+        verdicts=reports.verdict_figures([run.pk])[run.pk]["evaluators"],
         curation_error_count=errors.count(),
         curation_error_cases=list(
             errors.order_by("response__test_case_id")

@@ -1,0 +1,266 @@
+"""The comparison of two runs (INTERFACES.md "Comparison JSON") and its per-case table.
+
+Verdicts are paired by test case and evaluator in SQL; pass rates and means here are over the
+paired cases (the intersection), a different figure from a run's own pass rate
+(:mod:`.figures`). :mod:`evaluations.stats` turns the paired counts into McNemar, Holm,
+the bootstrap interval and the minimum detectable effect.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from evaluations import stats
+from evaluations.reports.common import SLICE_DIMENSIONS, TAGS_LATERAL, fetch, rate, run_summary
+from mleval_site.db_router import reading_from_replica
+from runs.models import ModelRun
+
+__all__ = ["ALPHA", "CHANGE_KINDS", "compare_runs", "comparison_cases"]
+
+#: Per-case comparison outcomes, in the order the per-case table lists them.
+CHANGE_KINDS = ("regression", "improvement", "only_in_a", "only_in_b", "both_failed", "both_passed")
+#: Family-wise error rate of the per-slice significance marks.
+ALPHA = 0.05
+
+# The two runs' verdicts paired by (test case, evaluator); one side is null where only one run
+# has the verdict.
+_PAIRS_CTE = """
+WITH a AS (
+    SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
+    FROM evaluations e JOIN responses r ON r.id = e.response_id
+    WHERE r.run_id = %(a)s
+), b AS (
+    SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
+    FROM evaluations e JOIN responses r ON r.id = e.response_id
+    WHERE r.run_id = %(b)s
+), pairs AS (
+    SELECT coalesce(a.evaluator_type, b.evaluator_type) AS evaluator,
+           coalesce(a.test_case_id, b.test_case_id) AS test_case_id,
+           a.passed AS a_passed, b.passed AS b_passed, a.score AS a_score, b.score AS b_score,
+           b.score - a.score AS delta,
+           CASE WHEN a.passed AND NOT b.passed THEN 0
+                WHEN NOT a.passed AND b.passed THEN 1
+                WHEN b.passed IS NULL THEN 2
+                WHEN a.passed IS NULL THEN 3
+                WHEN NOT a.passed THEN 4
+                ELSE 5 END AS change
+    FROM a FULL JOIN b
+      ON a.test_case_id = b.test_case_id AND a.evaluator_type = b.evaluator_type
+)
+"""
+
+
+def _pair_counts_sql(condition: str) -> str:
+    """The eight aggregates _paired_counts takes, over the rows where ``condition`` holds."""
+    return ",\n".join(
+        [
+            *(
+                f"count(*) FILTER (WHERE {condition} AND p.change = {i})"
+                for i in (5, 4, 0, 1, 2, 3)
+            ),
+            f"avg(p.a_score) FILTER (WHERE {condition} AND p.change IN (0, 1, 4, 5))",
+            f"avg(p.b_score) FILTER (WHERE {condition} AND p.change IN (0, 1, 4, 5))",
+        ]
+    )
+
+
+# In one pass over the pairs joined to their cases: counts per evaluator and per slice
+# (category, difficulty, model type, tag). Tags are unnested as in the report: the tag set
+# counts every row, the others each pair's first row only.
+_COMPARISON_SQL = (
+    _PAIRS_CTE
+    + f"""
+SELECT p.evaluator,
+       GROUPING(tc.category, tc.difficulty, tc.model_type, t.tag),
+       tc.category, tc.difficulty, tc.model_type, t.tag,
+       {_pair_counts_sql("coalesce(t.position, 1) = 1")},
+       {_pair_counts_sql("true")}
+FROM pairs p
+JOIN test_cases tc ON tc.id = p.test_case_id
+{TAGS_LATERAL}
+GROUP BY GROUPING SETS (
+    (p.evaluator),
+    (p.evaluator, tc.category),
+    (p.evaluator, tc.difficulty),
+    (p.evaluator, tc.model_type),
+    (p.evaluator, t.tag)
+)
+"""
+)
+# GROUPING() masks for (category, difficulty, model_type, tag).
+_CMP_EVALUATOR = 0b1111
+_CMP_DIMENSION = {"category": 0b0111, "difficulty": 0b1011, "model_type": 0b1101}
+_CMP_TAG = 0b1110
+
+# The paired score deltas (B - A) per evaluator, as one flat array each, for the bootstrap.
+# A narrow query of its own: grouping the wide rows above by delta would sort them all.
+_DELTAS_SQL = (
+    _PAIRS_CTE
+    + """
+SELECT p.evaluator, array_agg(p.delta)
+FROM pairs p
+WHERE p.delta IS NOT NULL
+GROUP BY p.evaluator
+"""
+)
+
+_COMPARISON_CASES_SQL = (
+    _PAIRS_CTE
+    + """
+SELECT p.test_case_id, p.evaluator, p.a_passed, p.b_passed, p.a_score, p.b_score, p.change
+FROM pairs p
+WHERE (%(evaluator)s::text IS NULL OR p.evaluator = %(evaluator)s::text)
+  AND (%(change)s::int IS NULL OR p.change = %(change)s::int)
+ORDER BY p.change, p.delta NULLS LAST, p.test_case_id, p.evaluator
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+)
+
+
+def _paired_counts(both_passed: int, both_failed: int, regressions: int, improvements: int,
+                   only_a: int, only_b: int, mean_a: Any, mean_b: Any) -> dict:  # fmt: skip
+    """Pass rates, means and their deltas over the paired cases, and McNemar's p."""
+    paired = both_passed + both_failed + regressions + improvements
+    pass_a = rate(both_passed + regressions, paired)
+    pass_b = rate(both_passed + improvements, paired)
+    mean_a = float(mean_a) if mean_a is not None else 0.0
+    mean_b = float(mean_b) if mean_b is not None else 0.0
+    return {
+        "paired": paired,
+        "both_passed": both_passed,
+        "both_failed": both_failed,
+        "regressions": regressions,
+        "improvements": improvements,
+        "only_in_a": only_a,
+        "only_in_b": only_b,
+        "pass_rate_a": pass_a,
+        "pass_rate_b": pass_b,
+        "pass_rate_delta": pass_b - pass_a,
+        "mean_score_a": mean_a,
+        "mean_score_b": mean_b,
+        "mean_score_delta": mean_b - mean_a,
+        "mcnemar_p": stats.mcnemar_exact_p(regressions, improvements),
+    }
+
+
+@reading_from_replica()
+def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = None) -> dict:
+    """The comparison of two runs (INTERFACES.md "Comparison JSON") plus documented extras.
+
+    Verdicts are paired by test case, evaluator by evaluator; pass rates and mean scores are
+    over the paired cases (the intersection), so the deltas compare like with like.
+    Extras: per evaluator ``mde`` (smallest pass-rate change this pairing detects at 80%
+    power, alpha 0.05; null when too few pairs); ``selections_differ``; ``slices`` (per-slice
+    deltas with Holm-adjusted McNemar p-values within each evaluator, ``significant_regression``
+    where the adjusted p < 0.05 and regressions outnumber improvements); per case ``change``.
+    ``cases`` lists every verdict pair, regressions first; ``case_limit`` caps it (the page
+    pages through :func:`comparison_cases` instead). ``bootstrap_method`` names the interval:
+    ``percentile``, or ``normal`` past ``stats.BOOTSTRAP_MAX_PAIRS`` deltas.
+    """
+    params = {"a": run_a.pk, "b": run_b.pk}
+    evaluators: dict[str, dict] = {}
+    slices: list[dict] = []
+    for row in fetch(_COMPARISON_SQL, params):
+        evaluator, grouping, category, difficulty, model_type, tag = row[:6]
+        counts, tag_counts = row[6:14], row[14:]
+        if grouping == _CMP_EVALUATOR:
+            evaluators[evaluator] = _paired_counts(*counts)
+        elif grouping == _CMP_TAG:
+            if tag is not None:
+                head = {"dimension": "tag", "value": tag, "evaluator": evaluator}
+                slices.append({**head, **_paired_counts(*tag_counts)})
+        else:
+            values = {"category": category, "difficulty": difficulty, "model_type": model_type}
+            for dimension, mask in _CMP_DIMENSION.items():
+                if grouping == mask:
+                    slices.append(
+                        {
+                            "dimension": dimension,
+                            "value": values[dimension] or "",
+                            "evaluator": evaluator,
+                            **_paired_counts(*counts),
+                        }
+                    )
+
+    deltas = dict(fetch(_DELTAS_SQL, params)) if evaluators else {}
+    for evaluator, figures in evaluators.items():
+        sample = np.asarray(deltas.get(evaluator) or [], dtype=np.float64)
+        interval = stats.paired_bootstrap_ci(sample)
+        figures["bootstrap_ci95"] = [interval.low, interval.high]
+        figures["bootstrap_method"] = interval.method  # "percentile" or "normal" (large n)
+        paired = figures["paired"]
+        discordant = figures["regressions"] + figures["improvements"]
+        figures["mde"] = stats.minimum_detectable_effect(paired, rate(discordant, paired))
+        figures["pass_rate_a_ci95"] = list(
+            stats.wilson_interval(figures["both_passed"] + figures["regressions"], paired)
+        )
+        figures["pass_rate_b_ci95"] = list(
+            stats.wilson_interval(figures["both_passed"] + figures["improvements"], paired)
+        )
+
+    slices = [row for row in slices if row["paired"]]
+    by_evaluator: dict[str, list[dict]] = defaultdict(list)
+    for row in slices:
+        by_evaluator[row["evaluator"]].append(row)
+    for rows in by_evaluator.values():
+        for row, adjusted in zip(
+            rows, stats.holm_adjust([row["mcnemar_p"] for row in rows]), strict=True
+        ):
+            row["mcnemar_p_holm"] = adjusted
+            row["significant_regression"] = (
+                adjusted < ALPHA and row["regressions"] > row["improvements"]
+            )
+    dimension_order = {dimension: i for i, dimension in enumerate(SLICE_DIMENSIONS)}
+    slices.sort(key=lambda r: (r["evaluator"], dimension_order[r["dimension"]], str(r["value"])))
+
+    selection_a, selection_b = run_a.config.get("selection"), run_b.config.get("selection")
+    return {
+        "a": run_summary(run_a),
+        "b": run_summary(run_b),
+        "selections_differ": selection_a != selection_b
+        or any(f["only_in_a"] or f["only_in_b"] for f in evaluators.values()),
+        "evaluators": dict(sorted(evaluators.items())),
+        "slices": slices,
+        "cases": comparison_cases(run_a, run_b, limit=case_limit) if case_limit != 0 else [],
+    }
+
+
+@reading_from_replica()
+def comparison_cases(
+    run_a: ModelRun,
+    run_b: ModelRun,
+    *,
+    evaluator: str | None = None,
+    change: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict]:
+    """Paired verdicts, regressions first (largest score drop first), then improvements,
+    verdicts in one run only, both failed, both passed. ``change`` filters by CHANGE_KINDS."""
+    if change is not None and change not in CHANGE_KINDS:
+        raise ValueError(f"unknown change {change!r} (one of: {', '.join(CHANGE_KINDS)})")
+    params = {
+        "a": run_a.pk,
+        "b": run_b.pk,
+        "evaluator": evaluator or None,
+        "change": CHANGE_KINDS.index(change) if change else None,
+        "limit": limit,
+        "offset": offset,
+    }
+    return [
+        {
+            "test_case_id": test_case_id,
+            "evaluator": evaluator_type,
+            "a_passed": a_passed,
+            "b_passed": b_passed,
+            "a_score": a_score,
+            "b_score": b_score,
+            "change": CHANGE_KINDS[change_index],
+        }
+        for test_case_id, evaluator_type, a_passed, b_passed, a_score, b_score, change_index in (
+            fetch(_COMPARISON_CASES_SQL, params)
+        )
+    ]

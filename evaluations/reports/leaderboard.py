@@ -1,0 +1,119 @@
+"""The leaderboard: runs grouped by model type and selection, ranked by an evaluator.
+
+Every figure of a row is the run's own (:mod:`.figures`, read for all runs at once); this
+module only groups, chooses the ranking evaluator and ranks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+
+from evaluations.reports.common import run_summary, selection_label
+from evaluations.reports.figures import response_figures, verdict_figures
+from mleval_site.db_router import reading_from_replica
+from runs.models import ModelRun
+
+__all__ = ["build_leaderboard"]
+
+# A row's figures when the run has no verdict of the group's evaluator.
+_ROW_FIGURES = ("count", "passed", "pass_rate", "pass_rate_ci95", "mean_score")
+_UNRANKED = {**dict.fromkeys(_ROW_FIGURES), "count": 0, "passed": 0}
+
+
+@reading_from_replica()
+def build_leaderboard(model_type: str | None = None, evaluator: str | None = None) -> dict:
+    """Runs grouped by model type and selection, ranked by an evaluator's pass rate.
+
+    Each group ranks by ``evaluator`` when its runs have it, else by the evaluator most of
+    the group's runs have. Runs without verdicts for the ranking evaluator are listed after
+    the ranked ones. ``trends`` gives each model name's pass rate by version (in the order the
+    runs were registered) for the chart. Three queries whatever the number of runs.
+    """
+    runs = ModelRun.objects.all().order_by("created_at", "id")
+    if model_type:
+        runs = runs.filter(model_type=model_type)
+    runs = list(runs)
+    ids = [run.pk for run in runs]
+    per_run = {run_id: f["evaluators"] for run_id, f in verdict_figures(ids).items()}
+    responses = response_figures(ids)
+
+    groups: dict[tuple[str, str], list[ModelRun]] = defaultdict(list)
+    for run in runs:
+        if per_run.get(run.pk):
+            selection = run.config.get("selection")
+            groups[(run.model_type, json.dumps(selection, sort_keys=True))].append(run)
+
+    result = []
+    for (group_type, selection_key), members in sorted(groups.items()):
+        chosen = _group_evaluator(members, per_run, evaluator)
+        rows = []
+        for run in members:
+            figures = per_run[run.pk].get(chosen)
+            served = responses[run.pk]
+            rows.append(
+                {
+                    "run": run_summary(run),
+                    "evaluator": chosen if figures else None,
+                    **({key: figures[key] for key in _ROW_FIGURES} if figures else _UNRANKED),
+                    "latency_p95": served["latency_ms"]["p95"],
+                    "tokens_total": served["tokens"]["total"],
+                    "tokens_mean": served["tokens"]["mean"],
+                    "evaluators": sorted(per_run[run.pk]),
+                }
+            )
+        rows.sort(
+            key=lambda row: (
+                row["pass_rate"] is None,
+                -(row["pass_rate"] or 0.0),
+                -row["count"],
+                row["run"]["id"],
+            )
+        )
+        for rank, row in enumerate(rows, start=1):
+            row["rank"] = rank if row["pass_rate"] is not None else None
+        trends: dict[str, list[dict]] = defaultdict(list)
+        for run in members:  # registration order
+            figures = per_run[run.pk].get(chosen)
+            if figures:
+                trends[run.model_name].append(
+                    {
+                        "run_id": run.pk,
+                        "model_version": run.model_version,
+                        "pass_rate": figures["pass_rate"],
+                    }
+                )
+        result.append(
+            {
+                "model_type": group_type,
+                "selection": json.loads(selection_key),
+                "selection_label": selection_label(json.loads(selection_key)),
+                "evaluator": chosen,
+                "evaluators": sorted({e for run in members for e in per_run[run.pk]}),
+                "runs": rows,
+                "trends": [
+                    {"model_name": name, "points": points}
+                    for name, points in sorted(trends.items())
+                ],
+            }
+        )
+    return {
+        "model_type": model_type or None,
+        "evaluator": evaluator or None,
+        "evaluators": sorted({e for figures in per_run.values() for e in figures}),
+        "model_types": sorted({run.model_type for run in runs}),
+        "groups": result,
+    }
+
+
+def _group_evaluator(
+    members: Sequence[ModelRun], per_run: dict[int, dict[str, dict]], wanted: str | None
+) -> str:
+    present: dict[str, int] = defaultdict(int)
+    for run in members:
+        for evaluator_type in per_run[run.pk]:
+            present[evaluator_type] += 1
+    if wanted and wanted in present:
+        return wanted
+    return min(present, key=lambda name: (-present[name], name))
