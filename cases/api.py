@@ -1,8 +1,8 @@
 """/api/v1/cases/: the list page's filters, and writes checked by the importer's validator.
 
 A case posted to the API, typed into the form or read from an import file meets the same rules:
-the API hands each object to `cases.importing`'s record validator, so messages and defaults
-(origin, is_verified) match `import_cases` exactly.
+the API hands each object to the record validator (`cases.validation`), so messages and
+defaults (origin, is_verified) match `import_cases` exactly.
 """
 
 from typing import Any
@@ -19,11 +19,11 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from accounts.audit import record
-from cases import importing
+from cases import validation
 from cases.filters import TestCaseFilterSet, sort_ordering
 from cases.models import TestCase
 
-EDITABLE_FIELDS = importing.FIELDS
+EDITABLE_FIELDS = validation.FIELDS
 _datetime = serializers.DateTimeField().to_representation
 
 
@@ -33,7 +33,7 @@ def validate_case(record: Any) -> dict[str, Any]:
     The import's validator (every field checked, every problem reported at once), so a case
     sent to the API meets exactly the rules and defaults of `import_cases`.
     """
-    values, errors = importing.validate_record(record)
+    values, errors = validation.validate_record(record)
     if values is None:
         by_field: dict[str, list[str]] = {}
         for error in errors:

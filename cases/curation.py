@@ -14,6 +14,7 @@ from django.db.models.functions import Cast
 
 from accounts.audit import record
 from cases.models import Difficulty, TestCase
+from cases.validation import MAX_CATEGORY, tag_problem
 from mleval_site.db import cascade_counts, delete_cascading
 
 
@@ -75,16 +76,11 @@ def check_value(action: str, value: str) -> str | None:
     if action == BulkAction.SET_DIFFICULTY:
         return None if value in ("", *Difficulty.values) else "Choose easy, medium or hard."
     if action == BulkAction.SET_CATEGORY:
-        return "A category has at most 100 characters." if len(value) > 100 else None
-    from cases.importing import MAX_TAG  # the tag rules of every path that writes tags
-
+        too_long = len(value) > MAX_CATEGORY
+        return f"A category has at most {MAX_CATEGORY} characters." if too_long else None
     if not value.strip():
         return "Give the tag to add or remove."
-    if len(value.strip()) > MAX_TAG:
-        return f"A tag has at most {MAX_TAG} characters."
-    if "," in value or ";" in value:
-        return "A tag may not contain ',' or ';'."
-    return None
+    return f"A tag {problem}." if (problem := tag_problem(value)) else None
 
 
 def delete_cases(queryset: QuerySet) -> dict[str, int]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
-from cases.importing import FIELDS, JSON_FIELDS, TAG_SEPARATOR
+from cases.validation import FIELDS, JSON_FIELDS, TAG_SEPARATOR
 
 EXPORT_FORMATS = ("jsonl", "csv")
 CHUNK_SIZE = 2000

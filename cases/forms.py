@@ -1,4 +1,4 @@
-"""Forms of the curation pages. The rules themselves live in cases.importing (one set of rules
+"""Forms of the curation pages. The rules themselves live in cases.validation (one set of rules
 for the form, the import and the API); the forms only translate them into field errors."""
 
 import json
@@ -9,8 +9,9 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse_lazy
 
 from cases.curation import BulkAction
-from cases.importing import FORMATS, validate_record
+from cases.importing import FORMATS, format_from_name
 from cases.models import Origin, TestCase
+from cases.validation import validate_record
 
 
 def json_error_message(text: str, error: json.JSONDecodeError) -> str:
@@ -236,8 +237,6 @@ class ImportForm(forms.Form):
         cleaned = super().clean()
         upload = cleaned.get("file")
         if upload is not None and not cleaned.get("file_format"):
-            from cases.importing import format_from_name
-
             file_format = format_from_name(upload.name)
             if file_format is None:
                 self.add_error(

@@ -1,9 +1,9 @@
 """Importing test cases from JSONL, CSV or a JSON array: the one code path behind the import page,
 its background task and `manage.py import_cases`.
 
-Files are read as a stream (constant memory, whatever their size). Every record is validated
-against the same rules PostgreSQL enforces (DATA_MODEL.md) plus the ground-truth shape of its
-output_type, and each problem is reported with its line and field. A real import writes the rows
+Files are read as a stream (constant memory, whatever their size). Every record is checked by
+the case validator (cases.validation: the rules of the form and the API too), and each problem
+is reported with its line and field. A real import writes the rows
 with PostgreSQL `COPY` inside one transaction while it validates; the first bad record stops the
 writing, validation goes on to report every error, and the transaction is rolled back, so a file
 is imported whole or not at all. A dry run only validates.
@@ -16,42 +16,31 @@ import csv
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from accounts import audit
-from cases.models import Difficulty, Origin, default_is_verified
-from cases.shapes import ground_truth_errors, json_type
+from cases.models import Origin
+from cases.validation import (
+    FIELDS,
+    IGNORED,
+    JSON_FIELDS,
+    KNOWN,
+    ORIGINS,
+    REQUIRED,
+    TAG_SEPARATOR,
+    ImportReport,
+    RowError,
+    StoredTextCheck,
+    Validator,
+    unknown_field_message,
+)
 from mleval_site import jsonsafe
 
+__all__ = ["FIELDS", "FORMATS", "ImportReport", "RowError", "format_from_name", "import_cases"]
+
 FORMATS = ("jsonl", "csv", "json")
-# The case fields of the file formats (INTERFACES.md), in the order export writes them.
-FIELDS = (
-    "input_data",
-    "input_type",
-    "input_format",
-    "ground_truth",
-    "output_type",
-    "model_type",
-    "category",
-    "tags",
-    "difficulty",
-    "origin",
-    "is_verified",
-    "metadata",
-)
-REQUIRED = ("input_data", "input_type", "ground_truth", "output_type")
-JSON_FIELDS = ("input_data", "ground_truth", "metadata")
-# Keys an export (or another tool) writes that say nothing about the case itself: skipped.
-IGNORED = ("id", "created_at", "updated_at", "created_by")
-SLUG_FIELDS = {"input_type": 50, "output_type": 50, "input_format": 50, "model_type": 50}
-MAX_CATEGORY = 100
-MAX_TAG = 50
-TAG_SEPARATOR = ";"  # CSV cells; tags may not contain it (nor the page's comma)
-MAX_REPORTED_ERRORS = 1000
-PREVIEW_ROWS = 10
 PROGRESS_EVERY = 5000
 CHUNK = 1 << 20
 MAX_JSON_ELEMENT = 64 << 20
@@ -59,85 +48,11 @@ MAX_JSON_ELEMENT = 64 << 20
 COPY_COLUMNS = (*FIELDS, "created_by_id")
 COPY_SQL = f"COPY test_cases ({', '.join(COPY_COLUMNS)}) FROM STDIN"
 # Text-format COPY: JSON columns go as JSON text and PostgreSQL parses them into jsonb.
-COPY_TYPES = [
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text[]",
-    "text",
-    "text",
-    "bool",
-    "text",
-    "int8",
-]
+COPY_TYPES = [*["text"] * 7, "text[]", "text", "text", "bool", "text", "int8"]  # FIELDS order
 
-_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 _JSON_WS = re.compile(r"[ \t\n\r]*")
 _BOOLEANS = {"true": True, "t": True, "1": True, "yes": True, "false": False, "f": False}
 _BOOLEANS |= {"0": False, "no": False}
-_DIFFICULTIES = frozenset(Difficulty.values)
-_ORIGINS = frozenset(Origin.values)
-_KNOWN = frozenset(FIELDS) | frozenset(IGNORED)
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem with the file, where a person can find it: line (1-based) and field."""
-
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" if self.line else "the file"
-        return (
-            f"{where}, {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
-
-    def as_dict(self) -> dict:
-        return {"line": self.line, "field": self.field, "message": self.message}
-
-
-@dataclass
-class ImportReport:
-    """What an import (or a dry run) found and did; `errors` keeps the first MAX_REPORTED_ERRORS."""
-
-    file_format: str
-    dry_run: bool
-    rows: int = 0
-    valid: int = 0
-    imported: int = 0
-    error_count: int = 0
-    bytes_read: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    preview: list[dict] = field(default_factory=list)
-    counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            ("human", "ai-generated", "verified", "unverified", "golden"), 0
-        )
-    )
-
-    @property
-    def ok(self) -> bool:
-        return self.error_count == 0
-
-    def add_error(self, line: int, field_name: str, message: str) -> None:
-        self.error_count += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(RowError(line, field_name, message))
-
-    def summary(self) -> str:
-        """The command's last line: `imported N cases`, `would import N cases`, or why not."""
-        if not self.ok:
-            errors = f"{self.error_count} error{'s' if self.error_count != 1 else ''}"
-            return f"{errors} in {self.rows} rows; nothing imported"
-        if self.dry_run:
-            return f"would import {self.valid} cases"
-        return f"imported {self.imported} cases"
 
 
 class _FileError(Exception):
@@ -178,18 +93,18 @@ def import_cases(
     """
     if file_format not in FORMATS:
         raise ValueError(f"unknown format {file_format!r}; use one of {', '.join(FORMATS)}")
-    if origin and origin not in _ORIGINS:
+    if origin and origin not in ORIGINS:
         raise ValueError(f"unknown origin {origin!r}; use one of {', '.join(Origin.values)}")
     report = ImportReport(file_format=file_format, dry_run=dry_run)
     counter = _CountingReader(source)
     records = {"jsonl": _jsonl_records, "csv": _csv_records, "json": _json_array_records}[
         file_format
     ](counter, report)
-    validator = _Validator(report, origin, user_id)
+    validator = Validator(report, origin)
 
     def rows() -> Iterator[tuple]:
         for line, record in records:
-            row = validator.row(line, record)
+            row = _copy_row(validator.values(line, record), user_id)
             if on_progress is not None and report.rows % PROGRESS_EVERY == 0:
                 report.bytes_read = counter.bytes_read
                 on_progress(report.rows, counter.bytes_read)
@@ -210,19 +125,6 @@ def import_cases(
     if on_progress is not None:
         on_progress(report.rows, counter.bytes_read)
     return report
-
-
-def validate_record(record: Any, *, origin: str = "") -> tuple[dict | None, list[RowError]]:
-    """One case object (from the form or the API) checked by the import's rules.
-
-    Returns (field values as they will be stored, []) or (None, errors); errors carry the field
-    and no line (line 0).
-    """
-    report = ImportReport(file_format="json", dry_run=True)
-    values = _Validator(report, origin, None).values(0, _StoredTextCheck(record))
-    if values is None:
-        return None, report.errors
-    return dict(zip(FIELDS, values, strict=True)), []
 
 
 def _copy(
@@ -317,15 +219,8 @@ def _jsonl_records(reader: _CountingReader, report: ImportReport) -> Iterator[tu
             report.add_error(line, "", f"malformed JSON: {_json_error(error)}")
             continue
         if jsonsafe.suspect(text):
-            record = _StoredTextCheck(record)
+            record = StoredTextCheck(record)
         yield line, record
-
-
-class _StoredTextCheck:
-    """Marks a record whose text may hold characters PostgreSQL cannot store (checked slowly)."""
-
-    def __init__(self, record: Any) -> None:
-        self.record = record
 
 
 def _decoded_lines(reader: _CountingReader, bad_lines: set[int]) -> Iterator[str]:
@@ -353,8 +248,8 @@ def _csv_records(reader: _CountingReader, report: ImportReport) -> Iterator[tupl
             return
         names = [name.strip() for name in header]
         for name in names:
-            if name not in _KNOWN:
-                report.add_error(1, name or "(empty)", _unknown_field_message())
+            if name not in KNOWN:
+                report.add_error(1, name or "(empty)", unknown_field_message())
             elif names.count(name) > 1:
                 report.add_error(1, name, "column appears twice in the header")
         for name in REQUIRED:
@@ -390,7 +285,7 @@ def _csv_record(line: int, names: list[str], cells: list[str], report: ImportRep
     record: dict[str, Any] = {}
     failed = False
     for name, cell in zip(names, cells, strict=True):
-        if cell == "" or name in IGNORED or name not in _KNOWN:
+        if cell == "" or name in IGNORED or name not in KNOWN:
             continue
         if name in JSON_FIELDS:
             try:
@@ -410,7 +305,7 @@ def _csv_record(line: int, names: list[str], cells: list[str], report: ImportRep
             record[name] = cell
     if failed:
         return None
-    return _StoredTextCheck(record) if any(jsonsafe.suspect(cell) for cell in cells) else record
+    return StoredTextCheck(record) if any(jsonsafe.suspect(cell) for cell in cells) else record
 
 
 def _json_array_records(reader: _CountingReader, report: ImportReport) -> Iterator[tuple[int, Any]]:
@@ -497,7 +392,7 @@ def _json_array_records(reader: _CountingReader, report: ImportReport) -> Iterat
             text = buf[pos:end]
             pos, index = end, index + 1
             if jsonsafe.suspect(text):
-                record = _StoredTextCheck(record)
+                record = StoredTextCheck(record)
             yield start_line, record
         pos += 1
         if skip_whitespace() != "":
@@ -507,163 +402,17 @@ def _json_array_records(reader: _CountingReader, report: ImportReport) -> Iterat
         report.add_error(error.line, "", error.message)
 
 
-def _unknown_field_message() -> str:
-    return f"unknown field; a case has {', '.join(FIELDS)} (and an ignored id)"
-
-
-class _Validator:
-    """Turns one parsed record into a COPY row, reporting every problem with line and field."""
-
-    def __init__(self, report: ImportReport, origin: str, user_id: int | None) -> None:
-        self.report = report
-        self.forced_origin = origin
-        self.user_id = user_id
-
-    def row(self, line: int, record: Any) -> tuple | None:
-        """The COPY row (JSON fields as JSON text, then created_by_id), or None when invalid."""
-        values = self.values(line, record)
-        if values is None:
-            return None
-        dumps = json.dumps
-        return (
-            dumps(values[0], ensure_ascii=False),
-            values[1],
-            values[2],
-            dumps(values[3], ensure_ascii=False),
-            *values[4:11],
-            dumps(values[11], ensure_ascii=False),
-            self.user_id,
-        )
-
-    def values(self, line: int, record: Any) -> tuple | None:
-        """The FIELDS' values as they will be stored (defaults filled in), or None when invalid."""
-        report = self.report
-        report.rows += 1
-        before = report.error_count
-        if isinstance(record, _StoredTextCheck):
-            record = record.record
-            if isinstance(record, dict):
-                for name, value in record.items():
-                    if reason := jsonsafe.unstorable(value):
-                        report.add_error(line, name, reason)
-        if type(record) is not dict:
-            report.add_error(line, "", f"a case must be a JSON object, got {json_type(record)}")
-            return None
-        add = report.add_error
-        for name in record.keys() - _KNOWN:
-            add(line, name, _unknown_field_message())
-        for name in REQUIRED:
-            if record.get(name) is None:
-                add(line, name, "missing (required)")
-
-        input_data = record.get("input_data")
-        if input_data is not None and type(input_data) is not dict:
-            add(line, "input_data", f"must be a JSON object, got {json_type(input_data)}")
-        slugs = {}
-        for name, max_length in SLUG_FIELDS.items():
-            value = record.get(name)
-            if value is None:
-                slugs[name] = ""
-            elif type(value) is not str:
-                add(line, name, f"must be a string, got {json_type(value)}")
-            elif value and not _SLUG.fullmatch(value):
-                add(line, name, f"{value!r} is not a slug (letters, digits, - and _ only)")
-            elif len(value) > max_length:
-                add(line, name, f"longer than {max_length} characters")
-            else:
-                slugs[name] = value
-        category = record.get("category")
-        if category is None:
-            category = ""
-        elif type(category) is not str:
-            add(line, "category", f"must be a string, got {json_type(category)}")
-        elif len(category) > MAX_CATEGORY:
-            add(line, "category", f"longer than {MAX_CATEGORY} characters")
-
-        ground_truth = record.get("ground_truth")
-        output_type = slugs.get("output_type")
-        if ground_truth is not None and output_type:
-            for message in ground_truth_errors(output_type, ground_truth):
-                add(line, "ground_truth", message.removeprefix("ground_truth "))
-
-        tags = record.get("tags")
-        if tags is None:
-            tags = []
-        else:
-            tags = self._tags(line, tags)
-
-        difficulty = record.get("difficulty")
-        if difficulty is None:
-            difficulty = ""
-        elif type(difficulty) is not str:
-            add(line, "difficulty", f"must be a string, got {json_type(difficulty)}")
-        elif difficulty not in _DIFFICULTIES and difficulty != "":
-            add(line, "difficulty", f"{difficulty!r} is not one of {', '.join(Difficulty.values)}")
-
-        origin = record.get("origin")
-        if origin is None:
-            origin = self.forced_origin or Origin.HUMAN.value
-        elif type(origin) is not str:
-            add(line, "origin", f"must be a string, got {json_type(origin)}")
-        elif origin not in _ORIGINS:
-            add(line, "origin", f"{origin!r} is not one of {', '.join(Origin.values)}")
-        elif self.forced_origin and origin != self.forced_origin:
-            add(line, "origin", f"{origin!r} contradicts the import's origin {self.forced_origin}")
-
-        is_verified = record.get("is_verified")
-        if is_verified is None:
-            is_verified = default_is_verified(origin)
-        elif type(is_verified) is not bool:
-            add(line, "is_verified", f"must be true or false, got {json_type(is_verified)}")
-
-        metadata = record.get("metadata")
-        if metadata is None:
-            metadata = {}
-        elif type(metadata) is not dict:
-            add(line, "metadata", f"must be a JSON object, got {json_type(metadata)}")
-
-        if report.error_count != before:
-            return None
-        report.valid += 1
-        counts = report.counts
-        counts[origin] += 1
-        counts["verified" if is_verified else "unverified"] += 1
-        if is_verified and origin == Origin.HUMAN:
-            counts["golden"] += 1
-        values = (
-            input_data,
-            slugs["input_type"],
-            slugs["input_format"],
-            ground_truth,
-            output_type,
-            slugs["model_type"],
-            category,
-            tags,
-            difficulty,
-            origin,
-            is_verified,
-            metadata,
-        )
-        if len(report.preview) < PREVIEW_ROWS:
-            report.preview.append({"line": line, **dict(zip(FIELDS, values, strict=True))})
-        return values
-
-    def _tags(self, line: int, tags: Any) -> list[str]:
-        if type(tags) is not list:
-            self.report.add_error(line, "tags", f"must be a list of strings, got {json_type(tags)}")
-            return []
-        clean = []
-        for i, tag in enumerate(tags):
-            if type(tag) is not str:
-                message = f"tag {i + 1} must be a string, got {json_type(tag)}"
-            elif not tag.strip():
-                message = f"tag {i + 1} is empty"
-            elif len(tag.strip()) > MAX_TAG:
-                message = f"tag {tag!r} is longer than {MAX_TAG} characters"
-            elif "," in tag or TAG_SEPARATOR in tag:
-                message = f"tag {tag!r} may not contain ',' or ';'"
-            else:
-                clean.append(tag.strip())
-                continue
-            self.report.add_error(line, "tags", message)
-        return clean
+def _copy_row(values: tuple | None, user_id: int | None) -> tuple | None:
+    """The COPY row of a case's values (JSON fields as JSON text, then created_by_id)."""
+    if values is None:
+        return None
+    dumps = json.dumps
+    return (
+        dumps(values[0], ensure_ascii=False),
+        values[1],
+        values[2],
+        dumps(values[3], ensure_ascii=False),
+        *values[4:11],
+        dumps(values[11], ensure_ascii=False),
+        user_id,
+    )

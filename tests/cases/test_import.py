@@ -6,8 +6,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from cases.importing import import_cases, validate_record
+from cases.importing import import_cases
 from cases.models import TestCase
+from cases.validation import validate_record
 
 
 def case(**overrides) -> dict:
@@ -294,6 +295,31 @@ def test_validate_record_is_the_forms_and_apis_rule():
     values, errors = validate_record({"input_type": "text"})
     assert values is None
     assert {e.field for e in errors} == {"input_data", "ground_truth", "output_type"}
+
+
+@pytest.mark.parametrize(
+    "tag, record_message, bulk_message",
+    [
+        ("   ", "tag 1 is empty", "Give the tag to add or remove."),
+        (
+            "x" * 51,
+            f"tag {'x' * 51!r} is longer than 50 characters",
+            "A tag is longer than 50 characters.",
+        ),
+        ("a;b", "tag 'a;b' may not contain ',' or ';'", "A tag may not contain ',' or ';'."),
+        ("a,b", "tag 'a,b' may not contain ',' or ';'", "A tag may not contain ',' or ';'."),
+    ],
+)
+def test_one_tag_rule_for_records_and_bulk_tag_actions(tag, record_message, bulk_message):
+    """The import, form and API (validate_record) and the bulk tag actions refuse the same tags."""
+    from cases.curation import BulkAction, check_value
+
+    values, errors = validate_record(case(tags=[tag]))
+    assert values is None and [(e.field, e.message) for e in errors] == [("tags", record_message)]
+    for action in (BulkAction.ADD_TAG, BulkAction.REMOVE_TAG):
+        assert check_value(action, tag) == bulk_message
+    assert check_value(BulkAction.ADD_TAG, " " + "x" * 50 + " ") is None
+    assert validate_record(case(tags=[" " + "x" * 50 + " "]))[0]["tags"] == ["x" * 50]
 
 
 @pytest.mark.django_db
