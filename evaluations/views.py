@@ -14,44 +14,16 @@ from evaluations.filters import ComparisonCasesForm, FailingCasesForm, RunPairFo
 from evaluations.forms import EvaluateRunForm
 from evaluations.models import Evaluation
 from evaluations.tasks import enqueue_evaluation
+from mleval_site.generic import CSV, JSON, ExportMixin, FilterQueryMixin, PartialMixin
 from mleval_site.pagination import EstimatedCountPaginator
 from runs.models import ModelRun
 
 # --- reports: run report, comparison, leaderboard, case history ----------------------------
-# Thin views: every figure comes from evaluations.reports; `?format=json|csv` on any report
-# page downloads the same dict the page renders (evaluations.exports).
+# Thin views: every figure comes from evaluations.reports, every parameter is parsed by
+# evaluations.filters; `?format=json|csv` on any report page downloads the same dict the page
+# renders (evaluations.exports, through mleval_site.generic.ExportMixin).
 
 REPORT_PERMISSIONS = ("runs.view_modelrun", "evaluations.view_evaluation")
-EXPORT_FORMATS = ("json", "csv")
-
-
-class ExportMixin:
-    """`?format=json|csv` turns a report page into a download of the dict it renders."""
-
-    export_header = exports.LONG_COLUMNS
-
-    def export_format(self) -> str | None:
-        fmt = self.request.GET.get("format", "")
-        return fmt if fmt not in ("", "html") else None
-
-    def export(self, data: dict, rows, filename: str) -> HttpResponse:
-        fmt = self.export_format()
-        if fmt == "json":
-            response = HttpResponse(exports.to_json(data), content_type="application/json")
-        else:
-            response = HttpResponse(content_type="text/csv; charset=utf-8")
-            exports.write_csv(rows, response, self.export_header)
-        response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
-        return response
-
-    def dispatch(self, request, *args, **kwargs):
-        fmt = self.export_format()
-        if fmt is not None and fmt not in EXPORT_FORMATS:
-            return HttpResponseBadRequest(
-                f"Unknown format {fmt!r}: use format=json or format=csv (or none for the page).",
-                content_type="text/plain; charset=utf-8",
-            )
-        return super().dispatch(request, *args, **kwargs)
 
 
 def _bad_request(text: str) -> HttpResponse:
@@ -59,26 +31,58 @@ def _bad_request(text: str) -> HttpResponse:
     return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
 
 
-class RunReportView(PermissionRequiredMixin, ExportMixin, DetailView):
+class ReportExportMixin(ExportMixin):
+    """JSON or long CSV (exports.LONG_COLUMNS) of the dict ``export_data()`` returns."""
+
+    export_formats = {"json": JSON, "csv": CSV}  # in the order the 400 names them
+    export_header = exports.LONG_COLUMNS
+
+    def export_data(self) -> dict:
+        raise NotImplementedError
+
+    def export_rows(self, data: dict):
+        raise NotImplementedError
+
+    def export_content(self, fmt: str) -> str:
+        data = self.export_data()
+        if fmt == "json":
+            return exports.to_json(data)
+        return exports.to_csv(self.export_rows(data), self.export_header)
+
+
+class RunReportView(
+    PermissionRequiredMixin, PartialMixin, FilterQueryMixin, ReportExportMixin, DetailView
+):
     """/runs/<id>/report/: the run report; its failing-cases table pages through htmx."""
 
     model = ModelRun
     permission_required = REPORT_PERMISSIONS
     template_name = "evaluations/run_report.html"
+    partial_template_name = "evaluations/_failing_cases.html"
+    htmx_target = "failing"
     context_object_name = "run"
     failing_per_page = 25
 
     def get(self, request, *args, **kwargs):
-        self.object = self.get_object()
         self.filters = FailingCasesForm(request.GET)
         if not self.filters.is_valid():
             return _bad_request(error_text(self.filters))
-        if self.export_format():
-            report = reports.build_run_report(self.object)
-            return self.export(report, exports.report_rows(report), f"run-{self.object.pk}-report")
-        if request.htmx and request.htmx.target == "failing":
-            return render(request, "evaluations/_failing_cases.html", self.failing_context())
-        return self.render_to_response(self.get_context_data())
+        return super().get(request, *args, **kwargs)
+
+    def get_object(self, queryset=None) -> ModelRun:
+        # Once per request: the export and the page both ask.
+        if getattr(self, "object", None) is None:
+            self.object = super().get_object(queryset)
+        return self.object
+
+    def get_export_filename(self, fmt: str) -> str:
+        return f"run-{self.get_object().pk}-report.{fmt}"
+
+    def export_data(self) -> dict:
+        return reports.build_run_report(self.get_object())
+
+    def export_rows(self, data: dict):
+        return exports.report_rows(data)
 
     def failing_context(self, report: dict | None = None) -> dict:
         evaluator = self.filters.cleaned_data["evaluator"]
@@ -88,18 +92,17 @@ class RunReportView(PermissionRequiredMixin, ExportMixin, DetailView):
         if report is not None and not evaluator and not any(slices.values()):
             # Unfiltered, the report already counted them: no count query.
             paginator.count = sum(e["count"] - e["passed"] for e in report["evaluators"].values())
-        page = paginator.get_page(self.request.GET.get("page"))
-        query = self.request.GET.copy()
-        query.pop("page", None)
         return {
             "run": self.object,
-            "page_obj": page,
+            "page_obj": paginator.get_page(self.request.GET.get("page")),
             "paginator": paginator,
-            "filter_query": query.urlencode(),
+            "filter_query": self.filter_query(),
             "selected": {"evaluator": evaluator, **slices},
         }
 
     def get_context_data(self, **kwargs):
+        if self.is_partial():  # the failing-cases table alone: no report
+            return self.failing_context()
         report = reports.build_run_report(self.object)
         slice_charts = [
             {
@@ -115,13 +118,14 @@ class RunReportView(PermissionRequiredMixin, ExportMixin, DetailView):
             for evaluator in report["evaluators"]
             if len({row["value"] for row in rows}) > 1
         ]
-        return super().get_context_data(
+        context = super().get_context_data(
             report=report,
             slice_charts=slice_charts,
             selection_label=reports.selection_label(report["run"]["selection"]),
-            **self.failing_context(report),
             **kwargs,
         )
+        context.update(self.failing_context(report))
+        return context
 
 
 class _CaseRows:
@@ -138,11 +142,15 @@ class _CaseRows:
         return rows[:per_page], len(rows) > per_page
 
 
-class CompareView(PermissionRequiredMixin, ExportMixin, TemplateView):
+class CompareView(
+    PermissionRequiredMixin, PartialMixin, FilterQueryMixin, ReportExportMixin, TemplateView
+):
     """/runs/compare/?a=&b=: two runs paired by case, with significance; a picker without."""
 
     permission_required = REPORT_PERMISSIONS
     template_name = "evaluations/compare.html"
+    partial_template_name = "evaluations/_compare_cases.html"
+    htmx_target = "compare-cases"
     cases_per_page = 50
 
     def get(self, request, *args, **kwargs):
@@ -151,19 +159,11 @@ class CompareView(PermissionRequiredMixin, ExportMixin, TemplateView):
         self.case_filters = ComparisonCasesForm(request.GET)
         if not self.case_filters.is_valid():
             return _bad_request(error_text(self.case_filters))
-        if self.export_format():
-            if self.errors or not self.run_a:
-                return _bad_request(" ".join(self.errors) or "Give two runs: ?a=&b=.")
-            comparison = reports.compare_runs(self.run_a, self.run_b)
-            return self.export(
-                comparison,
-                exports.comparison_rows(comparison),
-                f"compare-{self.run_a.pk}-{self.run_b.pk}",
-            )
-        if request.htmx and request.htmx.target == "compare-cases" and self.run_a:
-            return render(request, "evaluations/_compare_cases.html", self.cases_context())
-        status = 400 if self.errors else 200
-        return self.render_to_response(self.get_context_data(), status=status)
+        if self.export_format() and self.run_a is None:
+            return _bad_request(" ".join(self.errors) or "Give two runs: ?a=&b=.")
+        if self.errors:
+            return self.render_to_response(self.get_context_data(), status=400)
+        return super().get(request, *args, **kwargs)
 
     def _runs(self) -> tuple[ModelRun | None, ModelRun | None]:
         """The two runs of ?a=&b=, or none (the picker) when neither is given."""
@@ -175,6 +175,18 @@ class CompareView(PermissionRequiredMixin, ExportMixin, TemplateView):
             return None, None
         return form.runs()
 
+    def is_partial(self) -> bool:
+        return self.run_a is not None and super().is_partial()
+
+    def get_export_filename(self, fmt: str) -> str:
+        return f"compare-{self.run_a.pk}-{self.run_b.pk}.{fmt}"
+
+    def export_data(self) -> dict:
+        return reports.compare_runs(self.run_a, self.run_b)
+
+    def export_rows(self, data: dict):
+        return exports.comparison_rows(data)
+
     def cases_context(self) -> dict:
         evaluator = self.case_filters.cleaned_data["evaluator"]
         change = self.case_filters.cleaned_data["change"]
@@ -185,26 +197,27 @@ class CompareView(PermissionRequiredMixin, ExportMixin, TemplateView):
         rows, has_next = _CaseRows(self.run_a, self.run_b, evaluator, change).page(
             number, self.cases_per_page
         )
-        query = self.request.GET.copy()
-        query.pop("page", None)
         return {
             "run_a": self.run_a,
             "run_b": self.run_b,
             "case_rows": rows,
             "page_number": number,
             "has_next": has_next,
-            "filter_query": query.urlencode(),
+            "filter_query": self.filter_query(),
             "selected": {"evaluator": evaluator, "change": change},
             "change_kinds": reports.CHANGE_KINDS,
         }
 
     def get_context_data(self, **kwargs):
-        context = {
-            "errors": self.errors,
-            "recent_runs": ModelRun.objects.order_by("-created_at", "-id")[:200],
-            "selected_a": self.request.GET.get("a", ""),
-            "selected_b": self.request.GET.get("b", ""),
-        }
+        if self.is_partial():  # the per-case table alone
+            return self.cases_context()
+        context = super().get_context_data(
+            errors=self.errors,
+            recent_runs=ModelRun.objects.order_by("-created_at", "-id")[:200],
+            selected_a=self.request.GET.get("a", ""),
+            selected_b=self.request.GET.get("b", ""),
+            **kwargs,
+        )
         if self.run_a:
             comparison = reports.compare_runs(self.run_a, self.run_b, case_limit=0)
             context.update(
@@ -217,24 +230,29 @@ class CompareView(PermissionRequiredMixin, ExportMixin, TemplateView):
                 )[:100],
                 **self.cases_context(),
             )
-        return super().get_context_data(**context, **kwargs)
+        return context
 
 
-class LeaderboardView(PermissionRequiredMixin, ExportMixin, TemplateView):
+class LeaderboardView(PermissionRequiredMixin, ReportExportMixin, TemplateView):
     """/leaderboard/: runs grouped by model type and selection, ranked by an evaluator."""
 
     permission_required = REPORT_PERMISSIONS
     template_name = "evaluations/leaderboard.html"
     export_header = exports.LEADERBOARD_COLUMNS
+    export_name = "leaderboard"
 
     def get(self, request, *args, **kwargs):
         self.board = reports.build_leaderboard(
             model_type=request.GET.get("model_type", "").strip() or None,
             evaluator=request.GET.get("evaluator", "").strip() or None,
         )
-        if self.export_format():
-            return self.export(self.board, exports.leaderboard_rows(self.board), "leaderboard")
         return super().get(request, *args, **kwargs)
+
+    def export_data(self) -> dict:
+        return self.board
+
+    def export_rows(self, data: dict):
+        return exports.leaderboard_rows(data)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(board=self.board, **kwargs)
