@@ -201,7 +201,7 @@ def pages() -> dict[str, tuple[str, str]]:
     """name -> (URL, bare SQL fetching the same rows). The deep page starts mid-table."""
     from django.db import connection
 
-    from cases.pagination import encode_cursor
+    from mleval_site.pagination import encode_cursor
 
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id FROM test_cases WHERE {GOLDEN} ORDER BY id LIMIT 1 OFFSET ("

@@ -126,12 +126,14 @@ def apply(
     reviewing: bool = False,
     selection: dict | None = None,
     via: str = "",
+    target_id: object = "",
 ) -> int:
     """Run a bulk action over the selection in one transaction; the number of cases changed.
 
     The action is recorded in the audit trail with `actor` (as an approval or rejection when
-    `reviewing`), the `selection` that chose the cases, the count and where it came from
-    (`via`, e.g. "admin"; the pages leave it out), in the same transaction.
+    `reviewing`), the `selection` that chose the cases (or the one case's `target_id`), the
+    count and where it came from (`via`, e.g. "admin"; the pages leave it out), in the same
+    transaction.
     """
     if message := check_value(action, value):
         raise ValueError(message)
@@ -145,7 +147,15 @@ def apply(
         details = {"value": value} if action in NEEDS_VALUE else {}
         if via:
             details["via"] = via
-        record(actor, name, "testcase", count=changed, selection=selection or {}, **details)
+        record(
+            actor,
+            name,
+            "testcase",
+            target_id=target_id,
+            count=changed,
+            selection=selection or {},
+            **details,
+        )
     return changed
 
 
@@ -167,6 +177,6 @@ def _apply(queryset: QuerySet, action: str, value: str) -> int:
     return changing.update(difficulty=value)
 
 
-def approve(queryset: QuerySet, *, actor=None) -> int:
+def approve(queryset: QuerySet, *, actor=None, target_id: object = "") -> int:
     """Approve reviewed cases: verified from now on; their origin stays what it was."""
-    return apply(queryset, BulkAction.VERIFY, actor=actor, reviewing=True)
+    return apply(queryset, BulkAction.VERIFY, actor=actor, reviewing=True, target_id=target_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import views
+from cases import curation_views, views
 
 app_name = "cases"
 urlpatterns = [
@@ -8,9 +8,9 @@ urlpatterns = [
     path("new/", views.CaseCreateView.as_view(), name="create"),
     path("<int:pk>/", views.CaseDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", views.CaseUpdateView.as_view(), name="edit"),
-    path("<int:pk>/delete/", views.CaseDeleteView.as_view(), name="delete"),
-    path("bulk/", views.BulkActionView.as_view(), name="bulk"),
-    path("review/", views.ReviewQueueView.as_view(), name="review"),
+    path("<int:pk>/delete/", curation_views.CaseDeleteView.as_view(), name="delete"),
+    path("bulk/", curation_views.BulkActionView.as_view(), name="bulk"),
+    path("review/", curation_views.ReviewQueueView.as_view(), name="review"),
     path("check-json/", views.CheckJsonView.as_view(), name="check_json"),
     path("import/", views.ImportView.as_view(), name="import"),
     path("import/<int:pk>/", views.ImportJobView.as_view(), name="import_detail"),

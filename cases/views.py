@@ -1,43 +1,43 @@
-"""Curation pages. Thin views: filtering is TestCaseFilterSet, paging is cases.pagination, bulk
-work is cases.curation, importing and exporting are cases.importing / cases.exporting."""
+"""Case pages. Thin views: filtering is TestCaseFilterSet, paging mleval_site.pagination, importing
+and exporting cases.importing / cases.exporting; the bulk actions, review queue and delete page
+(cases.curation's) are in cases.curation_views."""
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponseRedirect, QueryDict
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import CreateView, DetailView, FormView, TemplateView, UpdateView
 
 from accounts.audit import record
 from cases import curation
 from cases.exporting import CONTENT_TYPES, EXPORT_FORMATS, export_filename, export_lines
-from cases.filters import SORT_CHOICES, SelectionError, TestCaseFilterSet, select_cases
+from cases.filters import SORT_CHOICES, TestCaseFilterSet
 from cases.forms import (
-    BulkActionForm,
     CaseForm,
     ImportForm,
     check_json,
     upload_too_large_message,
 )
-from cases.models import ImportJob, Origin, Scope, TestCase
-from cases.pagination import BadCursor, count_rows, keyset_page
-from cases.panels import detail_panels
+from cases.models import ImportJob, Scope, TestCase
 from cases.previews import input_preview
 from cases.shapes import ground_truth_errors
 from cases.tasks import import_cases_task
-from mleval_site.db import cascade_counts
-from mleval_site.generic import ExportMixin, FilterQueryMixin, PartialMixin
+from mleval_site.generic import (
+    ExportMixin,
+    FilterQueryMixin,
+    KeysetPageMixin,
+    PartialMixin,
+    safe_next,
+)
+from mleval_site.pagination import KEYSET_COUNT_LIMIT, count_rows
 
-PAGING_PARAMS = ("after", "before", "last")
-REVIEW_SELECTION = {"origin": Origin.AI_GENERATED, "is_verified": "false"}
 LIST_COLUMNS = [
     ("id", "#"),
     ("model_type", "Domain"),
@@ -75,44 +75,11 @@ def _optional_url(name: str, *args) -> str | None:
         return None
 
 
-def _is_review(selection: QueryDict) -> bool:
-    """Whether a bulk action comes from the review queue (its selection: awaiting review)."""
-    return selection.dict() == REVIEW_SELECTION
-
-
-def _safe_next(request, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        return target
-    return fallback
-
-
-class KeysetListMixin:
-    """A page of a queryset through keyset paging; a bad page link falls back to page one."""
-
-    paginate_by = 50
-
-    def page_of(self, queryset):
-        get = self.request.GET
-        try:
-            return keyset_page(
-                queryset,
-                per_page=self.paginate_by,
-                after=get.get("after"),
-                before=get.get("before"),
-                last=get.get("last") == "1",
-            )
-        except BadCursor as error:
-            messages.warning(self.request, str(error))
-            return keyset_page(queryset, per_page=self.paginate_by)
-
-
-class CaseListView(PermissionRequiredMixin, PartialMixin, FilterQueryMixin, KeysetListMixin,
+class CaseListView(PermissionRequiredMixin, PartialMixin, FilterQueryMixin, KeysetPageMixin,
                    TemplateView):  # fmt: skip
     permission_required = "cases.view_testcase"
     template_name = "cases/case_list.html"
     partial_template_name = "cases/_case_results.html"
-    paging_params = PAGING_PARAMS
 
     def get_context_data(self, **kwargs):
         filterset = TestCaseFilterSet(
@@ -159,7 +126,6 @@ class CaseDetailView(PermissionRequiredMixin, DetailView):
         case = self.object
         context["preview"] = input_preview(case)
         context["shape_errors"] = ground_truth_errors(case.output_type, case.ground_truth)
-        context["panels"] = detail_panels(self.request, case)
         context["history_url"] = _optional_url("evaluations:case-history", case.pk)
         return context
 
@@ -188,124 +154,19 @@ class CaseUpdateView(PermissionRequiredMixin, UpdateView):
 
     def form_valid(self, form):
         approving = "approve" in self.request.POST
-        if approving:
-            form.instance.is_verified = True
         with transaction.atomic():
             response = super().form_valid(form)
             record(self.request.user, "case.update", self.object, fields=form.changed_data)
-            if approving:
-                record(
-                    self.request.user,
-                    "cases.approve",
-                    "testcase",
-                    target_id=self.object.pk,
-                    count=1,
-                )
+            if approving:  # what the review queue's Approve does, for this one case
+                one = TestCase.objects.filter(pk=self.object.pk)
+                curation.approve(one, actor=self.request.user, target_id=self.object.pk)
         messages.success(
             self.request, f"Case {self.object.pk} {'saved and approved' if approving else 'saved'}."
         )
         return response
 
     def get_success_url(self) -> str:
-        return _safe_next(self.request, self.object.get_absolute_url())
-
-
-class CaseDeleteView(PermissionRequiredMixin, DetailView):
-    """GET: what goes with the case; POST: delete it (and that) in one transaction."""
-
-    permission_required = "cases.delete_testcase"
-    model = TestCase
-    template_name = "cases/case_confirm_delete.html"
-    context_object_name = "case"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["cascade"] = cascade_counts(TestCase.objects.filter(pk=self.object.pk))
-        return context
-
-    def post(self, request, pk: int):
-        case = get_object_or_404(TestCase, pk=pk)
-        with transaction.atomic():
-            deleted = curation.delete_cases(TestCase.objects.filter(pk=case.pk))
-            record(request.user, "case.delete", case, **deleted)
-        extra = ", ".join(f"{n} {kind}" for kind, n in deleted.items() if kind != "cases")
-        messages.success(request, f"Case {pk} deleted ({extra}).")
-        return redirect(_safe_next(request, reverse("cases:list")))
-
-
-class BulkActionView(PermissionRequiredMixin, View):
-    """A bulk action: first a confirmation with counts, then the action in one transaction."""
-
-    permission_required = "cases.change_testcase"
-    template_name = "cases/bulk_confirm.html"
-
-    def post(self, request):
-        form = BulkActionForm(request.POST)
-        back = _safe_next(request, reverse("cases:list"))
-        if not form.is_valid():
-            for field, errors in form.errors.items():
-                prefix = "" if field in ("__all__", "value") else f"{field}: "
-                for error in errors:
-                    messages.error(request, f"{prefix}{error}")
-            return HttpResponseRedirect(back)
-        data = form.cleaned_data
-        action = data["action"]
-        if action == curation.BulkAction.DELETE and not request.user.has_perm(
-            "cases.delete_testcase"
-        ):
-            raise PermissionDenied
-        selection = QueryDict(data["filters"] or "", mutable=True)
-        for name in ("sort", *PAGING_PARAMS):
-            selection.pop(name, None)
-        try:
-            queryset = select_cases(selection)
-        except SelectionError as error:
-            messages.error(request, str(error))
-            return HttpResponseRedirect(back)
-        if data["target"] == "selected":
-            queryset = queryset.filter(pk__in=data["ids"])
-        label = curation.BulkAction(action).label
-        if not (data["confirmed"] or request.GET.get("confirmed") == "1"):
-            context = {
-                "form": form,
-                "action_label": label,
-                "preview": curation.preview(queryset, action, data["value"]),
-                "data": data,
-                "ids": ",".join(map(str, data["ids"])),
-                "back": back,
-            }
-            return TemplateResponse(request, self.template_name, context)
-        changed = curation.apply(
-            queryset,
-            action,
-            data["value"],
-            actor=request.user,
-            reviewing=_is_review(selection),
-            selection={
-                **selection.dict(),
-                **({"ids": data["ids"]} if data["target"] == "selected" else {}),
-            },
-        )
-        messages.success(request, f"{label}: {changed} case{'s' if changed != 1 else ''} changed.")
-        return HttpResponseRedirect(back)
-
-
-class ReviewQueueView(PermissionRequiredMixin, KeysetListMixin, View):
-    """Ai-generated cases no person has approved yet, oldest first."""
-
-    permission_required = "cases.view_testcase"
-    template_name = "cases/review_queue.html"
-
-    def get(self, request):
-        queryset = TestCase.objects.awaiting_review().select_related("created_by")
-        context = {
-            "page": self.page_of(queryset.defer("search_vector")),
-            "review_filters": QueryDict(mutable=True),
-            "can_change": request.user.has_perm("cases.change_testcase"),
-        }
-        context["review_filters"].update(REVIEW_SELECTION)
-        context["review_filters"] = context["review_filters"].urlencode()
-        return TemplateResponse(request, self.template_name, context)
+        return safe_next(self.request, self.object.get_absolute_url())
 
 
 class CheckJsonView(PermissionRequiredMixin, View):
@@ -418,7 +279,7 @@ class ExportView(PermissionRequiredMixin, ExportMixin, FilterQueryMixin, Templat
     template_name = "cases/export.html"
     export_formats = {name: CONTENT_TYPES[name] for name in EXPORT_FORMATS}
     export_stream = True
-    paging_params = ("sort", *PAGING_PARAMS)
+    paging_params = ("sort", *KeysetPageMixin.paging_params)
 
     @cached_property
     def filterset(self) -> TestCaseFilterSet:
@@ -445,7 +306,7 @@ class ExportView(PermissionRequiredMixin, ExportMixin, FilterQueryMixin, Templat
         return super().get_context_data(
             filterset=filterset,
             scope_notice=scope_notice(filterset)[1],
-            count=count_rows(queryset),
+            count=count_rows(queryset, limit=KEYSET_COUNT_LIMIT),  # the list's count
             formats=EXPORT_FORMATS,
             **kwargs,
         )

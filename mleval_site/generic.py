@@ -6,6 +6,8 @@ In the spirit of NetBox's generic views, at a tenth of their size:
   request the whole page, from the same view and context.
 - `FilterQueryMixin`: `filter_query` in the context, the query string without the paging and
   format parameters, for page, sort and export links that keep the user's filters.
+- `KeysetPageMixin`: `page_of(queryset)`, a keyset page (mleval_site.pagination) of the request's
+  `after` / `before` / `last` links; a bad link falls back to page one with a warning.
 - `ExportMixin`: `?format=<name>` turns the page into a download of what it shows; an unknown
   format is a 400 naming the known ones. `export_content()` gives the file, as one string or,
   with `export_stream = True`, an iterator of pieces streamed in constant memory.
@@ -17,11 +19,23 @@ In the spirit of NetBox's generic views, at a tenth of their size:
 
 from collections.abc import Iterable
 
-from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from mleval_site.pagination import BadCursor, KeysetPage, keyset_page
 
 CSV = "text/csv; charset=utf-8"
 JSON = "application/json"
 JSONL = "application/x-ndjson; charset=utf-8"
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    """Where to go back to: the request's `next` when it is a URL of this site, else `fallback`."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return fallback
 
 
 class PartialMixin:
@@ -55,6 +69,27 @@ class FilterQueryMixin:
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(filter_query=self.filter_query(), **kwargs)
+
+
+class KeysetPageMixin:
+    """Keyset pages for a big list; put `paging_params` in FilterQueryMixin's to match."""
+
+    paginate_by = 50
+    paging_params: tuple[str, ...] = ("after", "before", "last")
+
+    def page_of(self, queryset) -> KeysetPage:
+        get = self.request.GET
+        try:
+            return keyset_page(
+                queryset,
+                per_page=self.paginate_by,
+                after=get.get("after"),
+                before=get.get("before"),
+                last=get.get("last") == "1",
+            )
+        except BadCursor as error:
+            messages.warning(self.request, str(error))
+            return keyset_page(queryset, per_page=self.paginate_by)
 
 
 class ExportMixin:
