@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.template.defaultfilters import truncatechars
 
@@ -80,9 +79,7 @@ class TestCaseAdmin(AuditedAdmin, CascadeDeleteAdmin, LargeTableAdmin):
     def get_search_results(self, request, queryset, search_term):
         if not search_term:
             return queryset, False
-        by_text = queryset.filter(
-            search_vector=SearchQuery(search_term, config="simple", search_type="websearch")
-        )
+        by_text = queryset.search(search_term)
         return by_text | queryset.filter(category__iexact=search_term), False
 
     @admin.display(description="tags")

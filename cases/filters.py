@@ -9,7 +9,6 @@ from argparse import ArgumentParser
 
 import django_filters
 from django import forms
-from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
@@ -172,7 +171,7 @@ class TestCaseFilterSet(django_filters.FilterSet):
         return qs.order_by(*sort_ordering(value))
 
     def filter_text(self, qs, name, value):
-        return qs.filter(search_vector=SearchQuery(value, config="simple", search_type="websearch"))
+        return qs.search(value)
 
 
 class SelectionError(ValueError):

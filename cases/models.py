@@ -3,7 +3,7 @@ import hashlib
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVectorField
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, models
 from django.db.models import Q
@@ -64,6 +64,13 @@ class TestCaseQuerySet(CascadingDeleteQuerySet, TouchingQuerySet):
         if scope == Scope.VERIFIED:
             return self.filter(is_verified=True)
         return self.golden()
+
+    def search(self, text: str) -> "TestCaseQuerySet":
+        """Full-text search over input and ground-truth values, web-search syntax ("a -b"),
+        'simple' config like the stored vector; served by its GIN index."""
+        return self.filter(
+            search_vector=SearchQuery(text, config="simple", search_type="websearch")
+        )
 
     def awaiting_review(self) -> "TestCaseQuerySet":
         """AI-generated cases no person has approved yet, oldest first."""

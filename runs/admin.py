@@ -41,7 +41,7 @@ class ModelRunAdmin(AuditedAdmin, CascadeDeleteAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(LargeTableAdmin):
+class ResponseAdmin(CascadeDeleteAdmin, LargeTableAdmin):
     list_display = (
         "id",
         "run_link",

@@ -32,6 +32,7 @@ from mleval_site.api import (
     check_body_size,
     check_constraint_errors,
 )
+from runs.execution import stop
 from runs.filters import ModelRunFilterSet
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, Response
@@ -222,7 +223,8 @@ IngestResultSerializer = inline_serializer(
         responses={201: RunSerializer},
     ),
     destroy=extend_schema(
-        description="Deletes the run with its responses and their evaluations.",
+        description="Deletes the run with its responses and their evaluations; an active run is "
+        "cancelled first (409 while its executors are still stopping).",
         responses={204: OpenApiResponse(description="Deleted.")},
     ),
 )
@@ -266,6 +268,8 @@ class RunViewSet(viewsets.ModelViewSet):
         return ApiResponse(self.get_serializer(run).data)
 
     def perform_destroy(self, run: ModelRun) -> None:
+        if not stop(run):  # like the run page: no executor may write into a deleted run
+            raise Conflict(f"Run {run.pk} is still stopping: delete it again in a moment.")
         with transaction.atomic():
             record(self.request.user, "run.delete", run, model=str(run), via="api")
             run.delete()

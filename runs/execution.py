@@ -182,6 +182,19 @@ def wait_until_stopped(run_id: int, timeout: float = 5.0) -> bool:
     return True
 
 
+STOP_WAIT_SECONDS = 5.0
+
+
+def stop(run: ModelRun) -> bool:
+    """Cancel the run if it is active and wait for its executors to let go. True when none is
+    left on it, so nothing more is written into it: the run page and the API delete a run only
+    then (false: still stopping, try again in a moment). A run cancelled a moment ago may still
+    have an executor finishing its call, hence the wait whatever the status."""
+    if run.is_active:
+        run.cancel()
+    return wait_until_stopped(run.pk, timeout=STOP_WAIT_SECONDS)
+
+
 @dataclass
 class Executor:
     """One executor over one run; see the module docstring for how executors share a run."""

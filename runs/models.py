@@ -214,6 +214,9 @@ class Response(models.Model):
     error_message = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 
+    # delete() takes the responses' evaluations in SQL too (forget_failures, the admin).
+    objects = CascadingDeleteQuerySet.as_manager()
+
     class Meta:
         db_table = "responses"
         ordering = ["id"]

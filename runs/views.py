@@ -21,8 +21,8 @@ from accounts.audit import record
 from cases.filters import SelectionError, TestCaseFilterSet, select_cases
 from mleval_site.db import cascade_counts
 from mleval_site.generic import FilterQueryMixin, PartialMixin
-from mleval_site.pagination import EstimatedCountPaginator, capped_count
-from runs.execution import ExecutionError, forget_failures, wait_until_stopped
+from mleval_site.pagination import EXACT_COUNT_LIMIT, EstimatedCountPaginator, capped_count
+from runs.execution import ExecutionError, forget_failures, stop
 from runs.filters import ModelRunFilterSet
 from runs.forms import ExecuteForm, RunForm, UploadForm
 from runs.ingestion import IngestError, ingest_responses
@@ -138,7 +138,7 @@ class SelectionCountView(PermissionRequiredMixin, View):
         except SelectionError as error:
             return HttpResponse(str(error), status=200)
         count = capped_count(cases)
-        shown = f"{count:,}" if count is not None else "more than 10,000"
+        shown = f"{count:,}" if count is not None else f"more than {EXACT_COUNT_LIMIT:,}"
         return HttpResponse(f"{shown} cases selected.")
 
 
@@ -294,11 +294,9 @@ class RunDeleteView(PermissionRequiredMixin, DeleteView):
 
     def form_valid(self, form):
         run = self.object
-        if run.is_active:  # stop its executors first, so none writes into a deleted run
-            run.cancel()
-            if not wait_until_stopped(run.pk):
-                messages.error(self.request, "The run is still stopping; delete it in a moment.")
-                return redirect(run)
+        if not stop(run):
+            messages.error(self.request, "The run is still stopping; delete it in a moment.")
+            return redirect(run)
         with transaction.atomic():
             record(self.request.user, "run.delete", run, model=str(run))
             response = super().form_valid(form)
