@@ -6,9 +6,9 @@ admin does all. A user's role is the group they are in (superusers pass every ch
 
 from collections.abc import Iterable
 
-PROJECT_APPS = ("accounts", "cases", "runs", "evaluations")
+PROJECT_APPS = ("accounts", "jobs", "cases", "runs", "evaluations")
 # What every role may read; accounts (tokens, the audit trail) is for admins only.
-DATA_APPS = ("cases", "runs", "evaluations")
+DATA_APPS = ("jobs", "cases", "runs", "evaluations")
 VIEWER, CURATOR, ENGINEER, ADMIN = "viewer", "curator", "engineer", "admin"
 ROLE_NAMES = (VIEWER, CURATOR, ENGINEER, ADMIN)
 

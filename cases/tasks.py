@@ -1,90 +1,100 @@
 """Background work of the cases app: imports started from /cases/import/.
 
-The task runs the same `cases.importing.import_cases` as the command. Its progress goes to the
-ImportJob row through a connection of its own, because the import itself holds one open
-transaction until the last line: the page polls that row and shows the progress while the
-rows being written stay invisible (and are rolled back if a line is bad).
+The task runs the same `cases.importing.import_cases` as the command, for a `jobs.Job` of kind
+case_import (its upload in `job.file`, its options in `job.params`). Its progress goes to the
+job through a connection of its own, because the import itself holds one open transaction
+until the last line: the page polls the job and shows the progress while the rows being
+written stay invisible (and are rolled back if a line is bad).
 """
 
-import logging
-import time
-
-from django.db import connections
+from django.db import transaction
 from django.tasks import task
-from django.utils import timezone
 
 from cases.importing import ImportReport, import_cases
-from cases.models import ImportJob, ImportStatus
-
-logger = logging.getLogger("mleval.cases")
-PROGRESS_EVERY_SECONDS = 0.5
+from jobs.models import Job, JobKind
+from jobs.running import ProgressWriter, finish, running
 
 
-class JobProgress:
-    """Writes rows/bytes read to the job row, at most twice a second, outside the import's
-    transaction."""
+def create_import_job(upload, *, file_format: str, origin: str, dry_run: bool, user) -> Job:
+    """Record an uploaded file's check (dry run) or import and queue it for the worker."""
+    job = Job(
+        kind=JobKind.CASE_IMPORT,
+        params={"file_format": file_format, "origin": origin, "dry_run": dry_run},
+        created_by=user,
+    )
+    job.store_upload(upload)
+    job.total = job.file_size
+    with transaction.atomic():
+        job.save()
+        job.enqueue(import_cases_task, job.pk)
+    return job
 
-    def __init__(self, job_id: int) -> None:
-        self.job_id = job_id
-        self.connection = connections.create_connection("default")
-        self.last = 0.0
 
-    def update(self, rows: int, bytes_read: int, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < PROGRESS_EVERY_SECONDS:
-            return
-        self.last = now
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {ImportJob._meta.db_table} SET rows_read = %s, bytes_read = %s, "
-                "status = %s WHERE id = %s",
-                [rows, bytes_read, ImportStatus.RUNNING, self.job_id],
-            )
+def import_checked(checked: Job, user) -> Job:
+    """After a clean dry run: import the same stored file for real (the check gives it up)."""
+    with transaction.atomic():
+        job = Job.objects.create(
+            kind=JobKind.CASE_IMPORT,
+            params={**checked.params, "dry_run": False},
+            file=checked.file.name,
+            file_name=checked.file_name,
+            file_size=checked.file_size,
+            total=checked.file_size,
+            created_by=user,
+        )
+        Job.objects.filter(pk=checked.pk).update(file="")
+        job.enqueue(import_cases_task, job.pk)
+    return job
 
-    def close(self) -> None:
-        self.connection.close()
+
+def import_is_clean(job: Job) -> bool:
+    """The import ran to the end and found no error (a check that may become an import)."""
+    return job.state == Job.State.SUCCEEDED and not (job.result or {}).get("error_count")
 
 
 @task()
 def import_cases_task(job_id: int) -> dict:
-    """Run (or dry-run) the import of one uploaded file and store the outcome on its ImportJob."""
-    job = ImportJob.objects.get(pk=job_id)
-    progress = JobProgress(job_id)
-    progress.update(0, 0, force=True)
-    try:
-        with job.file.open("rb") as source:
-            report = import_cases(
-                source,
-                file_format=job.file_format,
-                origin=job.origin,
-                user_id=job.created_by_id,
-                dry_run=job.dry_run,
-                on_progress=progress.update,
-            )
-    except Exception as error:
-        logger.exception("import job %s failed", job_id)
-        job.status, job.message = ImportStatus.FAILED, f"The import could not run: {error}"
-        job.finished_at = timezone.now()
-        job.save()
-        raise
-    finally:
-        progress.close()
-    record_report(job, report)
-    if not job.dry_run:  # the file has done its work; a dry run keeps it for the real import
-        job.file.delete(save=True)
-    return {"job": job.pk, "summary": report.summary()}
+    """Run (or dry-run) the import of one uploaded file and store the outcome on its job."""
+    with running(job_id) as job:
+        if job is None:
+            return {"skipped": "the job was deleted"}
+        progress = ProgressWriter(job_id, own_connection=True)
+        try:
+            progress.update(0, force=True, rows=0)
+            with job.file.open("rb") as source:
+                report = import_cases(
+                    source,
+                    file_format=job.params["file_format"],
+                    origin=job.params.get("origin", ""),
+                    user_id=job.created_by_id,
+                    dry_run=job.params.get("dry_run", True),
+                    on_progress=lambda rows, done: progress.update(done, rows=rows),
+                )
+        except Exception as error:
+            finish(job_id, state=Job.State.FAILED, error=f"The import could not run: {error}")
+            raise
+        finally:
+            progress.close()
+        record_report(job, report)
+        if not job.params.get("dry_run", True):  # the file has done its work; a dry run
+            job.file.delete(save=False)  # keeps it for the real import
+            Job.objects.filter(pk=job_id).update(file="")
+    return {"job": job_id, "summary": report.summary()}
 
 
-def record_report(job: ImportJob, report: ImportReport) -> None:
+def record_report(job: Job, report: ImportReport) -> None:
     """Store what the import found on the job: counts, the first errors, the preview."""
-    job.status = ImportStatus.DONE
-    job.rows_read = report.rows
-    job.bytes_read = report.bytes_read
-    job.imported = report.imported
-    job.error_count = report.error_count
-    job.errors = [error.as_dict() for error in report.errors]
-    job.preview = report.preview
-    job.counts = {**report.counts, "valid": report.valid, "rows": report.rows}
-    job.message = report.summary()
-    job.finished_at = timezone.now()
-    job.save()
+    finish(
+        job.pk,
+        result={
+            "rows": report.rows,
+            "imported": report.imported,
+            "error_count": report.error_count,
+            "errors": [error.as_dict() for error in report.errors],
+            "preview": report.preview,
+            "counts": {**report.counts, "valid": report.valid, "rows": report.rows},
+        },
+        message=report.summary(),
+        done=report.bytes_read,
+        counters={"rows": report.rows},
+    )

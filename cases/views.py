@@ -25,10 +25,11 @@ from cases.forms import (
     check_json,
     upload_too_large_message,
 )
-from cases.models import ImportJob, Scope, TestCase
+from cases.models import Scope, TestCase
 from cases.previews import input_preview
 from cases.shapes import ground_truth_errors
-from cases.tasks import import_cases_task
+from cases.tasks import create_import_job, import_checked, import_is_clean
+from jobs.models import Job
 from mleval_site.generic import (
     ExportMixin,
     FilterQueryMixin,
@@ -212,37 +213,34 @@ class ImportView(PermissionRequiredMixin, FormView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["jobs"] = ImportJob.objects.select_related("created_by")[:10]
+        context["jobs"] = Job.objects.filter(kind=Job.Kind.CASE_IMPORT).select_related(
+            "created_by"
+        )[:10]
         context["limit"] = settings.MLEVAL_MAX_UPLOAD_BYTES
         return context
 
     def form_valid(self, form):
         data = form.cleaned_data
-        upload = data["file"]
-        job = ImportJob.objects.create(
-            file=upload,
-            original_name=upload.name[:255],
-            size_bytes=upload.size,
+        job = create_import_job(
+            data["file"],
             file_format=data["file_format"],
             origin=data["origin"],
             dry_run="import" not in self.request.POST,
-            created_by=self.request.user,
+            user=self.request.user,
         )
-        start_import(job)
-        return redirect(job)
-
-
-def start_import(job: ImportJob) -> None:
-    result = import_cases_task.enqueue(job.pk)
-    ImportJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
+        return redirect("cases:import_detail", job.pk)
 
 
 class ImportJobView(PermissionRequiredMixin, DetailView):
-    """An import's progress (polled by htmx while it runs), then its preview, counts and errors."""
+    """An import's progress (the job partial, polled by htmx while it runs), then its preview,
+    counts and errors."""
 
     permission_required = "cases.add_testcase"
-    model = ImportJob
+    queryset = Job.objects.filter(kind=Job.Kind.CASE_IMPORT)
     context_object_name = "job"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(clean=import_is_clean(self.object), **kwargs)
 
     def get_template_names(self) -> list[str]:
         return ["cases/_import_status.html" if self.request.htmx else "cases/import_job.html"]
@@ -254,22 +252,12 @@ class ImportRunView(PermissionRequiredMixin, View):
     permission_required = "cases.add_testcase"
 
     def post(self, request, pk: int):
-        checked = get_object_or_404(ImportJob, pk=pk, dry_run=True)
-        if not checked.succeeded or not checked.file:
+        checked = get_object_or_404(Job, pk=pk, kind=Job.Kind.CASE_IMPORT, params__dry_run=True)
+        if not import_is_clean(checked) or not checked.file:
             messages.error(request, "Only a file whose check found no errors can be imported.")
-            return redirect(checked)
-        job = ImportJob.objects.create(
-            file=checked.file.name,
-            original_name=checked.original_name,
-            size_bytes=checked.size_bytes,
-            file_format=checked.file_format,
-            origin=checked.origin,
-            dry_run=False,
-            created_by=request.user,
-        )
-        ImportJob.objects.filter(pk=checked.pk).update(file="")
-        start_import(job)
-        return redirect(job)
+            return redirect("cases:import_detail", checked.pk)
+        job = import_checked(checked, request.user)
+        return redirect("cases:import_detail", job.pk)
 
 
 class ExportView(PermissionRequiredMixin, ExportMixin, FilterQueryMixin, TemplateView):

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from evaluations.models import Evaluation, EvaluationJob
+from evaluations.models import Evaluation
 from mleval_site.admin_utils import LargeTableAdmin, admin_link, pretty_json
 
 
@@ -21,25 +21,3 @@ class EvaluationAdmin(LargeTableAdmin):
     @admin.display(description="metrics (formatted)")
     def metrics_pretty(self, evaluation: Evaluation) -> str:
         return pretty_json(evaluation.metrics)
-
-
-@admin.register(EvaluationJob)
-class EvaluationJobAdmin(admin.ModelAdmin):
-    """Background scoring jobs: read-only (the tasks write them)."""
-
-    list_display = ("id", "run_link", "status", "chunks_done", "chunks_total", "responses_done")
-    list_filter = ("status",)
-    list_select_related = ("run",)
-    search_fields = ("=run__id",)
-    search_help_text = "A run id."
-    readonly_fields = [field.name for field in EvaluationJob._meta.fields]
-
-    @admin.display(description="run")
-    def run_link(self, job: EvaluationJob) -> str:
-        return admin_link(job.run)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

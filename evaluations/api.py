@@ -1,4 +1,5 @@
-"""/api/v1/: scoring a run, following background tasks, the run report and the comparison.
+"""/api/v1/: scoring and executing a run, the run report and the comparison (a queued task's
+status is jobs.api.TaskView's).
 
 The views only call the domain modules: `evaluations.tasks.enqueue_evaluation` (the run page's
 button), `runs.tasks.enqueue_execution`, and `evaluations.reports` (`build_run_report`,
@@ -10,7 +11,6 @@ import dataclasses
 from django import forms
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django_tasks_db.models import DBTaskResult
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -18,19 +18,16 @@ from rest_framework.response import Response as ApiResponse
 
 from evaluations.evaluators import EvaluatorConfigError
 from evaluations.filters import RunPairForm
-from evaluations.models import Evaluation, EvaluationJob
+from evaluations.models import Evaluation
 from evaluations.pipeline import resolve_evaluators
 from evaluations.reports import build_run_report, compare_runs
 from evaluations.tasks import enqueue_evaluation
 from runs.execution import ExecutionError, ExecutionOptions
-from runs.models import ModelRun, Response, RunTask
+from runs.models import ModelRun, Response
 from runs.tasks import enqueue_execution
 
 DEFAULT_CASE_LIMIT = 1000
 MAX_CASE_LIMIT = 100_000
-# django.tasks statuses in the vocabulary of runs and evaluation jobs.
-TASK_STATUS = {"READY": "queued", "RUNNING": "running", "SUCCESSFUL": "completed"}
-TASK_STATUS["FAILED"] = "failed"
 
 
 def task_url(request, task_id: str) -> str:
@@ -59,26 +56,6 @@ QueuedSerializer = inline_serializer(
         "url": serializers.URLField(),
         "job_id": serializers.IntegerField(required=False),
         "evaluators": serializers.ListField(child=serializers.DictField(), required=False),
-    },
-)
-
-TaskSerializer = inline_serializer(
-    "TaskStatus",
-    {
-        "id": serializers.CharField(),
-        "kind": serializers.ChoiceField(["evaluation", "execution", "import", "other"]),
-        "status": serializers.ChoiceField(["queued", "running", "completed", "failed"]),
-        "run": serializers.IntegerField(allow_null=True),
-        "enqueued_at": serializers.DateTimeField(allow_null=True),
-        "started_at": serializers.DateTimeField(allow_null=True),
-        "finished_at": serializers.DateTimeField(allow_null=True),
-        "progress": inline_serializer(
-            "TaskProgress",
-            {"done": serializers.IntegerField(), "total": serializers.IntegerField()},
-            allow_null=True,
-        ),
-        "result": serializers.JSONField(allow_null=True),
-        "error": serializers.CharField(allow_null=True),
     },
 )
 
@@ -164,7 +141,7 @@ class EvaluateView(RunActionView):
             "status": "queued",
             "url": task_url(request, job.task_id),
             "job_id": job.pk,
-            "evaluators": job.evaluators,
+            "evaluators": job.params["evaluators"],
         }
         return ApiResponse(body, status=status.HTTP_202_ACCEPTED)
 
@@ -256,74 +233,3 @@ class CompareParams(RunPairForm):
     def clean_case_limit(self) -> int:
         limit = self.cleaned_data["case_limit"]
         return DEFAULT_CASE_LIMIT if limit is None else limit
-
-
-class TaskView(GenericAPIView):
-    """Any role that reads runs may follow a task; results of unrelated tasks are not shown."""
-
-    permission_model = ModelRun
-    pagination_class = None
-    filter_backends: list = []
-
-    @extend_schema(
-        summary="A background task's status",
-        description="For scoring, the job's progress in responses; for an execution, the run's "
-        "answered cases. `status`: queued, running, completed or failed.",
-        responses={200: TaskSerializer},
-    )
-    def get(self, request, task_id):
-        task_id = str(task_id)
-        result = get_object_or_404(DBTaskResult, pk=task_id)
-        job = EvaluationJob.objects.filter(task_id=task_id).first()
-        if job is not None:
-            return ApiResponse(evaluation_state(job, result))
-        run_task = RunTask.objects.select_related("run").filter(task_id=task_id).first()
-        return ApiResponse(task_state(result, run_task))
-
-
-def _error_line(result: DBTaskResult) -> str | None:
-    lines = (result.traceback or "").strip().splitlines()
-    return lines[-1] if lines else None
-
-
-def evaluation_state(job: EvaluationJob, result: DBTaskResult) -> dict:
-    """A scoring job: its own status and progress (the coordinator task only splits the work)."""
-    done = job.status == EvaluationJob.Status.COMPLETED
-    return {
-        "id": job.task_id,
-        "kind": "evaluation",
-        "status": job.status,
-        "run": job.run_id,
-        "enqueued_at": result.enqueued_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "progress": {"done": job.responses_done, "total": job.responses_total},
-        "result": {"job_id": job.pk, "evaluations_written": job.evaluations_written}
-        if done
-        else None,
-        "error": job.error or (_error_line(result) if result.status == "FAILED" else None),
-    }
-
-
-def task_state(result: DBTaskResult, run_task: RunTask | None) -> dict:
-    state = {
-        "id": str(result.pk),
-        "kind": "other",
-        "status": TASK_STATUS.get(result.status, "queued"),
-        "run": None,
-        "enqueued_at": result.enqueued_at,
-        "started_at": result.started_at,
-        "finished_at": result.finished_at,
-        "progress": None,
-        "result": None,
-        "error": _error_line(result) if result.status == "FAILED" else None,
-    }
-    if run_task is not None:
-        run = run_task.run
-        state.update(
-            kind="execution" if run_task.kind == RunTask.Kind.EXECUTE else "import",
-            run=run.pk,
-            progress={"done": run.completed_cases + run.failed_cases, "total": run.total_cases},
-            result=result.return_value if result.status == "SUCCESSFUL" else None,
-        )
-    return state

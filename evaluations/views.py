@@ -14,6 +14,7 @@ from evaluations.filters import ComparisonCasesForm, FailingCasesForm, RunPairFo
 from evaluations.forms import EvaluateRunForm
 from evaluations.models import Evaluation
 from evaluations.tasks import enqueue_evaluation
+from jobs.models import JobKind
 from mleval_site.generic import CSV, JSON, ExportMixin, FilterQueryMixin, PartialMixin
 from mleval_site.pagination import EstimatedCountPaginator
 from runs.models import ModelRun
@@ -290,7 +291,7 @@ class EvaluatorsView(PermissionRequiredMixin, TemplateView):
 def evaluation_panel_context(run: ModelRun, user, form: EvaluateRunForm | None = None) -> dict:
     """The run page's evaluation panel: the latest job's progress; once nothing is running,
     the verdicts per evaluator, the curation errors and (for engineers) the Evaluate form."""
-    job = run.evaluation_jobs.order_by("-id").first()
+    job = run.jobs.filter(kind=JobKind.EVALUATION).first()
     active = job is not None and not job.is_finished
     context = {"run": run, "job": job, "active": active}
     if active:

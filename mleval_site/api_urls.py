@@ -6,7 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from cases.api import TestCaseViewSet
-from evaluations.api import CompareView, EvaluateView, ExecuteView, ReportView, TaskView
+from evaluations.api import CompareView, EvaluateView, ExecuteView, ReportView
+from jobs.api import TaskView
 from mleval_site.api import not_found
 from runs.api import RunResponsesView, RunViewSet
 

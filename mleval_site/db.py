@@ -2,6 +2,8 @@
 
 from collections.abc import Iterator
 
+from django.contrib.contenttypes.fields import GenericRelation
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, transaction
 from django.db.models.functions import Now
 
@@ -48,6 +50,18 @@ def cascade(queryset: models.QuerySet, depth: int = 0) -> Iterator[tuple[type, m
         )
         yield relation.related_model, related
         yield from cascade(related, depth + 1)
+    for field in queryset.model._meta.private_fields:  # GenericRelations (a run's jobs)
+        if isinstance(field, GenericRelation):
+            related = field.related_model._base_manager.using(queryset.db).filter(
+                **{
+                    field.content_type_field_name: ContentType.objects.db_manager(
+                        queryset.db
+                    ).get_for_model(queryset.model),
+                    f"{field.object_id_field_name}__in": queryset.order_by().values("pk"),
+                }
+            )
+            yield field.related_model, related
+            yield from cascade(related, depth + 1)
 
 
 def cascade_counts(queryset: models.QuerySet, *, skip: tuple = ()) -> list[tuple[str, int]]:

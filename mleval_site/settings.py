@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "accounts",
+    "jobs",
     "cases",
     "runs",
     "evaluations",

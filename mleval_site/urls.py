@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("audit/", AuditLogView.as_view(), name="audit"),
     path("cases/", include("cases.urls")),
+    path("jobs/", include("jobs.urls")),
     # Reports own /runs/<id>/report/ and /runs/compare/, so they come before the runs app.
     path("", include("evaluations.urls")),
     path("runs/", include("runs.urls")),

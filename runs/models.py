@@ -1,6 +1,7 @@
 import re
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import connections, models
@@ -84,6 +85,11 @@ class ModelRun(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     rate_since = models.DateTimeField(null=True, blank=True, editable=False)
     rate_base = models.IntegerField(default=0, db_default=0, editable=False)
+
+    # Its background jobs (executions, response imports, scoring); deleted with the run.
+    jobs = GenericRelation(
+        "jobs.Job", content_type_field="target_type", object_id_field="target_id"
+    )
 
     objects = ModelRunQuerySet.as_manager()
 
@@ -279,29 +285,3 @@ class RunCase(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} case {self.test_case_id}"
-
-
-class RunTaskKind(models.TextChoices):
-    EXECUTE = "execute", "Execution"
-    IMPORT = "import", "Response import"
-
-
-class RunTask(models.Model):
-    """A background task started for a run, so the run page can show its state (django.tasks)."""
-
-    Kind = RunTaskKind
-
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="tasks")
-    kind = models.CharField(max_length=20, choices=RunTaskKind.choices)
-    task_id = models.CharField(max_length=64)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(db_default=Now(), editable=False)
-
-    class Meta:
-        db_table = "run_tasks"
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} task {self.task_id} (run {self.run_id})"

@@ -7,11 +7,10 @@
   next worker to start, marks the dead task failed and queues a new execution, which resumes.
 - `import_responses_task`: a big upload from the run page, ingested by the worker.
 
-`enqueue_execution` / `enqueue_import` are what the page, the API and commands call; they record
-the task in RunTask so the run page shows its state.
+`enqueue_execution` / `enqueue_import` are what the page, the API and commands call; each
+records a `jobs.Job` on the run, whose state and progress the run page and the API show.
 """
 
-import os
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -22,21 +21,48 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from accounts.audit import record
+from jobs.models import Job, JobKind, JobState
+from jobs.running import ProgressWriter, finish, running
 from runs.execution import ExecutionOptions, check_endpoint, execute_run, executor_alive
 from runs.ingestion import IngestError, ingest_responses
-from runs.models import ModelRun, RunStatus, RunTask
+from runs.models import ModelRun, RunStatus
 
 WORKER_LOST = "runs.tasks.WorkerLost"
 DEFAULTS = ExecutionOptions()
 
 
-@task()
-def execute_run_task(run_id: int, options: dict) -> dict:
+@task(takes_context=True)
+def execute_run_task(context, run_id: int, options: dict) -> dict:
+    """Execute the run for its job (the job whose task this is: found by the task's id)."""
     run = ModelRun.objects.filter(pk=run_id).first()
     if run is None:
         return {"skipped": "the run was deleted"}
     schedule_watch(run_id)
-    summary = execute_run(run, ExecutionOptions(**options), resume_finished=False)
+    job_id = (
+        Job.objects.filter(task_id=str(context.task_result.id)).values_list("pk", flat=True).first()
+    )
+    if job_id is None:  # its job was deleted
+        return asdict(execute_run(run, ExecutionOptions(**options), resume_finished=False))
+    with running(job_id) as job:
+        if job is None:
+            return {"skipped": "the job was deleted or cancelled"}
+        progress = ProgressWriter(job_id)
+        summary = execute_run(
+            run,
+            ExecutionOptions(**options),
+            resume_finished=False,
+            progress=lambda completed, failed, total: progress.update(completed + failed, total),
+        )
+        finish(
+            job_id,
+            state=JobState.CANCELLED
+            if summary.status == RunStatus.CANCELLED
+            else JobState.SUCCEEDED,
+            result=asdict(summary),
+            message=f"{summary.called} cases called, run {summary.status}",
+            done=summary.completed_cases + summary.failed_cases,
+            total=summary.total_cases,
+        )
     return asdict(summary)
 
 
@@ -59,7 +85,7 @@ def _watch(run_id: int) -> str:
         return "alive"
     grace = timezone.now() - timedelta(seconds=settings.MLEVAL_RUN_WATCHDOG_SECONDS)
     task_ids = list(
-        RunTask.objects.filter(run=run, kind=RunTask.Kind.EXECUTE).values_list("task_id", flat=True)
+        Job.objects.for_target(run).filter(kind=JobKind.EXECUTION).values_list("task_id", flat=True)
     )
     results = list(DBTaskResult.objects.filter(id__in=task_ids, status__in=["READY", "RUNNING"]))
     waiting = [r for r in results if r.status == "READY" or r.started_at > grace]
@@ -81,28 +107,36 @@ def _watch(run_id: int) -> str:
                 f"Execution resumes in task {result.id}."
             )
             lost.save(update_fields=["status", "finished_at", "exception_class_path", "traceback"])
+            Job.objects.filter(task_id=str(lost.pk)).fail(lost.traceback)
     return f"resumed in task {result.id}"
 
 
 @task()
-def import_responses_task(
-    run_id: int, path: str, replace: bool = True, user_id: int | None = None
-) -> dict:
-    """Ingest an uploaded JSONL file; bad lines are reported in the result, nothing written.
-
-    `user_id`: who uploaded it, for the audit trail."""
-    try:
-        run = ModelRun.objects.filter(pk=run_id).first()
-        if run is None:
-            return {"skipped": "the run was deleted"}
-        with open(path, "rb") as lines:
-            result = ingest_responses(run, lines, replace=replace, actor=user_id)
-        return asdict(result)
-    except IngestError as error:
-        return {"errors": error.errors, "more": error.more}
-    finally:
-        if os.path.exists(path):
-            os.remove(path)
+def import_responses_task(job_id: int) -> dict:
+    """Ingest an uploaded JSONL file (the job's); bad lines are reported in the job's result,
+    nothing written. The job's creator is the uploader, for the audit trail."""
+    with running(job_id) as job:
+        if job is None:
+            return {"skipped": "the job was deleted"}
+        try:
+            run = ModelRun.objects.filter(pk=job.target_id).first()
+            if run is None:
+                return {"skipped": "the run was deleted"}
+            with job.file.open("rb") as lines:
+                outcome = asdict(
+                    ingest_responses(
+                        run, lines, replace=job.params["replace"], actor=job.created_by_id
+                    )
+                )
+            message = f"imported {outcome['imported']} responses"
+        except IngestError as error:
+            outcome = {"errors": error.errors, "more": error.more}
+            message = "nothing imported"
+        finally:
+            job.file.delete(save=False)
+            Job.objects.filter(pk=job_id).update(file="")
+        finish(job_id, result=outcome, message=message)
+    return outcome
 
 
 def schedule_watch(run_id: int) -> None:
@@ -119,47 +153,32 @@ def enqueue_execution(
     """
     if check:
         check_endpoint(run)
+    options = asdict(options or DEFAULTS)
     with transaction.atomic():
         ModelRun.objects.filter(pk=run.pk).exclude(status=RunStatus.RUNNING).update(
             status=RunStatus.PENDING, completed_at=None
         )
-        result = execute_run_task.enqueue(run.pk, asdict(options or DEFAULTS))
-        RunTask.objects.create(
-            run=run, kind=RunTask.Kind.EXECUTE, task_id=str(result.id), created_by=user
+        job = Job.objects.create(
+            kind=JobKind.EXECUTION,
+            target=run,
+            params=options,
+            total=run.total_cases,
+            created_by=_user(user),
         )
-        record(user, "run.execute", run, task_id=str(result.id), **asdict(options or DEFAULTS))
+        result = job.enqueue(execute_run_task, run.pk, options)
+        record(user, "run.execute", run, task_id=str(result.id), **options)
     return result
 
 
-def enqueue_import(run: ModelRun, path: str, *, replace: bool = True, user=None):
-    """Queue the ingestion of a JSONL file the worker can read (it deletes the file after)."""
+def enqueue_import(run: ModelRun, upload, *, replace: bool = True, user=None):
+    """Store an uploaded JSONL file on a job of the run and queue its ingestion (the worker
+    deletes the file after)."""
+    job = Job(kind=JobKind.IMPORT, target=run, params={"replace": replace}, created_by=_user(user))
+    job.store_upload(upload)
     with transaction.atomic():
-        user_id = user.pk if getattr(user, "is_authenticated", False) else None
-        result = import_responses_task.enqueue(run.pk, str(path), replace, user_id)
-        RunTask.objects.create(
-            run=run, kind=RunTask.Kind.IMPORT, task_id=str(result.id), created_by=user
-        )
-    return result
+        job.save()
+        return job.enqueue(import_responses_task, job.pk)
 
 
-def task_states(tasks: list[RunTask]) -> list[dict]:
-    """The run page's view of its tasks: kind, status, times, outcome (one query)."""
-    results = {
-        str(result.pk): result
-        for result in DBTaskResult.objects.filter(pk__in=[t.task_id for t in tasks])
-    }
-    states = []
-    for run_task in tasks:
-        result = results.get(run_task.task_id)
-        state = {"task": run_task, "status": "UNKNOWN", "result": None, "error": ""}
-        if result is not None:
-            state.update(
-                status=result.status,
-                started_at=result.started_at,
-                finished_at=result.finished_at,
-                result=result.return_value,
-                error=(result.traceback or "").strip().splitlines()[-1:] or [""],
-            )
-            state["error"] = state["error"][0]
-        states.append(state)
-    return states
+def _user(user):
+    return user if getattr(user, "is_authenticated", False) else None

@@ -2,8 +2,6 @@
 runs.execution behind runs.tasks; the selection form is the case list's own FilterSet."""
 
 import json
-import uuid
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,6 +17,7 @@ from django_filters.views import FilterView
 
 from accounts.audit import record
 from cases.filters import SelectionError, TestCaseFilterSet, select_cases
+from jobs.models import Job, JobKind
 from mleval_site.db import cascade_counts
 from mleval_site.generic import FilterQueryMixin, PartialMixin
 from mleval_site.pagination import EXACT_COUNT_LIMIT, EstimatedCountPaginator, capped_count
@@ -26,9 +25,9 @@ from runs.execution import ExecutionError, forget_failures, stop
 from runs.filters import ModelRunFilterSet
 from runs.forms import ExecuteForm, RunForm, UploadForm
 from runs.ingestion import IngestError, ingest_responses
-from runs.models import ModelRun, Response, RunCase, RunTask
+from runs.models import ModelRun, Response, RunCase
 from runs.selection import register_run, selection_drift
-from runs.tasks import enqueue_execution, enqueue_import, task_states
+from runs.tasks import enqueue_execution, enqueue_import
 
 # The case list's filters that make a run's selection (model_type is the run's own field;
 # sorting means nothing for a set).
@@ -38,8 +37,8 @@ SELECTION_FIELDS = [
 # The evaluations app adds its "Evaluate" form and scoring progress to the run page by
 # providing this template (context: `run`); until then the placeholder shows.
 EVALUATION_PANEL = ["evaluations/run_panel.html", "runs/_evaluation_placeholder.html"]
-# What the delete page need not mention: the run's frozen selection and its task records.
-RUN_BOOKKEEPING = (RunCase, RunTask)
+# What the delete page need not mention: the run's frozen selection and its background jobs.
+RUN_BOOKKEEPING = (RunCase, Job)
 LATEST_FAILURES = 10
 LATEST_TASKS = 3
 
@@ -157,11 +156,13 @@ class RunDetailView(PermissionRequiredMixin, DetailView):
             .only("id", "test_case_id", "error_message", "latency_ms", "created_at")
             .order_by("-id")[:LATEST_FAILURES]
         )
-        tasks = list(RunTask.objects.filter(run=run).select_related("created_by")[:LATEST_TASKS])
+        tasks = run.jobs.filter(kind__in=[JobKind.EXECUTION, JobKind.IMPORT]).select_related(
+            "created_by"
+        )[:LATEST_TASKS]
         return super().get_context_data(
             run=run,
             failures=failures,
-            tasks=task_states(tasks),
+            tasks=tasks,
             execute_form=ExecuteForm(),
             upload_form=UploadForm(),
             evaluation_panel=EVALUATION_PANEL,
@@ -257,13 +258,7 @@ class ResponseUploadView(PermissionRequiredMixin, View):
         upload = form.cleaned_data["file"]
         replace = not form.cleaned_data["keep_existing"]
         if upload.size > settings.MLEVAL_SYNC_IMPORT_BYTES:
-            folder = Path(settings.MEDIA_ROOT) / "response-imports"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{uuid.uuid4().hex}.jsonl"
-            with path.open("wb") as target:
-                for chunk in upload.chunks():
-                    target.write(chunk)
-            enqueue_import(run, path, replace=replace, user=request.user)
+            enqueue_import(run, upload, replace=replace, user=request.user)
             messages.success(request, "The file is being imported by the worker; see Tasks below.")
             return redirect(run)
         try:

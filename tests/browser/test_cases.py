@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from cases.models import ImportJob, TestCase
+from cases.models import TestCase
+from jobs.models import Job
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -99,11 +100,11 @@ def test_import_a_file_with_an_error_shows_the_line(page, run_worker, tmp_path):
     page.goto(f"{page.base}/cases/import/")
     page.set_input_files("input[name=file]", str(path))
     page.click("button:has-text('Check (dry run)')")
-    status = page.locator("#import-status[data-status=done]")
+    status = page.locator("#import-status[data-status=succeeded]")
     expect(status).to_be_visible(timeout=60_000)  # htmx polls until the worker is done
     expect(page.locator("table.import-errors")).to_contain_text("line 3")
     expect(page.locator("table.import-errors")).to_contain_text("ground_truth")
     expect(page.locator(".flash.error")).to_contain_text(re.compile(r"1 error in 4 rows"))
-    job = ImportJob.objects.get()
-    assert not TestCase.objects.exists() and job.error_count == 1
+    job = Job.objects.get()
+    assert not TestCase.objects.exists() and job.result["error_count"] == 1
     job.file.delete()  # a dry run keeps its upload for the real import; not needed here

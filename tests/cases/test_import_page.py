@@ -5,11 +5,13 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from cases.models import ImportJob, TestCase
+from cases.models import TestCase
 from cases.tasks import import_cases_task
+from jobs.models import Job
 
 
 def record(**overrides) -> dict:
@@ -30,6 +32,15 @@ def upload(name: str, lines: list[str]) -> SimpleUploadedFile:
 GOOD = [json.dumps(record(category=f"c{i}")) for i in range(12)]
 
 
+def detail(job: Job) -> str:
+    return reverse("cases:import_detail", args=[job.pk])
+
+
+def make_job(**fields) -> Job:
+    params = {"file_format": "jsonl", "origin": "", "dry_run": True}
+    return Job.objects.create(kind="case_import", params=params, **fields)
+
+
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
@@ -42,58 +53,65 @@ class TestImportPage:
         response = client.post(
             reverse("cases:import"), {"file": upload("golden.jsonl", GOOD), "check": "1"}
         )
-        job = ImportJob.objects.get()
-        assert response["Location"] == job.get_absolute_url()
-        assert job.dry_run and job.status == "queued" and job.file_format == "jsonl"
+        job = Job.objects.get()
+        assert response["Location"] == detail(job) and job.kind == "case_import"
+        assert job.params["dry_run"] and job.state == "queued"
+        assert job.params["file_format"] == "jsonl" and job.file_name == "golden.jsonl"
         assert DBTaskResult.objects.filter(id=job.task_id).exists()  # queued for the worker
 
         import_cases_task.call(job.pk)
-        body = client.get(job.get_absolute_url()).content.decode()
+        body = client.get(detail(job)).content.decode()
         assert "12 cases would be imported" in body
         assert "First rows as they will be stored" in body and "Import these 12 cases" in body
         assert not TestCase.objects.exists()
 
         response = client.post(reverse("cases:import_run", args=[job.pk]))
-        real = ImportJob.objects.exclude(pk=job.pk).get()
-        assert response["Location"] == real.get_absolute_url() and not real.dry_run
+        real = Job.objects.exclude(pk=job.pk).get()
+        assert response["Location"] == detail(real) and not real.params["dry_run"]
         import_cases_task.call(real.pk)
         real.refresh_from_db()
-        assert real.succeeded and real.imported == 12 and not real.file  # file cleaned up
+        assert real.state == "succeeded" and real.result["imported"] == 12
+        assert real.result["error_count"] == 0 and not real.file  # file cleaned up
         assert TestCase.objects.filter(created_by=curator).count() == 12
-        assert "Imported 12 cases" in client.get(real.get_absolute_url()).content.decode()
+        assert "Imported 12 cases" in client.get(detail(real)).content.decode()
 
     def test_errors_show_their_lines(self, login, curator):
         lines = [*(GOOD * 3), "{not json", *GOOD[:3], json.dumps(record(origin="robot"))]
         client = login(curator)
         client.post(reverse("cases:import"), {"file": upload("bad.jsonl", lines), "import": "1"})
-        job = ImportJob.objects.get()
-        assert not job.dry_run
+        job = Job.objects.get()
+        assert not job.params["dry_run"]
         import_cases_task.call(job.pk)
-        body = client.get(job.get_absolute_url()).content.decode()
+        body = client.get(detail(job)).content.decode()
         assert "2 errors in 41 rows: nothing was imported" in body
         assert "line 37" in body and "malformed JSON" in body
         assert "line 41" in body and "origin" in body and "robot" in body
         assert not TestCase.objects.exists()
 
     def test_progress_polls_while_running(self, login, curator):
-        job = ImportJob.objects.create(
-            original_name="x.jsonl", file_format="jsonl", size_bytes=1000, status="running"
-        )
-        ImportJob.objects.filter(pk=job.pk).update(bytes_read=250, rows_read=40)
-        response = login(curator).get(job.get_absolute_url(), headers={"HX-Request": "true"})
+        job = make_job(file_size=1000, total=1000, state="running")
+        Job.objects.filter(pk=job.pk).update(done=250, counters={"rows": 40})
+        client = login(curator)
+        response = client.get(detail(job), headers={"HX-Request": "true"})
         body = response.content.decode()
         assert 'hx-trigger="every 1s"' in body and "<html" not in body
         assert 'value="25" max="100"' in body and "40 rows" in body
+        # The partial polls the job's own progress URL; the page reloads once it is over.
+        polled = client.get(f"/jobs/{job.pk}/progress/", headers={"HX-Request": "true"})
+        assert 'value="25" max="100"' in polled.content.decode() and "HX-Refresh" not in polled
+        Job.objects.filter(pk=job.pk).update(state="succeeded", result={"rows": 40})
+        polled = client.get(f"/jobs/{job.pk}/progress/", headers={"HX-Request": "true"})
+        assert polled["HX-Refresh"] == "true" and "hx-trigger" not in polled.content.decode()
 
     def test_pages_query_count_is_bounded(self, login, curator, django_assert_max_num_queries):
         for i in range(5):
-            ImportJob.objects.create(original_name=f"{i}.jsonl", file_format="jsonl")
+            make_job(file_name=f"{i}.jsonl")
         client = login(curator)
         with django_assert_max_num_queries(6):
             assert client.get(reverse("cases:import")).status_code == 200
         with django_assert_max_num_queries(6):
-            job = ImportJob.objects.first()
-            assert client.get(job.get_absolute_url()).status_code == 200
+            job = Job.objects.first()
+            assert client.get(detail(job)).status_code == 200
 
     def test_format_from_the_name_or_chosen(self, login, curator):
         client = login(curator)
@@ -105,7 +123,7 @@ class TestImportPage:
             reverse("cases:import"),
             {"file": upload("cases.txt", GOOD), "file_format": "jsonl", "check": "1"},
         )
-        assert ImportJob.objects.get().file_format == "jsonl"
+        assert Job.objects.get().params["file_format"] == "jsonl"
 
     def test_a_file_over_the_limit_is_refused(self, login, curator, settings):
         settings.MLEVAL_MAX_UPLOAD_BYTES = 100
@@ -116,7 +134,7 @@ class TestImportPage:
         assert response.status_code == 200
         body = response.content.decode()
         assert "the upload limit is 100\xa0bytes" in body and "MLEVAL_MAX_UPLOAD_BYTES" in body
-        assert not ImportJob.objects.exists()
+        assert not Job.objects.exists()
 
     def test_a_huge_upload_is_refused_before_it_is_read(self, login, curator, settings):
         settings.MLEVAL_MAX_UPLOAD_BYTES = 10
@@ -124,7 +142,7 @@ class TestImportPage:
         response = login(curator).post(reverse("cases:import"), {"file": huge, "check": "1"})
         assert response.status_code == 413
         assert "the upload limit is 10\xa0bytes" in response.content.decode()
-        assert not ImportJob.objects.exists()
+        assert not Job.objects.exists()
 
 
 @pytest.mark.worker
@@ -133,10 +151,59 @@ def test_the_real_worker_imports_an_upload(run_worker, login, make_user, setting
     curator = make_user("curator", "worker-curator")
     client = login(curator)
     client.post(reverse("cases:import"), {"file": upload("golden.jsonl", GOOD), "import": "1"})
-    job = ImportJob.objects.get()
+    job = Job.objects.get()
     finished = run_worker(batch=True)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     job.refresh_from_db()
-    assert job.status == "done" and job.imported == 12, job.message
+    assert job.state == "succeeded" and job.result["imported"] == 12, job.error
     assert TestCase.objects.filter(created_by=curator).count() == 12
     assert not job.file  # the worker removed the uploaded file after importing it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_readable_while_the_import_is_uncommitted(monkeypatch, make_user):
+    """The job's progress goes through a connection of its own: another connection (the page's
+    poll) sees it move while the imported rows are still inside the COPY's open transaction."""
+    from cases import importing, tasks
+    from cases.tasks import create_import_job
+    from jobs import running
+
+    monkeypatch.setattr(importing, "PROGRESS_EVERY", 3)
+    monkeypatch.setattr(running, "PROGRESS_EVERY_SECONDS", 0)
+    curator = make_user("curator", "copy-curator")
+    job = create_import_job(
+        upload("golden.jsonl", GOOD), file_format="jsonl", origin="", dry_run=False, user=curator
+    )
+    seen = []
+
+    def read_elsewhere() -> tuple:
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute(
+                    "SELECT state, done, (counters ->> 'rows')::int FROM jobs WHERE id = %s",
+                    [job.pk],
+                )
+                state, done, rows = cursor.fetchone()
+                cursor.execute("SELECT count(*) FROM test_cases")
+                return state, done, rows, cursor.fetchone()[0]
+        finally:
+            other.close()
+
+    def spying_import(source, *, on_progress, **options):
+        def progress(rows: int, bytes_read: int) -> None:
+            on_progress(rows, bytes_read)
+            seen.append((rows, bytes_read, read_elsewhere()))
+
+        return importing.import_cases(source, on_progress=progress, **options)
+
+    monkeypatch.setattr(tasks, "import_cases", spying_import)
+    import_cases_task.call(job.pk)
+    during = [(rows, done, elsewhere) for rows, done, elsewhere in seen if rows < 12]
+    assert [rows for rows, *_ in during] == [3, 6, 9]
+    for rows, bytes_read, (state, done, seen_rows, cases) in during:
+        assert (state, done, seen_rows) == ("running", bytes_read, rows)
+        assert cases == 0  # written by the COPY, not committed yet
+    assert TestCase.objects.count() == 12
+    job.refresh_from_db()
+    assert job.state == "succeeded" and job.done == job.total == job.file_size > 0

@@ -6,8 +6,8 @@ from model_bakery import baker
 
 from cases.models import TestCase
 from evaluations.evaluators import REGISTRY, run_evaluator, validate_params
-from evaluations.models import EvaluationJob
 from evaluations.pipeline import evaluate_run
+from jobs.models import Job
 from runs.models import ModelRun, Response
 
 pytestmark = pytest.mark.django_db
@@ -94,15 +94,15 @@ def test_panel_refuses_outsiders(login, outsider, run):
 
 
 def test_panel_polls_while_a_job_runs_and_hides_the_form(login, engineer, run):
-    baker.make(
-        EvaluationJob,
-        run=run,
-        status="running",
-        evaluators=[{"name": "label_match", "params": {}, "output_types": None}],
-        chunks_total=4,
-        chunks_done=1,
-        responses_total=30,
-        responses_done=9,
+    Job.objects.create(
+        kind="evaluation",
+        target=run,
+        state="running",
+        params={"evaluators": [{"name": "label_match", "params": {}, "output_types": None}]},
+        parts_total=4,
+        parts_done=1,
+        total=30,
+        done=9,
     )
     page = login(engineer).get(panel_url(run), **HTMX).content.decode()
     assert 'hx-trigger="every 2s"' in page and "9 of 30 responses scored" in page
@@ -114,7 +114,7 @@ def test_evaluating_needs_the_engineer_role(request, login, run, persona):
     client = login(request.getfixturevalue(persona))
     assert client.get(evaluate_url(run)).status_code == 403
     assert client.post(evaluate_url(run), {"evaluators": ["bleu"]}).status_code == 403
-    assert not EvaluationJob.objects.exists() and not DBTaskResult.objects.exists()
+    assert not Job.objects.exists() and not DBTaskResult.objects.exists()
 
 
 def test_engineer_queues_an_evaluation_with_htmx_and_sees_it_progress(login, engineer, run):
@@ -127,10 +127,10 @@ def test_engineer_queues_an_evaluation_with_htmx_and_sees_it_progress(login, eng
         **HTMX,
     )
     assert response.status_code == 200
-    job = EvaluationJob.objects.get()
-    assert [e["name"] for e in job.evaluators] == ["label_match", "exact_match"]
-    assert job.evaluators[0]["params"] == {"ignore_case": True}
-    assert job.created_by == engineer and job.status == "queued"
+    job = Job.objects.get()
+    assert [e["name"] for e in job.params["evaluators"]] == ["label_match", "exact_match"]
+    assert job.params["evaluators"][0]["params"] == {"ignore_case": True}
+    assert job.created_by == engineer and job.state == "queued"
     assert DBTaskResult.objects.filter(id=job.task_id).exists()
     page = response.content.decode()
     assert 'hx-trigger="every 2s"' in page and "Waiting for a worker" in page
@@ -142,8 +142,8 @@ def test_engineer_without_htmx_is_redirected_to_the_progress_page(
     client = login(engineer)
     response = client.post(evaluate_url(run), {})
     assert response.status_code == 302 and response.url == evaluate_url(run)
-    job = EvaluationJob.objects.get()
-    assert job.evaluators == [
+    job = Job.objects.get()
+    assert job.params["evaluators"] == [
         {
             "name": "label_match",
             "params": {"ignore_case": False},
@@ -171,14 +171,14 @@ def test_bad_evaluators_are_shown_on_the_form_and_nothing_is_queued(
     response = login(engineer).post(evaluate_url(run), data, **HTMX)
     assert response.status_code == 200
     assert message in response.content.decode()
-    assert not EvaluationJob.objects.exists() and not DBTaskResult.objects.exists()
+    assert not Job.objects.exists() and not DBTaskResult.objects.exists()
 
 
 def test_a_run_without_responses_cannot_be_evaluated_by_default(login, engineer):
     empty = baker.make(ModelRun, model_type="nlp")
     response = login(engineer).post(evaluate_url(empty), {}, **HTMX)
     assert "no responses to evaluate yet" in response.content.decode()
-    assert not EvaluationJob.objects.exists()
+    assert not Job.objects.exists()
 
 
 @pytest.mark.parametrize("persona", ["viewer", "engineer"])
@@ -191,10 +191,13 @@ def test_the_run_page_loads_the_evaluation_panel(request, login, run, persona):
 def test_admin_lists_evaluation_jobs_read_only(
     login, admin_user, run, django_assert_max_num_queries
 ):
-    job = baker.make(EvaluationJob, run=run, status="completed", chunks_total=1, chunks_done=1)
+    job = Job.objects.create(
+        kind="evaluation", target=run, state="succeeded", parts_total=1, parts_done=1
+    )
+    Job.objects.create(kind="execution", target=run)
     client = login(admin_user)
     with django_assert_max_num_queries(12):
-        page = client.get("/admin/evaluations/evaluationjob/")
+        page = client.get("/admin/jobs/job/")
     assert page.status_code == 200 and f"/admin/runs/modelrun/{run.pk}/change/" in page.text
-    assert client.get(f"/admin/evaluations/evaluationjob/{job.pk}/change/").status_code == 200
-    assert client.get("/admin/evaluations/evaluationjob/add/").status_code == 403
+    assert client.get(f"/admin/jobs/job/{job.pk}/change/").status_code == 200
+    assert client.get("/admin/jobs/job/add/").status_code == 403

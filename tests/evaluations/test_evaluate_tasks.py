@@ -9,9 +9,11 @@ from model_bakery import baker
 
 from cases.models import TestCase
 from evaluations.evaluators import EvaluatorConfigError
-from evaluations.models import Evaluation, EvaluationJob
+from evaluations.models import Evaluation
 from evaluations.pipeline import evaluate_run
 from evaluations.tasks import enqueue_evaluation, evaluate_chunk_task, start_evaluation
+from jobs.models import Job
+from jobs.status import job_status
 from runs.models import ModelRun, Response
 
 LABELS = ["cat", "dog", "bird"]
@@ -59,14 +61,14 @@ def stored(run: ModelRun) -> dict:
     }
 
 
-def wait_for(job: EvaluationJob, seconds: float = 60) -> EvaluationJob:
+def wait_for(job: Job, seconds: float = 60) -> Job:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         job.refresh_from_db()
         if job.is_finished:
             return job
         time.sleep(0.1)
-    raise AssertionError(f"job still {job.status} after {seconds}s: {job.as_status()}")
+    raise AssertionError(f"job still {job.state} after {seconds}s: {job_status(job)}")
 
 
 @pytest.mark.worker
@@ -83,9 +85,9 @@ def test_two_workers_sharing_chunks_write_the_same_rows_as_one_process(run_worke
     for worker in workers:
         worker.kill()
 
-    assert job.status == "completed", job.error
-    assert (job.chunks_total, job.chunks_done) == (30, 30)
-    assert (job.responses_total, job.responses_done, job.evaluations_written) == (150, 150, 150)
+    assert job.state == "succeeded", job.error
+    assert (job.parts_total, job.parts_done) == (30, 30)
+    assert (job.total, job.done, job.counters["evaluations_written"]) == (150, 150, 150)
     assert job.created_by == engineer and job.finished_at is not None
     assert stored(run) == expected
     chunk_tasks = DBTaskResult.objects.filter(task_path__endswith="evaluate_chunk_task")
@@ -102,7 +104,7 @@ def test_a_batch_worker_scores_with_named_evaluators_and_rescoring_replaces(run_
     finished = run_worker(batch=True)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     job.refresh_from_db()
-    assert job.status == "completed" and job.evaluations_written == 24
+    assert job.state == "succeeded" and job.counters["evaluations_written"] == 24
     first = stored(run)
     enqueue_evaluation(run, ["exact_match", 'fuzzy_ratio:{"threshold": 0.5}'], engineer)
     run_worker(batch=True)
@@ -117,7 +119,7 @@ def test_enqueue_rejects_bad_evaluators_and_queues_nothing():
     run = make_mixed_run(3)
     with pytest.raises(EvaluatorConfigError, match="unknown evaluator 'bleu2'"):
         enqueue_evaluation(run, ["bleu2"])
-    assert not EvaluationJob.objects.exists() and not DBTaskResult.objects.exists()
+    assert not Job.objects.exists() and not DBTaskResult.objects.exists()
 
 
 @pytest.mark.django_db
@@ -125,8 +127,8 @@ def test_job_progress_counts_chunks_and_the_last_one_completes_it():
     """The tasks' bodies, called in this process (the worker tests above run them for real)."""
     run = make_mixed_run(7)
     job = enqueue_evaluation(run, chunk_size=3)
-    assert job.status == "queued" and job.task_id
-    assert job.as_status()["evaluators"] == [
+    assert job.state == "queued" and job.task_id
+    assert job.params["evaluators"] == [
         {
             "name": "label_match",
             "params": {"ignore_case": False},
@@ -141,16 +143,16 @@ def test_job_progress_counts_chunks_and_the_last_one_completes_it():
     ]
     assert start_evaluation.call(job.pk) == {"chunks": 3}
     job.refresh_from_db()
-    assert (job.status, job.chunks_total, job.responses_total) == ("running", 3, 7)
+    assert (job.state, job.parts_total, job.total) == ("running", 3, 7)
     queued = DBTaskResult.objects.filter(task_path__endswith="evaluate_chunk_task")
     chunks = [task.args_kwargs["args"] for task in queued.order_by("enqueued_at", "id")]
     assert len(chunks) == 3
     for i, args in enumerate(chunks):
         evaluate_chunk_task.call(*args)
         job.refresh_from_db()
-        assert job.chunks_done == i + 1
-        assert job.status == ("completed" if i == 2 else "running")
-    assert (job.responses_done, job.percent) == (7, 100)
+        assert job.parts_done == i + 1
+        assert job.state == ("succeeded" if i == 2 else "running")
+    assert (job.done, job.percent) == (7, 100)
     assert Evaluation.objects.count() == 7
 
 
@@ -159,14 +161,17 @@ def test_a_chunk_that_cannot_run_fails_the_job_with_its_reason():
     run = make_mixed_run(4)
     job = enqueue_evaluation(run, chunk_size=2)
     start_evaluation.call(job.pk)
-    EvaluationJob.objects.filter(pk=job.pk).update(
-        evaluators=[{"name": "iou", "params": {"iou_threshold": 3}, "output_types": None}]
+    Job.objects.filter(pk=job.pk).update(
+        params={
+            **job.params,
+            "evaluators": [{"name": "iou", "params": {"iou_threshold": 3}, "output_types": None}],
+        }
     )
     first = Response.objects.filter(run=run).order_by("id").first()
     with pytest.raises(EvaluatorConfigError):
         evaluate_chunk_task.call(job.pk, first.pk, first.pk)
     job.refresh_from_db()
-    assert job.status == "failed" and "iou_threshold" in job.error
+    assert job.state == "failed" and "iou_threshold" in job.error
     # The remaining chunks see the failure and skip.
     assert evaluate_chunk_task.call(job.pk, first.pk, first.pk)["skipped"] == 1
 
@@ -177,7 +182,7 @@ def test_an_empty_run_completes_at_once():
     job = enqueue_evaluation(run)
     assert start_evaluation.call(job.pk) == {"chunks": 0}
     job.refresh_from_db()
-    assert job.status == "completed" and job.percent == 100
+    assert job.state == "succeeded" and job.percent == 100
 
 
 @pytest.mark.django_db

@@ -9,10 +9,12 @@ from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
 
 from evaluations.models import Evaluation
+from jobs.models import Job
 from runs.execution import execute_run
 from runs.ingestion import ingest_responses
-from runs.models import ModelRun, Response, RunTask
+from runs.models import ModelRun, Response
 from runs.selection import register_run
+from runs.tasks import import_responses_task
 from tests.runs.conftest import SENTIMENT
 
 READERS = ["viewer", "curator", "engineer", "admin_user"]
@@ -72,7 +74,7 @@ class TestAccess:
         page = client.get(f"/runs/{run.pk}/")
         assert b"Execute" not in page.content and b"Push responses" not in page.content
         run.refresh_from_db()
-        assert run.status == "pending" and not RunTask.objects.exists()
+        assert run.status == "pending" and not Job.objects.exists()
 
     def test_engineers_see_the_actions(self, login, engineer, run):
         page = login(engineer).get(f"/runs/{run.pk}/")
@@ -203,14 +205,15 @@ class TestActions:
             f"/runs/{run.pk}/execute/", {"concurrency": 3, "timeout": 10, "retries": 1}, follow=True
         )
         assert b"Execution queued" in page.content
-        task = RunTask.objects.get(run=run, kind="execute")
-        result = DBTaskResult.objects.get(id=task.task_id)
+        job = run.jobs.get(kind="execution")
+        assert job.state == "queued" and job.created_by == engineer
+        result = DBTaskResult.objects.get(id=job.task_id)
         assert result.status == "READY"
         assert result.args_kwargs["args"] == [
             run.pk,
             {"concurrency": 3, "timeout": 10.0, "retries": 1, "backoff": 0.5},
         ]
-        assert b"ready" in page.content  # the task's state on the page
+        assert b"queued" in page.content  # the job's state on the page
         client.post(f"/runs/{run.pk}/cancel/")
         run.refresh_from_db()
         assert run.status == "cancelled"
@@ -220,13 +223,13 @@ class TestActions:
         page = login(engineer).post(
             f"/runs/{run.pk}/execute/", {"concurrency": 2, "timeout": 5, "retries": 0}, follow=True
         )
-        assert b"has no endpoint" in page.content and not RunTask.objects.exists()
+        assert b"has no endpoint" in page.content and not Job.objects.exists()
 
     def test_bad_execute_options_are_refused(self, login, engineer, run):
         page = login(engineer).post(
             f"/runs/{run.pk}/execute/", {"concurrency": 0, "timeout": 5, "retries": 1}, follow=True
         )
-        assert b"concurrency" in page.content and not RunTask.objects.exists()
+        assert b"concurrency" in page.content and not Job.objects.exists()
 
     def test_upload_imports_at_once(self, login, engineer, run, golden):
         content = "\n".join(line(c.pk, latency_ms=4) for c in golden[:3])
@@ -254,10 +257,16 @@ class TestActions:
             f"/runs/{run.pk}/responses/import/", {"file": upload(content)}, follow=True
         )
         assert b"being imported by the worker" in page.content
-        task = RunTask.objects.get(run=run, kind="import")
-        path = DBTaskResult.objects.get(id=task.task_id).args_kwargs["args"][1]
-        assert open(path).read() == content
+        job = run.jobs.get(kind="import")
+        assert DBTaskResult.objects.get(id=job.task_id).args_kwargs["args"] == [job.pk]
+        assert job.file.read().decode() == content and job.params == {"replace": True}
         assert not Response.objects.exists()
+        import_responses_task.call(job.pk)
+        job.refresh_from_db()
+        assert job.state == "succeeded" and job.result["imported"] == len(golden)
+        assert Response.objects.filter(run=run).count() == len(golden) and not job.file
+        page = login(engineer).get(f"/runs/{run.pk}/")
+        assert b"imported %d responses" % len(golden) in page.content
 
     def test_delete_says_what_cascades(self, login, engineer, run, golden):
         ingest_responses(run, [line(c.pk) for c in golden[:2]])

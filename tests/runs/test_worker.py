@@ -6,8 +6,9 @@ import time
 import pytest
 from django_tasks_db.models import DBTaskResult
 
+from jobs.models import Job
 from runs.execution import ExecutionOptions
-from runs.models import ModelRun, Response, RunTask
+from runs.models import ModelRun, Response
 from runs.tasks import WORKER_LOST, enqueue_execution
 from tests.runs.conftest import make_case
 
@@ -33,7 +34,7 @@ def wait_for(condition, timeout: float = 60, what: str = "condition"):
 
 
 def task_statuses(run) -> list[str]:
-    ids = RunTask.objects.filter(run=run).order_by("id").values_list("task_id", flat=True)
+    ids = run.jobs.filter(kind="execution").order_by("id").values_list("task_id", flat=True)
     by_id = {str(r.pk): r.status for r in DBTaskResult.objects.filter(pk__in=list(ids))}
     return [by_id[task_id] for task_id in ids]
 
@@ -48,7 +49,9 @@ def test_the_worker_executes_a_queued_run(model_server, run_worker):
     assert (run.status, run.completed_cases, run.failed_cases) == ("completed", 12, 0)
     task = DBTaskResult.objects.get(id=result.id)
     assert task.status == "SUCCESSFUL" and task.return_value["called"] == 12
-    assert RunTask.objects.get(run=run).kind == "execute"
+    job = Job.objects.for_target(run).get()
+    assert (job.kind, job.state, job.done, job.total) == ("execution", "succeeded", 12, 12)
+    assert job.message == "12 cases called, run completed" and job.result["called"] == 12
 
 
 def test_a_worker_killed_mid_run_is_resumed_after_restart(model_server, run_worker):
@@ -75,8 +78,11 @@ def test_a_worker_killed_mid_run_is_resumed_after_restart(model_server, run_work
     assert len(repeated) <= 4 * 2 + 32  # at most what the killed executor had claimed
     statuses = task_statuses(run)
     assert statuses[0] == "FAILED" and statuses[-1] == "SUCCESSFUL"
-    lost = DBTaskResult.objects.get(id=RunTask.objects.filter(run=run).earliest("id").task_id)
+    lost_job = run.jobs.earliest("id")
+    lost = DBTaskResult.objects.get(id=lost_job.task_id)
     assert lost.exception_class_path == WORKER_LOST
+    assert lost_job.state == "failed" and "stopped without finishing" in lost_job.error
+    assert run.jobs.latest("id").state == "succeeded"
 
 
 def test_cancel_stops_the_worker_run_within_seconds(model_server, run_worker):
@@ -96,6 +102,7 @@ def test_cancel_stops_the_worker_run_within_seconds(model_server, run_worker):
     run.refresh_from_db()
     assert run.status == "cancelled" and 0 < run.completed_cases < 80
     assert run.completed_cases == Response.objects.filter(run=run).count()
+    assert run.jobs.get().state == "cancelled"
 
 
 def test_several_workers_share_a_run_without_calling_a_case_twice(model_server, run_worker):

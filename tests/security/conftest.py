@@ -12,8 +12,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import ApiToken
-from cases.models import ImportJob, TestCase
+from cases.models import TestCase
 from evaluations.tasks import enqueue_evaluation
+from jobs.models import Job
 from runs.ingestion import ingest_responses
 from runs.selection import register_run
 
@@ -67,6 +68,7 @@ def _value(pattern: str, name: str, ids: dict) -> str:
     if name == "pk":
         for prefix, key in (
             ("cases/import/", "import_job"),
+            ("jobs/", "import_job"),
             ("accounts/tokens/", "token"),
             ("api/v1/^runs", "run"),
             ("api/v1/^cases", "case"),
@@ -118,8 +120,11 @@ def seeded(db, make_user, admin_user) -> dict:
     lines = [{"test_case_id": c.pk, "output_data": {"label": "negative"}} for c in cases]
     ingest_responses(run, lines)
     job = enqueue_evaluation(run, None, admin_user)
-    import_job = ImportJob.objects.create(
-        original_name="cases.jsonl", file_format="jsonl", created_by=admin_user
+    import_job = Job.objects.create(
+        kind="case_import",
+        params={"file_format": "jsonl", "origin": "", "dry_run": True},
+        file_name="cases.jsonl",
+        created_by=admin_user,
     )
     token, _ = ApiToken.objects.issue(admin_user, "seeded")
     case_type = ContentType.objects.get_for_model(TestCase)

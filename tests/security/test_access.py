@@ -9,8 +9,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from accounts.models import ApiToken, AuditEvent
-from cases.models import ImportJob, TestCase
-from evaluations.models import Evaluation, EvaluationJob
+from cases.models import TestCase
+from evaluations.models import Evaluation
+from jobs.models import Job
 from runs.models import ModelRun, Response
 from tests.security.conftest import CATCH_ALL_404, routed_urls
 
@@ -28,7 +29,7 @@ def _refused_anonymous(response, route) -> bool:
 
 def _counts() -> dict[str, int]:
     """Rows of every table a write could touch, to prove a refused request wrote nothing."""
-    models = (TestCase, ModelRun, Response, Evaluation, EvaluationJob, ImportJob, ApiToken)
+    models = (TestCase, ModelRun, Response, Evaluation, Job, ApiToken)
     counts = {model.__name__: model.objects.count() for model in models}
     counts["AuditEvent"] = AuditEvent.objects.count()
     counts["verified"] = TestCase.objects.filter(is_verified=True).count()
