@@ -238,7 +238,7 @@ def main() -> None:
                 "pk", flat=True
             )
         )
-        for table in ("responses", "run_cases", "run_tasks"):
+        for table in ("responses", "run_cases"):  # jobs go with their runs below
             sql(f"DELETE FROM {table} WHERE run_id = ANY(%s)", [runs])
         ModelRun.objects.filter(pk__in=runs).delete()
         sql("DELETE FROM test_cases WHERE model_type IN ('bench-exec', 'bench-ingest')")
