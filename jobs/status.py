@@ -3,6 +3,7 @@ the API's `tasks/<id>/`, the progress partial and the run page all read this."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django_tasks_db.models import DBTaskResult
@@ -80,8 +81,6 @@ def task_status(task_id: str) -> dict[str, Any] | None:
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(str(value))
     except ValueError:
