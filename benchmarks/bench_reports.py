@@ -5,9 +5,9 @@ would write by hand for the same figures (per-evaluator counts, pass rates, mean
 histograms; latency percentiles, tokens, memory, errors; breakdowns by category, difficulty,
 model type and tag; the confusion matrix; the paired counts of a comparison), fetched without
 any Python work. Goal: ``build_run_report`` within 1.5x of that floor. Then the comparison of
-two such runs (paired counts, per-slice deltas, McNemar, Holm, bootstrap over 1,000,000
-continuous deltas), with and without its full per-case list, the report page itself, and the
-leaderboard over both runs.
+two such runs (paired counts, per-slice deltas, McNemar, Holm, the mean-delta interval over
+1,000,000 continuous deltas: normal theory past stats.BOOTSTRAP_MAX_PAIRS), with and without
+its full per-case list, the report page itself, and the leaderboard over both runs.
 
     make bench            # or: BENCH_RESPONSES=200000 python benchmarks/bench_reports.py
 
