@@ -1,7 +1,7 @@
 """The statistics behind run reports and run comparisons, in one place.
 
 Pure functions over plain inputs (counts, sequences of numbers): the SQL in
-``evaluations/reports.py`` aggregates, these turn the aggregates into the
+``evaluations/reports/`` aggregates, these turn the aggregates into the
 figures of the report and comparison JSON. No Django here, so the arithmetic
 can be tested against reference libraries without a database.
 
