@@ -12,8 +12,9 @@ from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views import View
-from django.views.generic import DetailView
+from django.views.generic import DetailView, TemplateView
 
 from accounts.audit import record
 from cases import curation
@@ -112,19 +113,17 @@ class BulkActionView(PermissionRequiredMixin, View):
         return HttpResponseRedirect(back)
 
 
-class ReviewQueueView(PermissionRequiredMixin, KeysetPageMixin, View):
+class ReviewQueueView(PermissionRequiredMixin, KeysetPageMixin, TemplateView):
     """Ai-generated cases no person has approved yet, oldest first."""
 
     permission_required = "cases.view_testcase"
     template_name = "cases/review_queue.html"
 
-    def get(self, request):
+    def get_context_data(self, **kwargs):
         queryset = TestCase.objects.awaiting_review().select_related("created_by")
-        context = {
-            "page": self.page_of(queryset.defer("search_vector")),
-            "review_filters": QueryDict(mutable=True),
-            "can_change": request.user.has_perm("cases.change_testcase"),
-        }
-        context["review_filters"].update(REVIEW_SELECTION)
-        context["review_filters"] = context["review_filters"].urlencode()
-        return TemplateResponse(request, self.template_name, context)
+        return super().get_context_data(
+            page=self.page_of(queryset.defer("search_vector")),
+            review_filters=urlencode(REVIEW_SELECTION),
+            can_change=self.request.user.has_perm("cases.change_testcase"),
+            **kwargs,
+        )

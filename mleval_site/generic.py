@@ -1,4 +1,4 @@
-"""What every list and report page repeats, as three mixins on Django's class-based views.
+"""What every list and report page repeats, as four mixins on Django's class-based views.
 
 In the spirit of NetBox's generic views, at a tenth of their size:
 
@@ -27,7 +27,6 @@ from mleval_site.pagination import BadCursor, KeysetPage, keyset_page
 
 CSV = "text/csv; charset=utf-8"
 JSON = "application/json"
-JSONL = "application/x-ndjson; charset=utf-8"
 
 
 def safe_next(request: HttpRequest, fallback: str) -> str:
