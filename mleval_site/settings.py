@@ -241,6 +241,12 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # runs their code), how often a running run's watchdog checks that its worker is alive, and the
 # largest response upload the run page ingests at once (bigger ones go to the worker).
 MLEVAL_PYTHON_ENDPOINT_MODULES = _read("MLEVAL_PYTHON_ENDPOINT_MODULES", list, ["runs.demo_models"])
+# The hosts and networks a run's http(s) endpoint may reach (runs/reach.py): `*` (anything, the
+# development and test default), `public` (globally routable addresses only, the production
+# default), CIDR networks, addresses, host names and `.domain` suffixes, comma-separated.
+MLEVAL_ENDPOINT_ALLOWED_HOSTS = _read(
+    "MLEVAL_ENDPOINT_ALLOWED_HOSTS", list, ["public"] if PRODUCTION else ["*"]
+)
 MLEVAL_RUN_WATCHDOG_SECONDS = _read("MLEVAL_RUN_WATCHDOG_SECONDS", float, 30.0)
 MLEVAL_SYNC_IMPORT_BYTES = _read("MLEVAL_SYNC_IMPORT_BYTES", int, 5 * 1024**2)
 

@@ -19,6 +19,7 @@ import json
 import math
 import queue
 import random
+import socket
 import ssl
 import threading
 import time
@@ -28,10 +29,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import certifi
+import httpcore
 import httpx
 from django.conf import settings
 
 from mleval_site import jsonsafe
+from runs import reach
 from runs.models import ModelRun
 
 MAX_BACKOFF_SECONDS = 30.0
@@ -98,6 +101,61 @@ def python_endpoint(endpoint: str) -> Callable:
     if not callable(function):
         raise ExecutionError(f"{module_name} has no function {function_name}.")
     return function
+
+
+def check_reachable(url: str) -> None:
+    """ExecutionError when the URL's host is outside MLEVAL_ENDPOINT_ALLOWED_HOSTS (runs/reach.py).
+
+    Every caller that opens network connections calls this before it starts, and opens them
+    through `http_transport`, which checks each connection's addresses again.
+    """
+    try:
+        reach.check_endpoint_url(url)
+    except reach.EndpointRefused as error:
+        raise ExecutionError(str(error)) from None
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting only to addresses the allowed list permits.
+
+    The host is resolved here and the connection made to the checked address itself, so a
+    name cannot pass the check with one address and connect to another.
+    """
+
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            raise httpcore.ConnectError(f"{host} does not resolve: {error}") from error
+        addresses = reach.allowed_addresses(host, list(dict.fromkeys(i[4][0] for i in infos)))
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as failure:
+                error = failure
+        raise error or httpcore.ConnectError(f"{host} has no address")
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise reach.EndpointRefused("Unix sockets are not endpoints.")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def http_transport(**options) -> httpx.AsyncHTTPTransport:
+    """httpx's transport (same options) whose every connection passes the allowed-hosts check:
+    the one way callers open HTTP connections. A refused address raises reach.EndpointRefused
+    from the request (not retried: it will not change)."""
+    transport = httpx.AsyncHTTPTransport(**options)
+    transport._pool._network_backend = _GuardedBackend()  # httpx has no public option for it
+    return transport
 
 
 def _snippet(body: bytes) -> str:
@@ -259,6 +317,10 @@ class HttpCaller(Caller):
     three times the CPU per call at N = 64: httpcore scans its whole pool on every request.)
     """
 
+    @classmethod
+    def check(cls, endpoint: str) -> None:
+        check_reachable(endpoint)
+
     def __init__(self, run: ModelRun, options: ExecutionOptions) -> None:
         super().__init__(run, options)
         self.url = run.model_endpoint
@@ -279,10 +341,12 @@ class HttpCaller(Caller):
             verify = ssl.create_default_context(cafile=certifi.where())
         self.clients = [
             httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                transport=http_transport(
+                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                    verify=verify,
+                ),
                 timeout=httpx.Timeout(self.options.timeout),
                 headers={"content-type": "application/json", "user-agent": "mleval"},
-                verify=verify,
             )
             for _ in range(self.options.concurrency)
         ]
@@ -327,6 +391,8 @@ class HttpCaller(Caller):
                 try:
                     async with asyncio.timeout(options.timeout):
                         reply = await client.post(self.url, content=payload)
+                except reach.EndpointRefused as error:  # the allowed list: retrying cannot help
+                    return Outcome(case.test_case_id, error_message=str(error))
                 except (TimeoutError, httpx.TimeoutException):
                     problem = f"timed out after {options.timeout:g}s"
                 except httpx.TransportError as error:

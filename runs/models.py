@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from cases.models import TestCase
 from mleval_site.db import CascadingDeleteQuerySet
+from runs import reach
 
 
 class RunStatus(models.TextChoices):
@@ -139,6 +140,11 @@ class ModelRun(models.Model):
             errors["model_endpoint"] = (
                 "Write an http(s):// URL or python:package.module:function (no spaces)."
             )
+        elif self.model_endpoint:
+            try:
+                reach.check_endpoint_url(self.model_endpoint)
+            except reach.EndpointRefused as error:
+                errors["model_endpoint"] = str(error)
         if not isinstance(self.config, dict):
             errors["config"] = "The config must be a JSON object."
         if errors:
