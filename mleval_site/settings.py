@@ -4,6 +4,7 @@ Production-safe by default: DEBUG is off unless DEBUG=true, and SECRET_KEY is th
 `make run` switches on development mode. With no DATABASE_URL an embedded PostgreSQL is started.
 """
 
+import importlib.util
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -233,6 +234,12 @@ try:
     CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 except (ValueError, ImproperlyConfigured) as error:
     raise ImproperlyConfigured(f"CACHE_URL has a bad value: {error}") from None
+# The Redis client is an extra (`mleval[redis]`): say so at start-up, not at the first request.
+if CACHES["default"]["BACKEND"].endswith(".RedisCache") and not importlib.util.find_spec("redis"):
+    raise ImproperlyConfigured(
+        "CACHE_URL names a Redis cache but the redis client is not installed: "
+        "pip install 'mleval[redis]' (in a checkout: .venv/bin/pip install -e '.[redis]')"
+    )
 
 # Background work: Django's task API on the database backend; `manage.py db_worker` runs it.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
