@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from accounts.roles import ADMIN, CURATOR, ENGINEER, VIEWER, sync_roles
+from tests import baker_recipes
 
 PASSWORD = "correct horse battery staple"
 
@@ -33,6 +34,12 @@ def make_user(db):
         return user
 
     return make
+
+
+@pytest.fixture
+def make_case(db):
+    """make_case(**fields) → a saved TestCase: tests/baker_recipes.py's golden nlp case."""
+    return baker_recipes.make_case
 
 
 @pytest.fixture
@@ -86,7 +93,8 @@ def run_worker(transactional_db, tmp_path):
     """Start the real task worker, `manage.py db_worker`, as a subprocess on the test database.
 
     The worker only sees committed rows, hence transactional_db. Same settings as the tests
-    (DJANGO_SETTINGS_MODULE=mleval_site.settings_test, DATABASE_URL of the test database).
+    (DJANGO_SETTINGS_MODULE=mleval_site.settings_test, DATABASE_URL of the test database: under
+    pytest-xdist this process's own, test_<name>_gw0, _gw1, ..., read from the live connection).
 
     - `run_worker()` starts a long-running worker on every queue, polling every 0.1 s, and
       returns its `subprocess.Popen` (`.log_path`: its output). Kill it as a test needs

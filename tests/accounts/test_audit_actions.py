@@ -12,27 +12,15 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
-from model_bakery import baker
 
 from accounts.models import ApiToken, AuditEvent
 from cases.models import TestCase
 from runs.models import ModelRun, Response
 from runs.selection import register_run
+from tests.baker_recipes import make_case
 
 SENTIMENT = "python:runs.demo_models:sentiment_classifier"
 REVIEW_FILTERS = "origin=ai-generated&is_verified=false"
-
-
-def make_case(**fields) -> TestCase:
-    defaults = {
-        "model_type": "nlp",
-        "category": "sentiment",
-        "input_type": "text",
-        "output_type": "classification",
-        "input_data": {"text": "great product, love it"},
-        "ground_truth": {"label": "positive"},
-    }
-    return baker.make(TestCase, **{**defaults, **fields})
 
 
 def case_json(**overrides) -> dict:

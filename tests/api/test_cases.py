@@ -8,6 +8,7 @@ from model_bakery import baker
 
 from cases.models import TestCase
 from runs.models import Response
+from tests.baker_recipes import make_case
 
 URL = "/api/v1/cases/"
 WRITERS = ("curator", "admin_user")
@@ -34,16 +35,6 @@ def post(client: Client, data, url: str = URL):
 
 def patch(client: Client, url: str, data):
     return client.patch(url, json.dumps(data), content_type="application/json")
-
-
-def make_case(**fields) -> TestCase:
-    values = {
-        "input_data": {"text": "x"},
-        "input_type": "text",
-        "output_type": "classification",
-        "ground_truth": {"label": "a"},
-    }
-    return baker.make(TestCase, **{**values, **fields})
 
 
 @pytest.mark.django_db
@@ -123,7 +114,9 @@ class TestList:
     def test_page_filters(self, as_persona):
         nlp = make_case(model_type="nlp", category="sentiment", tags=["en", "short"])
         cv = make_case(model_type="computer_vision", tags=["fr"], difficulty="hard")
-        make_case(model_type="nlp", input_data={"text": "x", "lang": "de"}, tags=["de"])
+        make_case(
+            model_type="nlp", category="ner", input_data={"text": "x", "lang": "de"}, tags=["de"]
+        )
         client = as_persona("viewer")
 
         def ids(query: str) -> set[int]:

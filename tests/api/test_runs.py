@@ -9,6 +9,7 @@ from cases.models import TestCase
 from evaluations.models import Evaluation
 from runs.models import ModelRun, Response, RunStatus
 from runs.selection import register_run
+from tests.baker_recipes import make_cases
 
 URL = "/api/v1/runs/"
 RUN = {"model_name": "sentiment-bert", "model_version": "2.1", "model_type": "nlp"}
@@ -17,18 +18,6 @@ RUN = {"model_name": "sentiment-bert", "model_version": "2.1", "model_type": "nl
 def post(client, url: str, data, content_type: str = "application/json"):
     body = data if isinstance(data, str | bytes) else json.dumps(data)
     return client.post(url, body, content_type=content_type)
-
-
-def make_cases(n: int = 3, **fields) -> list[TestCase]:
-    values = {
-        "input_data": {"text": "x"},
-        "input_type": "text",
-        "output_type": "classification",
-        "ground_truth": {"label": "a"},
-        "model_type": "nlp",
-        **fields,
-    }
-    return [baker.make(TestCase, **values) for _ in range(n)]
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@
 client's session cookie, for tests that are about a page rather than about logging in.
 """
 
-import os
-
 import pytest
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
@@ -24,8 +22,10 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def chromium(chromium_path):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
+def chromium(chromium_path, monkeypatch):
+    # Playwright's sync API runs an event loop. Only for this test: a subprocess a later test of
+    # the same process starts (check --deploy) must not inherit it.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS

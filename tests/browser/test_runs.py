@@ -4,7 +4,8 @@ import pytest
 from playwright.sync_api import expect
 
 from runs.models import ModelRun
-from tests.runs.conftest import SENTIMENT, make_case
+from tests.baker_recipes import make_case
+from tests.runs.conftest import SENTIMENT
 
 
 @pytest.fixture

@@ -20,19 +20,14 @@ from evaluations.pipeline import (
 from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response
 from runs.selection import register_run
+from tests import baker_recipes
 
 pytestmark = pytest.mark.django_db
 
 
 def make_case(output_type: str, ground_truth, **fields) -> TestCase:
-    return baker.make(
-        TestCase,
-        input_data={"text": "x"},
-        input_type="text",
-        output_type=output_type,
-        ground_truth=ground_truth,
-        **fields,
-    )
+    """The shared recipe's case with this output type and ground truth (positional: brevity)."""
+    return baker_recipes.make_case(output_type=output_type, ground_truth=ground_truth, **fields)
 
 
 def make_run(**config) -> ModelRun:

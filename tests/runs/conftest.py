@@ -6,26 +6,14 @@ import time
 from collections import defaultdict
 
 import pytest
-from model_bakery import baker
 from pytest_httpserver import HTTPServer
 from werkzeug import Response as WerkzeugResponse
 
 from cases.models import TestCase
 from runs.selection import register_run
+from tests.baker_recipes import make_case
 
 SENTIMENT = "python:runs.demo_models:sentiment_classifier"
-
-
-def make_case(**fields) -> TestCase:
-    defaults = {
-        "model_type": "nlp",
-        "category": "sentiment",
-        "input_type": "text",
-        "output_type": "classification",
-        "input_data": {"text": "great product, love it"},
-        "ground_truth": {"label": "positive"},
-    }
-    return baker.make(TestCase, **{**defaults, **fields})
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from runs.models import ModelRun, Response
-from tests.runs.conftest import SENTIMENT, make_case
+from tests.baker_recipes import make_case
+from tests.runs.conftest import SENTIMENT
 
 
 def run_command(*args) -> str:

@@ -11,7 +11,7 @@ from runs.execution import ExecutionError, ExecutionOptions, execute_run, forget
 from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response, RunCase
 from runs.selection import register_run
-from tests.runs.conftest import make_case
+from tests.baker_recipes import make_case
 
 FAST = ExecutionOptions(concurrency=4, timeout=5, retries=2, backoff=0.05)
 

@@ -7,7 +7,8 @@ from cases.filters import SelectionError
 from cases.models import TestCase
 from runs.models import RunCase
 from runs.selection import Drift, register_run, selection_drift
-from tests.runs.conftest import SENTIMENT, make_case
+from tests.baker_recipes import make_case
+from tests.runs.conftest import SENTIMENT
 
 
 def register(**fields):

@@ -10,7 +10,7 @@ from jobs.models import Job
 from runs.execution import ExecutionOptions
 from runs.models import ModelRun, Response
 from runs.tasks import WORKER_LOST, enqueue_execution
-from tests.runs.conftest import make_case
+from tests.baker_recipes import make_case
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 WATCHDOG = {"MLEVAL_RUN_WATCHDOG_SECONDS": "1"}

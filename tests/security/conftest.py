@@ -17,6 +17,7 @@ from evaluations.tasks import enqueue_evaluation
 from jobs.models import Job
 from runs.ingestion import ingest_responses
 from runs.selection import register_run
+from tests.baker_recipes import make_case
 
 # The API's catch-all answers "nothing here" (JSON 404) to everyone, so scripts get JSON, never
 # a login page; it reads and writes nothing. (The admin's catch-all redirects to its login.)
@@ -90,18 +91,6 @@ def _concrete(pattern: str, ids: dict) -> str:
 
 def routed_urls(ids: dict) -> list[Route]:
     return [Route(p, _concrete(p, ids), name) for p, name in _walk(get_resolver().url_patterns)]
-
-
-def make_case(**fields) -> TestCase:
-    defaults = {
-        "model_type": "nlp",
-        "category": "sentiment",
-        "input_type": "text",
-        "output_type": "classification",
-        "input_data": {"text": "great product"},
-        "ground_truth": {"label": "positive"},
-    }
-    return TestCase.objects.create(**{**defaults, **fields})
 
 
 @pytest.fixture
