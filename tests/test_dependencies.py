@@ -18,8 +18,11 @@ from urllib.parse import quote
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("mleval_site", "accounts", "cases", "runs", "evaluations")
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
+# The packages the install ships: every app (a new app must be added there, or `pip install .`
+# leaves it out; the test below checks that every app directory is listed).
+APPS = tuple(p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"])
 
 
 def canonical(name: str) -> str:
@@ -96,6 +99,11 @@ def closure(requirements: list[str], extras: tuple[str, ...] = ()) -> set[str]:
             continue
         pending += [(Requirement(r), tuple(requirement.extras)) for r in subrequirements]
     return seen
+
+
+def test_the_install_ships_every_app():
+    apps = {path.parent.name for path in ROOT.glob("*/apps.py")} | {"mleval_site"}
+    assert apps == set(APPS)
 
 
 def test_every_third_party_import_of_the_apps_is_a_runtime_dependency():
