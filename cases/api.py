@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -44,6 +45,48 @@ def validate_case(record: Any) -> dict[str, Any]:
     return values
 
 
+def _on_conflict(serializer: serializers.BaseSerializer) -> str:
+    return serializer.context.get("on_conflict", "error")
+
+
+def stored_by_external_id(values_list: list[dict], on_conflict: str) -> dict[str, TestCase]:
+    """The stored cases (locked) that share an external_id with the posted ones.
+
+    With on_conflict "error" any such case is a 400 naming the object (and index, for a list);
+    "skip" and "update" get the cases back to keep or overwrite. No query when none has one.
+    """
+    wanted = {values["external_id"]: i for i, values in enumerate(values_list)}
+    wanted.pop(None, None)
+    if not wanted:
+        return {}
+    stored = {
+        case.external_id: case
+        for case in TestCase.objects.select_for_update().filter(external_id__in=list(wanted))
+    }
+    if stored and on_conflict == "error":
+        errors = {}
+        for external_id, case in stored.items():
+            message = (
+                f"case {case.pk} already has external_id {external_id!r}; "
+                "post with ?on_conflict=skip (keep it) or ?on_conflict=update"
+            )
+            errors[wanted[external_id]] = {"external_id": [message]}
+        if len(values_list) == 1:
+            raise serializers.ValidationError(errors[0])
+        raise serializers.ValidationError([errors.get(i, {}) for i in range(len(values_list))])
+    return stored
+
+
+def _overwrite(case: TestCase, values: dict) -> list[str]:
+    """Give a stored case the posted values; returns the changed fields (saved only if any)."""
+    changed = sorted(name for name, value in values.items() if getattr(case, name) != value)
+    if changed:
+        for name in changed:
+            setattr(case, name, values[name])
+        case.save(update_fields=changed)
+    return changed
+
+
 def _author(serializer: serializers.BaseSerializer):
     request = serializer.context.get("request")
     user = getattr(request, "user", None)
@@ -52,14 +95,26 @@ def _author(serializer: serializers.BaseSerializer):
 
 class TestCaseListSerializer(serializers.ListSerializer):
     def create(self, validated_data: list[dict]) -> list[TestCase]:
-        """All or nothing: one INSERT for the whole list (ids and timestamps come back)."""
+        """All or nothing: one INSERT for the new cases (ids and timestamps come back); cases
+        whose external_id is stored are kept or updated as ?on_conflict= says."""
         author = _author(self)
+        on_conflict = _on_conflict(self)
         with transaction.atomic():
-            cases = TestCase.objects.bulk_create(
-                [TestCase(**values, created_by=author) for values in validated_data]
-            )
-            ids = [case.pk for case in cases]
-            record(author, "cases.create", "testcase", count=len(cases), ids=ids, via="api")
+            stored = stored_by_external_id(validated_data, on_conflict)
+            cases, new, updated = [], [], []
+            for values in validated_data:
+                case = stored.get(values["external_id"]) if values["external_id"] else None
+                if case is None:
+                    case = TestCase(**values, created_by=author)
+                    new.append(case)
+                elif on_conflict == "update" and _overwrite(case, values):
+                    updated.append(case.pk)
+                cases.append(case)
+            TestCase.objects.bulk_create(new)
+            ids = [case.pk for case in new]
+            record(author, "cases.create", "testcase", count=len(new), ids=ids, via="api")
+            if updated:
+                record(author, "cases.update", "testcase", count=len(updated), ids=updated)
             return cases
 
 
@@ -96,7 +151,13 @@ class TestCaseSerializer(serializers.ModelSerializer):
         return validate_case(record)  # an update never changes who created the case
 
     def create(self, validated_data: dict) -> TestCase:
+        on_conflict = _on_conflict(self)
         with transaction.atomic():
+            stored = stored_by_external_id([validated_data], on_conflict)
+            if case := stored.get(validated_data["external_id"]):
+                if on_conflict == "update" and (changed := _overwrite(case, validated_data)):
+                    record(_author(self), "case.update", case, fields=changed, via="api")
+                return case
             case = TestCase.objects.create(**validated_data, created_by=_author(self))
             record(case.created_by, "case.create", case, via="api")
         return case
@@ -144,7 +205,18 @@ CASE_OR_LIST = PolymorphicProxySerializer(
     create=extend_schema(
         summary="Create one case or many",
         description="One case object, or a list of them: all are stored or none "
-        "(errors are keyed `<index>.<field>`). `id`, `created_at`, `updated_at` are ignored.",
+        "(errors are keyed `<index>.<field>`). `id`, `created_at`, `updated_at` are ignored. "
+        "A case whose `external_id` is already stored is an error unless `?on_conflict=skip` "
+        "(the stored case is kept and returned) or `?on_conflict=update` (it takes the posted "
+        "values).",
+        parameters=[
+            OpenApiParameter(
+                "on_conflict",
+                str,
+                enum=list(validation.ON_CONFLICT),
+                description="What a known external_id does (default error).",
+            )
+        ],
         request=CASE_OR_LIST,
         responses={201: CASE_OR_LIST},
     ),
@@ -170,6 +242,14 @@ class TestCaseViewSet(viewsets.ModelViewSet):
     def filter_queryset(self, queryset):
         # The filters (and their golden-set default) shape the list; an id reaches any case.
         return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+    def get_serializer_context(self) -> dict:
+        on_conflict = self.request.query_params.get("on_conflict") or "error"
+        if self.action == "create" and on_conflict not in validation.ON_CONFLICT:
+            raise serializers.ValidationError(
+                {"on_conflict": [f"must be one of {', '.join(validation.ON_CONFLICT)}"]}
+            )
+        return {**super().get_serializer_context(), "on_conflict": on_conflict}
 
     def create(self, request, *args, **kwargs):
         many = isinstance(request.data, list)

@@ -57,6 +57,7 @@ def export_lines(queryset: QuerySet, file_format: str) -> Iterator[str]:
                 origin,
                 is_verified,
                 metadata,
+                external_id,
             ) = row
             yield (
                 f'{{"id": {pk}, "input_data": {input_data}, "input_type": {dumps(input_type)}, '
@@ -65,7 +66,8 @@ def export_lines(queryset: QuerySet, file_format: str) -> Iterator[str]:
                 f'"category": {dumps(category, ensure_ascii=False)}, '
                 f'"tags": {dumps(tags, ensure_ascii=False)}, "difficulty": {dumps(difficulty)}, '
                 f'"origin": {dumps(origin)}, "is_verified": {"true" if is_verified else "false"}, '
-                f'"metadata": {metadata}}}\n'
+                f'"metadata": {metadata}, '
+                f'"external_id": {dumps(external_id, ensure_ascii=False)}}}\n'
             )
         return
     writer = csv.writer(_Echo())
@@ -75,6 +77,7 @@ def export_lines(queryset: QuerySet, file_format: str) -> Iterator[str]:
         cells = list(row)
         cells[tags_at] = TAG_SEPARATOR.join(cells[tags_at])
         cells[verified_at] = "true" if cells[verified_at] else "false"
+        # external_id None is written as an empty cell, which the import reads as none
         yield writer.writerow(cells)
 
 

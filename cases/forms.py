@@ -138,8 +138,12 @@ class CaseForm(forms.ModelForm):
             "origin",
             "is_verified",
             "metadata",
+            "external_id",
         )
+        labels = {"external_id": "External id"}
         help_texts = {
+            "external_id": "Optional: the case's id in the system it came from; unique. Imports "
+            "and the API match on it, and response files may name the case by it.",
             "model_type": "Domain: nlp, computer_vision, time_series, recommender, tabular, ...",
             "input_type": "text, image_path, image_base64, tabular, time_series, json, ...",
             "output_type": "classification, multilabel, regression, text, bounding_boxes, "
@@ -161,6 +165,7 @@ class CaseForm(forms.ModelForm):
         if self.errors:
             return cleaned
         record = {name: cleaned.get(name) for name in self.Meta.fields}
+        record["external_id"] = record["external_id"] or None
         values, errors = validate_record(record)
         for error in errors:
             field = error.field if error.field in self.fields else None
@@ -225,6 +230,19 @@ class ImportForm(forms.Form):
         choices=[("", "As each case says (default human)"), *Origin.choices],
         required=False,
     )
+    on_conflict = forms.ChoiceField(
+        label="A case whose external_id is already stored",
+        choices=[
+            ("error", "Stops the import (nothing is written)"),
+            ("skip", "Is skipped: the stored case stays as it is"),
+            ("update", "Updates the stored case with the file's values"),
+        ],
+        initial="error",
+        required=False,
+    )
+
+    def clean_on_conflict(self) -> str:
+        return self.cleaned_data.get("on_conflict") or "error"
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

@@ -120,6 +120,12 @@ class TestCase(models.Model):
     )
     is_verified = models.BooleanField(default=True, db_default=True)
     metadata = models.JSONField(default=dict, blank=True, db_default={})
+    # The case's id in the system it came from (a dataset row, a spreadsheet key): imports and
+    # the API upsert on it, and a response line may name its case by it. Unique when set; NULL
+    # (not "") when unset, so JSON says null and the partial unique index skips it.
+    external_id = models.CharField(  # noqa: DJ001
+        max_length=200, null=True, blank=True, default=None
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -164,6 +170,15 @@ class TestCase(models.Model):
             GinIndex(fields=["search_vector"], name="cases_testcase_search_gin"),
         ]
         constraints = [
+            # Partial: any number of cases have none. Import's ON CONFLICT names this predicate.
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="cases_testcase_external_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=~Q(external_id=""), name="%(app_label)s_%(class)s_external_id_not_empty"
+            ),
             models.CheckConstraint(
                 condition=Q(origin__in=Origin.values), name="%(app_label)s_%(class)s_origin_valid"
             ),

@@ -15,11 +15,18 @@ from jobs.models import Job, JobKind
 from jobs.running import ProgressWriter, finish, running
 
 
-def create_import_job(upload, *, file_format: str, origin: str, dry_run: bool, user) -> Job:
+def create_import_job(
+    upload, *, file_format: str, origin: str, dry_run: bool, user, on_conflict: str = "error"
+) -> Job:
     """Record an uploaded file's check (dry run) or import and queue it for the worker."""
     job = Job(
         kind=JobKind.CASE_IMPORT,
-        params={"file_format": file_format, "origin": origin, "dry_run": dry_run},
+        params={
+            "file_format": file_format,
+            "origin": origin,
+            "dry_run": dry_run,
+            "on_conflict": on_conflict,
+        },
         created_by=user,
     )
     job.store_upload(upload)
@@ -68,6 +75,7 @@ def import_cases_task(job_id: int) -> dict:
                     origin=job.params.get("origin", ""),
                     user_id=job.created_by_id,
                     dry_run=job.params.get("dry_run", True),
+                    on_conflict=job.params.get("on_conflict", "error"),
                     on_progress=lambda rows, done: progress.update(done, rows=rows),
                 )
         except Exception as error:
@@ -89,6 +97,8 @@ def record_report(job: Job, report: ImportReport) -> None:
         result={
             "rows": report.rows,
             "imported": report.imported,
+            "updated": report.updated,
+            "skipped": report.skipped,
             "error_count": report.error_count,
             "errors": [error.as_dict() for error in report.errors],
             "preview": report.preview,

@@ -32,6 +32,7 @@ FIELDS = (
     "origin",
     "is_verified",
     "metadata",
+    "external_id",
 )
 REQUIRED = ("input_data", "input_type", "ground_truth", "output_type")
 JSON_FIELDS = ("input_data", "ground_truth", "metadata")
@@ -40,6 +41,8 @@ IGNORED = ("id", "created_at", "updated_at", "created_by")
 SLUG_FIELDS = {"input_type": 50, "output_type": 50, "input_format": 50, "model_type": 50}
 MAX_CATEGORY = 100
 MAX_TAG = 50
+MAX_EXTERNAL_ID = 200
+ON_CONFLICT = ("error", "skip", "update")  # what an import does with a known external_id
 TAG_SEPARATOR = ";"  # CSV cells; tags may not contain it (nor the page's comma)
 MAX_REPORTED_ERRORS = 1000
 PREVIEW_ROWS = 10
@@ -77,6 +80,8 @@ class ImportReport:
     rows: int = 0
     valid: int = 0
     imported: int = 0
+    updated: int = 0  # --on-conflict update: cases found by external_id and changed
+    skipped: int = 0  # --on-conflict skip (or update with nothing to change): left as they were
     error_count: int = 0
     bytes_read: int = 0
     errors: list[RowError] = field(default_factory=list)
@@ -103,7 +108,12 @@ class ImportReport:
             return f"{errors} in {self.rows} rows; nothing imported"
         if self.dry_run:
             return f"would import {self.valid} cases"
-        return f"imported {self.imported} cases"
+        existing = ""
+        if self.updated or self.skipped:
+            existing = (
+                f" ({self.updated} existing updated, {self.skipped} existing left as they were)"
+            )
+        return f"imported {self.imported} cases{existing}"
 
 
 class StoredTextCheck:
@@ -153,6 +163,8 @@ class Validator:
     def __init__(self, report: ImportReport, origin: str = "") -> None:
         self.report = report
         self.forced_origin = origin
+        # external_id -> (record number, line) of its first case, for duplicates in one file
+        self.external_ids: dict[str, tuple[int, int]] = {}
 
     def values(self, line: int, record: Any) -> tuple | None:
         """The FIELDS' values as they will be stored (defaults filled in), or None when invalid."""
@@ -241,6 +253,8 @@ class Validator:
         elif type(metadata) is not dict:
             add(line, "metadata", f"must be a JSON object, got {json_type(metadata)}")
 
+        external_id = self._external_id(line, record.get("external_id"))
+
         if report.error_count != before:
             return None
         report.valid += 1
@@ -262,10 +276,32 @@ class Validator:
             origin,
             is_verified,
             metadata,
+            external_id,
         )
         if len(report.preview) < PREVIEW_ROWS:
             report.preview.append({"line": line, **dict(zip(FIELDS, values, strict=True))})
         return values
+
+    def _external_id(self, line: int, value: Any) -> str | None:
+        """A string (an integer id becomes its digits), unique within the file; "" is none."""
+        if value is None or value == "":
+            return None
+        if type(value) is int:
+            value = str(value)
+        if type(value) is not str:
+            message = f"must be a string or an integer, got {json_type(value)}"
+        elif value != value.strip() or not value.strip():
+            message = "may not start or end with spaces"
+        elif len(value) > MAX_EXTERNAL_ID:
+            message = f"longer than {MAX_EXTERNAL_ID} characters"
+        elif (first := self.external_ids.setdefault(value, (self.report.rows, line)))[0] != (
+            self.report.rows
+        ):
+            message = f"{value!r} is also the external_id of the case on line {first[1]}"
+        else:
+            return value
+        self.report.add_error(line, "external_id", message)
+        return None
 
     def _tags(self, line: int, tags: Any) -> list[str]:
         if type(tags) is not list:

@@ -225,6 +225,7 @@ class ImportView(PermissionRequiredMixin, FormView):
             data["file"],
             file_format=data["file_format"],
             origin=data["origin"],
+            on_conflict=data["on_conflict"],
             dry_run="import" not in self.request.POST,
             user=self.request.user,
         )

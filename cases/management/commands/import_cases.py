@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.importing import FORMATS, format_from_name, import_cases
+from cases.importing import FORMATS, ON_CONFLICT, format_from_name, import_cases
 from cases.models import Origin
 from mleval_site.cli import ProgressReporter, open_input
 
@@ -32,6 +32,13 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="check the file and report, write nothing"
         )
         parser.add_argument("--user", metavar="USERNAME", help="record this user as created_by")
+        parser.add_argument(
+            "--on-conflict",
+            choices=ON_CONFLICT,
+            default="error",
+            help="a case whose external_id is already stored: error (default: nothing is "
+            "imported), skip (keep the stored case) or update (the file's values win)",
+        )
 
     def handle(self, *args, path: str, format: str | None, origin: str | None, **options) -> None:
         file_format = format or (None if path == "-" else format_from_name(path))
@@ -55,6 +62,7 @@ class Command(BaseCommand):
                     origin=origin or "",
                     user_id=user_id,
                     dry_run=options["dry_run"],
+                    on_conflict=options["on_conflict"],
                     on_progress=progress.update,
                 )
             finally:
