@@ -9,6 +9,7 @@ import codecs
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -32,6 +33,7 @@ from mleval_site.api import (
     check_body_size,
     check_constraint_errors,
 )
+from runs.endpoint_config import endpoint_errors
 from runs.execution import stop
 from runs.filters import ModelRunFilterSet
 from runs.ingestion import IngestError, ingest_responses
@@ -128,6 +130,10 @@ class RunSerializer(serializers.ModelSerializer):
         candidate = ModelRun(**{**self._stored_fields(), **fields})
         if errors := check_constraint_errors(candidate):
             raise serializers.ValidationError(errors)
+        if errors := endpoint_errors(
+            candidate.model_endpoint, candidate.config, candidate.model_name
+        ):
+            raise serializers.ValidationError(errors)
         return attrs
 
     def _stored_fields(self) -> dict:
@@ -156,6 +162,8 @@ class RunSerializer(serializers.ModelSerializer):
                     for name, messages in error.errors.items()
                 }
             ) from None
+        except DjangoValidationError as error:  # the endpoint or config (ModelRun.clean)
+            raise serializers.ValidationError(error.message_dict) from None
 
     def update(self, run: ModelRun, validated_data: dict) -> ModelRun:
         if "config" in validated_data:  # the selection stays what the run was registered with

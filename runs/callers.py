@@ -1,14 +1,15 @@
 """Model callers: how a run's endpoint is called, one class per endpoint kind.
 
-A run's `model_endpoint` names its kind by prefix (`http://`, `https://`, `python:`); each kind
-is one `Caller` subclass registered for its prefixes with `@register(...)`, and the executor
-(runs/execution.py) knows only the `Caller` interface: `start()`, `submit(cases)` (a list, so a
-kind that batches sends them together), one `Outcome` per case on `results`, `close(cancel)`.
+A run's `model_endpoint` names its kind by prefix (`http://`, `python:`, `openai:`, ...); each
+kind is one `Caller` subclass registered for its prefixes with `@register(...)`, and the
+executor (runs/execution.py) knows only the `Caller` interface: `check_run(run)`, `start()`,
+`submit(cases)` (a list, so a kind that batches sends them together), one `Outcome` per case on
+`results`, `close(cancel)`.
 
-HTTP endpoints go through httpx on an event loop in a helper thread, at most `concurrency` calls
-at once, a per-call timeout, and retries with exponential backoff for infrastructure failures
-only (connection errors, timeouts, 429, 5xx; `Retry-After` honoured); in-process
-`python:module:function` endpoints run in a thread pool. Latency is measured here.
+Here: the interface, the registry, the `python:module:function` kind (a thread pool) and what
+every kind shares (the connector config, the run's rate limiter, headers resolved in the
+worker). The HTTP kinds: runs/http_callers.py (`http(s)://`), runs/connectors.py (the rest).
+Latency is measured by the callers.
 """
 
 from __future__ import annotations
@@ -18,24 +19,32 @@ import importlib
 import json
 import math
 import queue
-import random
 import socket
-import ssl
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar
 
-import certifi
 import httpcore
 import httpx
-from django.conf import settings
 
+from cases.models import TestCase
 from mleval_site import jsonsafe
 from runs import reach
-from runs.models import ModelRun
+from runs.endpoint_config import (
+    ConfigErrors,
+    EndpointConfig,
+    MissingVariable,
+    TemplateProblem,
+    is_connector,
+    parse_config,
+    python_module_refusal,
+    render,
+    resolve_headers,
+)
+from runs.models import ModelRun, RunCase
+from runs.ratelimit import RateLimiter
 
 MAX_BACKOFF_SECONDS = 30.0
 SNIPPET = 200
@@ -83,16 +92,12 @@ class Outcome:
 def python_endpoint(endpoint: str) -> Callable:
     """`python:package.module:function` → the function, if its module is allowed.
 
-    Importing a module runs its code, so only modules under MLEVAL_PYTHON_ENDPOINT_MODULES
-    (default: the shipped demo models) can be named by a run.
+    The allow-list rule is runs.endpoint_config.python_module_refusal (registration refuses
+    such a run already; a worker with another setting refuses it here too).
     """
+    if reason := python_module_refusal(endpoint):
+        raise ExecutionError(reason)
     _, module_name, function_name = endpoint.split(":")
-    allowed = settings.MLEVAL_PYTHON_ENDPOINT_MODULES
-    if not any(module_name == m or module_name.startswith(f"{m}.") for m in allowed):
-        raise ExecutionError(
-            f"Python endpoints may only use the modules {', '.join(allowed)} "
-            f"(MLEVAL_PYTHON_ENDPOINT_MODULES); {module_name} is not one of them."
-        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
@@ -158,11 +163,6 @@ def http_transport(**options) -> httpx.AsyncHTTPTransport:
     return transport
 
 
-def _snippet(body: bytes) -> str:
-    text = body[:SNIPPET].decode("utf-8", errors="replace").strip()
-    return text + ("…" if len(body) > SNIPPET else "") if text else "(empty body)"
-
-
 def _measure(meta, name: str, integer: bool):
     value = meta.get(name) if isinstance(meta, dict) else None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -209,12 +209,41 @@ class Caller:
         self.options = options
         self.config_json = json.dumps(run.config or {})
         self.results: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        # The connector kinds' config keys (runs/endpoint_config.py); None for the others.
+        self.endpoint_config: EndpointConfig | None = None
+        if is_connector(run.model_endpoint):
+            self.endpoint_config = connector_config(run)
+        limit = self.endpoint_config.rate_limit if self.endpoint_config else None
+        self.limiter = RateLimiter(run.pk, limit) if limit else None
 
     @classmethod
     def check(cls, endpoint: str) -> None:
         """Raise ExecutionError when `endpoint` cannot be called by this kind."""
 
+    @classmethod
+    def check_run(cls, run: ModelRun) -> None:
+        """Raise ExecutionError when the run cannot be executed (its endpoint, its config, its
+        first case), before anything is queued or changed. Runs in the web process too: it
+        must not read the worker's environment."""
+        cls.check(run.model_endpoint)
+        if is_connector(run.model_endpoint):
+            check_templates(run, connector_config(run))
+
     def start(self) -> None: ...
+
+    def resolved_headers(self) -> dict[str, str]:
+        """The config's headers with `${NAME}` resolved from this process's environment (the
+        worker's); ExecutionError naming a missing variable. Keep the result in memory only."""
+        if not self.endpoint_config:
+            return {}
+        try:
+            return resolve_headers(self.endpoint_config.headers)
+        except MissingVariable as error:
+            raise ExecutionError(f"Cannot call the endpoint: {error}.") from None
+
+    def close_limiter(self) -> None:
+        if self.limiter:
+            self.limiter.close()
 
     def submit(self, cases: list[Claimed]) -> None:
         raise NotImplementedError
@@ -247,6 +276,35 @@ def caller_class(endpoint: str) -> type[Caller]:
     raise ExecutionError(f"Unknown endpoint kind: {endpoint}")
 
 
+def connector_config(run: ModelRun) -> EndpointConfig:
+    """The run's connector config keys, checked; ExecutionError naming the bad keys."""
+    try:
+        return parse_config(run.config, model_name=run.model_name)
+    except ConfigErrors as error:
+        raise ExecutionError(f"The run's config cannot be used: {error}") from None
+
+
+def check_templates(run: ModelRun, config: EndpointConfig) -> None:
+    """Render the run's templates on its first case: a run whose templates fail there does not
+    start (ExecutionError naming the case and the problem)."""
+    if config.prompt is None and config.system is None:
+        return
+    first = (
+        TestCase.objects.filter(pk__in=RunCase.objects.filter(run=run).values("test_case_id"))
+        .order_by("pk")
+        .values_list("pk", "input_data", "input_type")
+        .first()
+    )
+    if first is None:
+        return
+    for key in ("system", "prompt"):
+        if (source := getattr(config, key)) is not None:
+            try:
+                render(key, source, *first)
+            except TemplateProblem as problem:
+                raise ExecutionError(f"The run cannot start: {problem}") from None
+
+
 def check_endpoint(run: ModelRun) -> None:
     """Raise ExecutionError when the run cannot be executed, before anything is queued."""
     endpoint = run.model_endpoint
@@ -255,7 +313,7 @@ def check_endpoint(run: ModelRun) -> None:
             "This run has no endpoint: set one, or push its responses (upload, API, "
             "import_responses)."
         )
-    caller_class(endpoint).check(endpoint)
+    caller_class(endpoint).check_run(run)
 
 
 def open_caller(run: ModelRun, options: ExecutionOptions) -> Caller:
@@ -288,6 +346,8 @@ class PythonCaller(Caller):
     def _call(self, case: Claimed) -> Outcome:
         try:
             input_data, config = json.loads(case.input_json), json.loads(self.config_json)
+            if self.limiter and (wait := self.limiter.reserve()) > 0:
+                time.sleep(wait)
             started = time.perf_counter()
             try:
                 output = self.function(input_data, config)
@@ -306,153 +366,9 @@ class PythonCaller(Caller):
     def close(self, cancel: bool) -> None:
         # A running Python call cannot be interrupted; on cancel its result is dropped.
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        self.close_limiter()
 
 
-@register("http://", "https://")
-class HttpCaller(Caller):
-    """POSTs through httpx on an event loop in a helper thread.
-
-    `concurrency` clients of one keep-alive connection each, lent out one call at a time: the
-    pool of idle clients is the concurrency bound. (One client with N connections costs about
-    three times the CPU per call at N = 64: httpcore scans its whole pool on every request.)
-    """
-
-    @classmethod
-    def check(cls, endpoint: str) -> None:
-        check_reachable(endpoint)
-
-    def __init__(self, run: ModelRun, options: ExecutionOptions) -> None:
-        super().__init__(run, options)
-        self.url = run.model_endpoint
-        self.loop = asyncio.new_event_loop()
-        self.tasks: set[asyncio.Task] = set()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._serve, name="mleval-http", daemon=True)
-        self.closed = False
-
-    def start(self) -> None:
-        self.thread.start()
-        self.ready.wait()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        verify = True
-        if self.url.startswith("https:"):  # one TLS context shared by every client
-            verify = ssl.create_default_context(cafile=certifi.where())
-        self.clients = [
-            httpx.AsyncClient(
-                transport=http_transport(
-                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                    verify=verify,
-                ),
-                timeout=httpx.Timeout(self.options.timeout),
-                headers={"content-type": "application/json", "user-agent": "mleval"},
-            )
-            for _ in range(self.options.concurrency)
-        ]
-        self.idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for client in self.clients:
-            self.idle.put_nowait(client)
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.close()
-
-    def submit(self, cases: list[Claimed]) -> None:
-        self.loop.call_soon_threadsafe(self._spawn, cases)
-
-    def _spawn(self, cases: list[Claimed]) -> None:
-        for case in cases:
-            task = self.loop.create_task(self._call(case))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    async def _call(self, case: Claimed) -> None:
-        try:
-            outcome = await self._attempts(case)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # never lose a case: anything unexpected is its failure
-            outcome = Outcome(case.test_case_id, error_message=f"mleval error: {error!r}")
-        self.results.put(outcome)
-
-    async def _attempts(self, case: Claimed) -> Outcome:
-        payload = (
-            f'{{"test_case_id": {case.test_case_id}, "input_data": {case.input_json}, '
-            f'"input_type": {json.dumps(case.input_type)}, "config": {self.config_json}}}'
-        ).encode()
-        options = self.options
-        attempt = 0
-        while True:
-            retry_after = 0.0
-            latency = None
-            client = await self.idle.get()
-            try:
-                started = time.perf_counter()
-                try:
-                    async with asyncio.timeout(options.timeout):
-                        reply = await client.post(self.url, content=payload)
-                except reach.EndpointRefused as error:  # the allowed list: retrying cannot help
-                    return Outcome(case.test_case_id, error_message=str(error))
-                except (TimeoutError, httpx.TimeoutException):
-                    problem = f"timed out after {options.timeout:g}s"
-                except httpx.TransportError as error:
-                    problem = f"connection failed: {type(error).__name__}: {error}".rstrip(": ")
-                else:
-                    latency = round((time.perf_counter() - started) * 1000)
-                    status = reply.status_code
-                    if 200 <= status < 300:
-                        return self._answer(case.test_case_id, reply.content, latency)
-                    problem = f"HTTP {status}: {_snippet(reply.content)}"
-                    if status != 429 and status < 500:  # the model refused this input
-                        return Outcome(case.test_case_id, latency_ms=latency, error_message=problem)
-                    retry_after = _retry_after(reply)
-            finally:
-                self.idle.put_nowait(client)
-            if attempt >= options.retries:
-                tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                return Outcome(case.test_case_id, latency_ms=latency, error_message=problem + tries)
-            delay = options.backoff * 2**attempt * random.uniform(1.0, 1.25)
-            await asyncio.sleep(min(max(delay, retry_after), MAX_BACKOFF_SECONDS))
-            attempt += 1
-
-    @staticmethod
-    def _answer(case_id: int, body: bytes, latency: int) -> Outcome:
-        try:
-            output = jsonsafe.loads(body)
-        except ValueError:
-            return Outcome(
-                case_id,
-                latency_ms=latency,
-                error_message=f"the endpoint replied with a non-JSON body: {_snippet(body)}",
-            )
-        try:
-            raw = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raw = None
-        return _outcome(case_id, output, latency, raw)
-
-    def close(self, cancel: bool) -> None:
-        if self.closed or not self.thread.is_alive():
-            return
-        self.closed = True
-        future = asyncio.run_coroutine_threadsafe(self._shutdown(cancel), self.loop)
-        try:
-            future.result(timeout=max(10.0, self.options.timeout * 2))
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)
-
-    async def _shutdown(self, cancel: bool) -> None:
-        if cancel:
-            for task in list(self.tasks):
-                task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        for client in self.clients:
-            await client.aclose()
-
-
-def _retry_after(reply: httpx.Response) -> float:
-    try:
-        return min(float(reply.headers.get("retry-after", 0)), MAX_BACKOFF_SECONDS)
-    except ValueError:
-        return 0.0
+# The HTTP kinds live in their own modules; importing them here registers them.
+from runs import http_callers, openai_caller  # noqa: E402, F401
+from runs.http_callers import HttpCaller  # noqa: E402, F401

@@ -12,6 +12,7 @@ from django.utils import timezone
 from cases.models import TestCase
 from mleval_site.db import CascadingDeleteQuerySet
 from runs import reach
+from runs.endpoint_config import endpoint_errors, endpoint_url
 
 
 class RunStatus(models.TextChoices):
@@ -24,7 +25,15 @@ class RunStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
 STALLED_AFTER_SECONDS = 60  # a running run with no executor write for this long is flagged
-ENDPOINT_PATTERN = r"^(https?://[^\s]+|python:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
+ENDPOINT_PATTERN = (
+    r"^(https?://[^\s]+|python:[A-Za-z_][\w.]*:[A-Za-z_]\w*"
+    r"|(openai|mlflow|kserve-v1|kserve-v2):https?://[^\s]+|connection:[A-Za-z0-9][\w.-]*)$"
+)
+ENDPOINT_HELP = (
+    "http(s)://... URL; python:package.module:function for an in-process model; "
+    "openai:, mlflow:, kserve-v1: or kserve-v2: followed by the server's URL; "
+    "connection:NAME for a saved connection (docs/connectors.md)"
+)
 
 
 class ModelRunQuerySet(CascadingDeleteQuerySet):
@@ -60,7 +69,7 @@ class ModelRun(models.Model):
     model_endpoint = models.TextField(
         blank=True,
         default="",
-        help_text="http(s)://... URL, or python:package.module:function for an in-process model",
+        help_text=ENDPOINT_HELP,
     )
     config = models.JSONField(default=dict, blank=True, db_default={})
     status = models.CharField(
@@ -138,15 +147,19 @@ class ModelRun(models.Model):
         errors = {}
         if self.model_endpoint and not re.match(ENDPOINT_PATTERN, self.model_endpoint):
             errors["model_endpoint"] = (
-                "Write an http(s):// URL or python:package.module:function (no spaces)."
+                "Write an http(s):// URL, python:package.module:function, openai:, mlflow:, "
+                "kserve-v1: or kserve-v2: followed by the server's URL, or connection:NAME "
+                "(no spaces)."
             )
         elif self.model_endpoint:
             try:
-                reach.check_endpoint_url(self.model_endpoint)
+                reach.check_endpoint_url(endpoint_url(self.model_endpoint))
             except reach.EndpointRefused as error:
                 errors["model_endpoint"] = str(error)
         if not isinstance(self.config, dict):
             errors["config"] = "The config must be a JSON object."
+        elif self.model_endpoint and "model_endpoint" not in errors:
+            errors.update(endpoint_errors(self.model_endpoint, self.config, self.model_name))
         if errors:
             raise ValidationError(errors)
 
@@ -291,3 +304,22 @@ class RunCase(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} case {self.test_case_id}"
+
+
+class RunRateLimit(models.Model):
+    """A rate-limited run's next free request slot, shared by every executor of the run.
+
+    runs/ratelimit.py reserves slots with one atomic upsert per request, so the run's
+    `rate_limit` holds across worker processes and machines. Deleted with the run.
+    """
+
+    run = models.OneToOneField(
+        ModelRun, on_delete=models.CASCADE, primary_key=True, related_name="rate_limit_slot"
+    )
+    next_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "run_rate_limits"
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} next request at {self.next_at}"

@@ -25,7 +25,7 @@ from runs.execution import ExecutionError, forget_failures, stop
 from runs.filters import ModelRunFilterSet
 from runs.forms import ExecuteForm, RunForm, UploadForm
 from runs.ingestion import IngestError, ingest_responses
-from runs.models import ModelRun, Response, RunCase
+from runs.models import ModelRun, Response, RunCase, RunRateLimit
 from runs.selection import register_run, selection_drift
 from runs.tasks import enqueue_execution, enqueue_import
 
@@ -38,7 +38,7 @@ SELECTION_FIELDS = [
 # providing this template (context: `run`); until then the placeholder shows.
 EVALUATION_PANEL = ["evaluations/run_panel.html", "runs/_evaluation_placeholder.html"]
 # What the delete page need not mention: the run's frozen selection and its background jobs.
-RUN_BOOKKEEPING = (RunCase, Job)
+RUN_BOOKKEEPING = (RunCase, RunRateLimit, Job)
 LATEST_FAILURES = 10
 LATEST_TASKS = 3
 
