@@ -10,7 +10,12 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from mleval_site.db import CascadingDeleteQuerySet, JsonbTypeOf, TouchingQuerySet
+from mleval_site.db import (
+    CascadingDeleteQuerySet,
+    JsonbTypeOf,
+    TouchingQuerySet,
+    UpdateNeverInserts,
+)
 
 
 class JsonbToTsvector(models.Func):
@@ -97,7 +102,7 @@ class TestCaseQuerySet(CascadingDeleteQuerySet, TouchingQuerySet):
         return {"count": count, "fingerprint": fingerprint}
 
 
-class TestCase(models.Model):
+class TestCase(UpdateNeverInserts, models.Model):
     __test__ = False  # not a pytest test class despite its name
 
     Origin = Origin
@@ -203,12 +208,12 @@ class TestCase(models.Model):
     def __str__(self) -> str:
         return f"Case {self.pk} ({self.model_type or self.output_type})"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, **kwargs) -> None:
         if not self._state.adding:
             self.updated_at = timezone.now()
             if (update_fields := kwargs.get("update_fields")) is not None:
                 kwargs["update_fields"] = {*update_fields, "updated_at"}
-        super().save(*args, **kwargs)
+        super().save(**kwargs)
 
     def get_absolute_url(self) -> str:
         from django.urls import reverse

@@ -2,6 +2,8 @@
 and exporting cases.importing / cases.exporting; the bulk actions, review queue and delete page
 (cases.curation's) are in cases.curation_views."""
 
+from itertools import chain
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -281,13 +283,29 @@ class ExportView(PermissionRequiredMixin, ExportMixin, FilterQueryMixin, Templat
         return export_filename(fmt, timezone.now().strftime("%Y%m%d-%H%M%S"))
 
     def export_content(self, fmt: str):
-        return export_lines(self.filterset.qs, fmt)
-
-    def export(self, fmt: str):
-        response = super().export(fmt)
+        """The lines, then the `cases.export` audit row, written only once the last line was:
+        a failed export leaves none. The first line is read here, so that a query that fails
+        at once fails the request itself (no download of an empty file)."""
+        lines = export_lines(self.filterset.qs, fmt)
+        first = next(lines, None)
         selection = QueryDict(self.filter_query()).dict()
-        record(self.request.user, "cases.export", "testcase", format=fmt, selection=selection)
-        return response
+
+        def audited():
+            count = 0
+            for line in lines if first is None else chain([first], lines):
+                count += 1
+                yield line
+            cases = count - 1 if fmt == "csv" else count  # the CSV header is a line too
+            record(
+                self.request.user,
+                "cases.export",
+                "testcase",
+                count=max(cases, 0),
+                format=fmt,
+                selection=selection,
+            )
+
+        return audited()
 
     def get_context_data(self, **kwargs):
         filterset = self.filterset

@@ -6,7 +6,7 @@ Each app's `api.py` declares serializers and views; the policy lives here once.
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ObjectNotUpdated, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.db.models import CheckConstraint
@@ -182,6 +182,8 @@ def exception_handler(exc, context):
 
     if isinstance(exc, IntegrityError | DataError):
         exc = _database_error(exc)
+    elif isinstance(exc, ObjectNotUpdated):  # deleted meanwhile: never inserted again
+        exc = exceptions.NotFound("It was deleted while you were changing it: nothing was saved.")
     elif isinstance(exc, RequestDataTooBig):  # a JSON body over DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = PayloadTooLarge(
             f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "

@@ -18,6 +18,22 @@ class JsonbTypeOf(models.lookups.Exact):
         )
 
 
+class UpdateNeverInserts:
+    """Model mixin: saving a row loaded from the database only ever UPDATEs it.
+
+    Django's `save()` on a stored instance runs UPDATE and, when no row matched (someone deleted
+    it meanwhile), INSERTs it again under the same id: a deleted case came back without its
+    responses when a PATCH raced a DELETE. Here that save raises `Model.NotUpdated` instead
+    (Django's ObjectNotUpdated), which the API and the pages answer with 404.
+    """
+
+    def save(self, **kwargs) -> None:
+        if not self._state.adding and not kwargs.get("force_insert"):
+            if kwargs.get("update_fields") is None:  # update_fields already never inserts
+                kwargs["force_update"] = True
+        super().save(**kwargs)
+
+
 class TouchingQuerySet(models.QuerySet):
     """A QuerySet whose bulk `update()` also moves `updated_at`, like `save()` does."""
 

@@ -125,6 +125,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "mleval_site.observability.RequestLogMiddleware",
+    "mleval_site.middleware.DeletedMeanwhileMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

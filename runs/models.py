@@ -10,7 +10,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from cases.models import TestCase
-from mleval_site.db import CascadingDeleteQuerySet
+from mleval_site.db import CascadingDeleteQuerySet, UpdateNeverInserts
 from runs import reach
 from runs.endpoint_config import endpoint_errors, endpoint_url
 
@@ -58,7 +58,7 @@ class ModelRunQuerySet(CascadingDeleteQuerySet):
         )
 
 
-class ModelRun(models.Model):
+class ModelRun(UpdateNeverInserts, models.Model):
     """One model version evaluated on one selection of test cases."""
 
     Status = RunStatus

@@ -235,10 +235,21 @@ class TestImportExport:
         b"".join(response.streaming_content)
         event = only_event("cases.export")
         assert event.actor == viewer and event.detail["selection"] == {"category": "sentiment"}
+        assert event.count == 4
         call_command("export_cases", str(tmp_path / "out.csv"), stdout=io.StringIO())
         by_command = events("cases.export")[-1]
         assert by_command.actor is None and by_command.count == 4
         assert by_command.detail["via"] == "command"
+
+    @pytest.mark.django_db(transaction=True)  # closing the response closes the connection
+    @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+    def test_an_export_that_breaks_off_records_nothing(self, viewer, login, golden, fmt):
+        """The audit row is written after the last line: a download that fails midway (the
+        connection dropped, a database error) leaves none."""
+        response = login(viewer).get("/cases/export/", {"format": fmt})
+        next(iter(response.streaming_content))
+        response.close()
+        assert not events("cases.export")
 
 
 # Runs ----------------------------------------------------------------------------------------
