@@ -3,8 +3,8 @@
 import pytest
 
 from runs.selection import register_run
+from tests.baker_recipes import make_case
 from tests.connectors.openai_server import OpenAIServer
-from tests.runs.conftest import make_case
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ class Request:
     path: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    connection: int = 0  # which TCP connection (1, 2, ... in accept order) it came on
     at: float = field(default_factory=time.monotonic)
 
     def json(self):
@@ -103,6 +104,7 @@ class OpenAIServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         with self.lock:
             self.connections += 1
+            number = self.connections
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -114,7 +116,7 @@ class OpenAIServer:
                         name, value = line.split(":", 1)
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
-                request = Request(method, path, headers, body)
+                request = Request(method, path, headers, body, number)
                 with self.lock:
                     self.requests.append(request)
                 reply = self._reply(request)

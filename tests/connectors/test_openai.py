@@ -143,3 +143,17 @@ def test_a_template_failing_on_the_first_case_stops_the_run_before_it_starts(
     run.refresh_from_db()
     assert run.status == "pending" and not Response.objects.filter(run=run).exists()
     assert openai_server.chat_requests() == []
+
+
+def test_every_connection_is_warmed_before_the_first_timed_call(openai_server, make_run):
+    """Connecting is not timed: each connection's first request is the untimed GET /models."""
+    run = make_run(f"openai:{openai_server.base_url}")
+    execute_run(run, ExecutionOptions(concurrency=4, timeout=5))
+    with openai_server.lock:
+        requests = list(openai_server.requests)
+    assert openai_server.connections == 4
+    first = {}
+    for request in requests:
+        first.setdefault(request.connection, request)
+    assert {(r.method, r.path) for r in first.values()} == {("GET", "/v1/models")}
+    assert len(openai_server.chat_requests()) == 6

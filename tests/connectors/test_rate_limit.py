@@ -1,0 +1,100 @@
+"""`rate_limit` holds across every executor of a run: threads here, worker processes too."""
+
+import itertools
+import threading
+import time
+
+import pytest
+
+from jobs.models import Job
+from runs.endpoint_config import RateLimit
+from runs.execution import ExecutionOptions, execute_run
+from runs.models import ModelRun, RunRateLimit
+from runs.ratelimit import RateLimiter
+from runs.selection import register_run
+from runs.tasks import enqueue_execution
+from tests.baker_recipes import make_cases
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def rate_run(url: str, cases: int, rate: str) -> ModelRun:
+    make_cases(cases)
+    return register_run(
+        model_name="m",
+        model_version="1",
+        model_type="nlp",
+        model_endpoint=f"openai:{url}",
+        config={"rate_limit": rate},
+    )
+
+
+def assert_rate(times: list[float], requests: int, period: float) -> None:
+    """In any window of one period, at most `requests` arrivals. Slots are spaced exactly; an
+    arrival may lag its slot by scheduling on a busy machine, hence 100 ms of slack (unlimited,
+    these requests would all arrive within ~0.1 s)."""
+    times = sorted(times)
+    gaps = [times[i + requests] - times[i] for i in range(len(times) - requests)]
+    assert gaps and min(gaps) >= period - 0.1, min(gaps)
+
+
+def test_slots_are_spaced_by_the_interval_across_limiters():
+    run = rate_run("http://127.0.0.1:9/v1", 1, "10/second")
+    limiters = [RateLimiter(run.pk, RateLimit(10, 1)) for _ in range(2)]  # two connections
+    slots = [limiters[i % 2].reserve() + time.monotonic() for i in range(10)]
+    for limiter in limiters:
+        limiter.close()
+    # Ten slots 0.1 s apart, whichever limiter asked (give or take a database round trip; the
+    # first slot is "now", measured after its round trip).
+    gaps = [b - a for a, b in itertools.pairwise(slots[1:])]
+    assert all(abs(gap - 0.1) < 0.01 for gap in gaps), gaps
+    assert 0.75 < slots[-1] - slots[0] < 0.95
+    assert RunRateLimit.objects.filter(run=run).count() == 1
+    run.delete()
+    assert not RunRateLimit.objects.exists()
+
+
+def test_two_executors_share_the_runs_rate(openai_server):
+    run = rate_run(openai_server.base_url, 150, "50/second")
+    options = ExecutionOptions(concurrency=8, timeout=10)
+    summaries = []
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=lambda: summaries.append(execute_run(run, options)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    run.refresh_from_db()
+    assert (run.status, run.completed_cases) == ("completed", 150)
+    assert all(summary.called > 0 for summary in summaries)  # both executors made calls
+    times = [r.at for r in openai_server.chat_requests()]
+    assert len(times) == 150
+    assert_rate(times, 50, 1.0)
+    assert elapsed >= 149 / 50 - 0.1  # unlimited, the run takes well under a second
+
+
+@pytest.mark.worker
+def test_two_worker_processes_share_the_runs_rate(openai_server, run_worker):
+    run = rate_run(openai_server.base_url, 200, "50/second")
+    for _ in range(2):
+        enqueue_execution(run, ExecutionOptions(concurrency=8, timeout=10))
+    workers = [run_worker() for _ in range(2)]
+    deadline = time.monotonic() + 90
+    while ModelRun.objects.get(pk=run.pk).status != "completed":
+        assert time.monotonic() < deadline, "the run did not complete"
+        assert all(w.poll() is None for w in workers), "a worker died"
+        time.sleep(0.2)
+    times = [r.at for r in openai_server.chat_requests()]
+    assert len(times) == 200
+    assert_rate(times, 50, 1.0)
+    assert max(times) - min(times) >= 199 / 50 - 0.1
+    deadline = time.monotonic() + 30
+    while Job.objects.for_target(run).filter(state="succeeded").count() < 2:
+        assert time.monotonic() < deadline, "the jobs did not finish"
+        time.sleep(0.2)
+    called = [job.result["called"] for job in Job.objects.for_target(run)]
+    assert sorted(called)[0] > 0 and sum(called) == 200  # both workers called cases
