@@ -5,6 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.models import ApiToken
+from mleval_site.db import set_acting_user
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -33,6 +34,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("The token's user is inactive."))
+        if request.method not in ("GET", "HEAD", "OPTIONS"):  # the author of case revisions
+            set_acting_user(token.user)  # (reset after the request: ActingUserMiddleware)
         return token.user, token
 
     def authenticate_header(self, request) -> str:

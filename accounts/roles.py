@@ -6,16 +6,16 @@ admin does all. A user's role is the group they are in (superusers pass every ch
 
 from collections.abc import Iterable
 
-PROJECT_APPS = ("accounts", "jobs", "cases", "runs", "evaluations")
+PROJECT_APPS = ("accounts", "jobs", "cases", "runs", "evaluations", "versions")
 # What every role may read; accounts (tokens, the audit trail) is for admins only.
-DATA_APPS = ("jobs", "cases", "runs", "evaluations")
+DATA_APPS = ("jobs", "cases", "runs", "evaluations", "versions")
 VIEWER, CURATOR, ENGINEER, ADMIN = "viewer", "curator", "engineer", "admin"
 ROLE_NAMES = (VIEWER, CURATOR, ENGINEER, ADMIN)
 
 # Models each role may add, change and delete, on top of viewing everything.
 EDITABLE_MODELS = {
     VIEWER: (),
-    CURATOR: (("cases", "testcase"),),
+    CURATOR: (("cases", "testcase"), ("versions", "version")),
     ENGINEER: (("runs", "modelrun"), ("runs", "response"), ("evaluations", "evaluation")),
 }
 

@@ -105,6 +105,7 @@ class CaseListView(PermissionRequiredMixin, PartialMixin, FilterQueryMixin, Keys
             sort_choices=SORT_CHOICES,
             bulk_actions=curation.BulkAction.choices,
             can_change=self.request.user.has_perm("cases.change_testcase"),
+            freeze_url=_optional_url("versions:create"),
             **kwargs,
         )
 
@@ -130,6 +131,7 @@ class CaseDetailView(PermissionRequiredMixin, DetailView):
         context["preview"] = input_preview(case)
         context["shape_errors"] = ground_truth_errors(case.output_type, case.ground_truth)
         context["history_url"] = _optional_url("evaluations:case-history", case.pk)
+        context["revisions_url"] = _optional_url("versions:case-revisions", case.pk)
         return context
 
 

@@ -141,3 +141,39 @@ class CascadingDeleteQuerySet(models.QuerySet):
     def delete(self) -> tuple[int, dict[str, int]]:
         counts = {model._meta.label: n for model, n in delete_cascading(self).items() if n}
         return sum(counts.values()), counts
+
+
+# --- Who is writing: the case revision triggers (versions app) read it ----------------------
+# A session setting, set for the rest of the request (or command) and reset by the middleware,
+# since a request's writes run in several transactions. Null when nobody is named.
+ACTING_USER_SETTING = "mleval.user_id"
+
+
+def set_acting_user(user, using: str = "default") -> None:
+    """Name `user` (or None) as the author of the writes this connection makes from now on."""
+    user_id = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
+    connection = connections[using]
+    if user_id is None and not getattr(connection, "mleval_acting_user", None):
+        return  # nothing set, nothing to reset: no query
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config(%s, %s, false)",
+            [ACTING_USER_SETTING, "" if user_id is None else str(user_id)],
+        )
+    connection.mleval_acting_user = user_id
+
+
+class ActingUserMiddleware:
+    """Writes of a request are the request user's (set before a write method's view runs; the
+    API's token authentication sets it too); reset afterwards, the connection is reused."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            set_acting_user(getattr(request, "user", None))
+        try:
+            return self.get_response(request)
+        finally:
+            set_acting_user(None)

@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "cases",
     "runs",
     "evaluations",
+    "versions",
 ]
 
 MIDDLEWARE = [
@@ -121,6 +122,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "mleval_site.db.ActingUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

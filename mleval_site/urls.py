@@ -15,5 +15,6 @@ urlpatterns = [
     # Reports own /runs/<id>/report/ and /runs/compare/, so they come before the runs app.
     path("", include("evaluations.urls")),
     path("runs/", include("runs.urls")),
+    path("versions/", include("versions.urls")),
     path("api/", include("mleval_site.api_urls")),
 ]
