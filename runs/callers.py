@@ -8,7 +8,8 @@ executor (runs/execution.py) knows only the `Caller` interface: `check_run(run)`
 
 Here: the interface, the registry, the `python:module:function` kind (a thread pool) and what
 every kind shares (the connector config, the run's rate limiter, headers resolved in the
-worker). The HTTP kinds: runs/http_callers.py (`http(s)://`), runs/connectors.py (the rest).
+worker). The HTTP kinds: runs/http_callers.py (`http(s)://`), runs/openai_caller.py (`openai:`),
+runs/batch_callers.py (`mlflow:`, `kserve-v1:`, `kserve-v2:`).
 Latency is measured by the callers.
 """
 
@@ -77,6 +78,7 @@ class Claimed:
     test_case_id: int
     input_json: str
     input_type: str
+    output_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ class Caller:
     """
 
     prefixes: ClassVar[tuple[str, ...]] = ()
+    batch_size: int = 1  # cases per call: the executor claims whole batches
 
     def __init__(self, run: ModelRun, options: ExecutionOptions) -> None:
         self.options = options
@@ -370,5 +373,5 @@ class PythonCaller(Caller):
 
 
 # The HTTP kinds live in their own modules; importing them here registers them.
-from runs import http_callers, openai_caller  # noqa: E402, F401
+from runs import batch_callers, http_callers, openai_caller  # noqa: E402, F401
 from runs.http_callers import HttpCaller  # noqa: E402, F401

@@ -27,6 +27,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 CONNECTOR_KINDS = ("openai:", "mlflow:", "kserve-v1:", "kserve-v2:")
+BATCHING_KINDS = ("mlflow:", "kserve-v1:", "kserve-v2:")  # many cases per call
 CONNECTION_PREFIX = "connection:"
 CONFIG_KEYS = (
     "prompt",
@@ -41,7 +42,7 @@ CONFIG_KEYS = (
     "headers",
 )
 OUTPUTS = ("text", "json", "label")
-PREDICTIONS = ("label", "value", "raw")
+PREDICTIONS = ("label", "value", "scores", "raw")
 DEFAULT_BATCH_SIZE = 64
 MAX_BATCH_SIZE = 10_000
 PERIODS = {"second": 1, "minute": 60, "hour": 3600}
@@ -103,6 +104,16 @@ class ConfigErrors(ValueError):
 
 def is_connector(endpoint: str) -> bool:
     return endpoint.startswith(CONNECTOR_KINDS)
+
+
+def cases_per_call(endpoint: str, config) -> int | None:
+    """Cases one call carries for the batching kinds (runs/batch_callers.py), else None: the
+    run's `batch_size`, or the default. Pages and reports say "batched, N cases per call"."""
+    if not endpoint.startswith(BATCHING_KINDS):
+        return None
+    size = config.get("batch_size") if isinstance(config, dict) else None
+    valid = isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= MAX_BATCH_SIZE
+    return size if valid else DEFAULT_BATCH_SIZE
 
 
 def endpoint_url(endpoint: str) -> str:

@@ -76,7 +76,7 @@ WITH live AS (  -- the keys of executors alive now: their advisory locks are hel
           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
     ) AS keys
 ), picked AS (
-    SELECT rc.test_case_id, t.input_data::text AS input_json, t.input_type
+    SELECT rc.test_case_id, t.input_data::text AS input_json, t.input_type, t.output_type
     FROM run_cases AS rc
     CROSS JOIN live
     JOIN test_cases AS t ON t.id = rc.test_case_id
@@ -93,7 +93,7 @@ WITH live AS (  -- the keys of executors alive now: their advisory locks are hel
 UPDATE run_cases AS rc SET claimed_by = %(key)s
 FROM picked
 WHERE rc.run_id = %(run)s AND rc.test_case_id = picked.test_case_id
-RETURNING picked.test_case_id, picked.input_json, picked.input_type
+RETURNING picked.test_case_id, picked.input_json, picked.input_type, picked.output_type
 """
 
 # Cases of the run left to call: no response, the case still exists.
@@ -333,9 +333,11 @@ class Executor:
 
     def _loop(self, caller: Caller) -> bool:
         """Call every claimable case; True when none is left, False when the run was stopped."""
-        concurrency = self.options.concurrency
-        chunk = max(2 * concurrency, 32)
-        target = 2 * concurrency + chunk
+        concurrency, per_call = self.options.concurrency, caller.batch_size
+        # Claim whole batches, and keep every connection busy plus about as much waiting (one
+        # batch per connection waiting for a batching kind: batches are big).
+        chunk = per_call * -(-max(2 * concurrency, 32) // per_call)
+        target = (2 if per_call == 1 else 1) * concurrency * per_call + chunk
         in_flight, exhausted = 0, False
         self._progressed = False
         pending: list[Outcome] = []

@@ -1,10 +1,11 @@
 """The HTTP endpoint kinds' common caller: httpx on an event loop in a helper thread.
 
 `HttpCaller` calls `http(s)://` endpoints with mleval's own request body; the connector kinds
-(runs/connectors.py) subclass it and replace `request_body` / `answer` (or `submit`, to batch),
-keeping `post`: at most `concurrency` calls at once, a per-call timeout, retries with
-exponential backoff for infrastructure failures only (connection errors, timeouts, 429, 5xx;
-`Retry-After` honoured), the run's `rate_limit`, and headers resolved in the worker.
+(runs/openai_caller.py, runs/batch_callers.py) subclass it and replace `request_body` / `answer`
+(or `submit`, to batch), keeping `post`: at most `concurrency` calls at once, a per-call
+timeout, retries with exponential backoff for infrastructure failures only (connection errors,
+timeouts, 429, 5xx; `Retry-After` honoured), the run's `rate_limit`, and headers resolved in
+the worker.
 """
 
 from __future__ import annotations
@@ -173,10 +174,12 @@ class HttpCaller(Caller):
         """A 2xx reply → the case's Outcome; a subclass reads its server's reply shape."""
         return self._answer(case.test_case_id, reply.content, latency)
 
-    async def post(self, url: str, body: bytes) -> Posted:
+    async def post(self, url: str, body: bytes, *, retry_server_errors: bool = True) -> Posted:
         """POST with the retry rules: infrastructure failures (connection errors, timeouts, 429,
         5xx) are retried with exponential backoff, `Retry-After` honoured, under the run's
-        `rate_limit`. `reply` is set for a 2xx answer only; else `problem` says what failed."""
+        `rate_limit`. `reply` is set for a 2xx answer only; else `problem` says what failed, and
+        `latency` is set when the last attempt got an HTTP answer. `retry_server_errors=False`:
+        a 5xx is final (a batch's halves, whose whole was retried already)."""
         options = self.options
         attempt = 0
         while True:
@@ -201,8 +204,8 @@ class HttpCaller(Caller):
                     if 200 <= status < 300:
                         return Posted(reply, latency)
                     problem = f"HTTP {status}: {_snippet(reply.content)}"
-                    if status != 429 and status < 500:  # the model refused this input
-                        return Posted(None, latency, problem)
+                    if status != 429 and (status < 500 or not retry_server_errors):
+                        return Posted(None, latency, problem)  # the model refused this input
                     retry_after = _retry_after(reply)
             finally:
                 self.idle.put_nowait(client)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from cases.models import TestCase
 from mleval_site.db import CascadingDeleteQuerySet, UpdateNeverInserts
 from runs import reach
-from runs.endpoint_config import endpoint_errors, endpoint_url
+from runs.endpoint_config import cases_per_call, endpoint_errors, endpoint_url
 
 
 class RunStatus(models.TextChoices):
@@ -178,6 +178,11 @@ class ModelRun(UpdateNeverInserts, models.Model):
     @property
     def remaining_cases(self) -> int:
         return max(self.total_cases - self.done_cases, 0)
+
+    @property
+    def cases_per_call(self) -> int | None:
+        """Cases per call when the endpoint kind batches (mlflow:, kserve-v1:, kserve-v2:)."""
+        return cases_per_call(self.model_endpoint or "", self.config)
 
     @property
     def selection(self) -> dict:

@@ -58,6 +58,7 @@ def run_summary(run: ModelRun) -> dict:
         "completed_cases": run.completed_cases,
         "failed_cases": run.failed_cases,
         "selection": run.config.get("selection"),
+        "cases_per_call": run.cases_per_call,  # None unless the endpoint kind batches
         "created_at": run.created_at.isoformat() if run.created_at else None,
     }
 

@@ -25,7 +25,7 @@ BAD = [
     ({"params": [1]}, "params: must be a JSON object"),
     ({"params": {"messages": []}}, "params: messages cannot be a param"),
     ({"output": "xml"}, "output: must be one of text, json, label"),
-    ({"prediction": "proba"}, "prediction: must be one of label, value, raw"),
+    ({"prediction": "proba"}, "prediction: must be one of label, value, scores, raw"),
     ({"batch_size": 0}, "batch_size: must be a whole number from 1 to 10,000"),
     ({"batch_size": True}, "batch_size: must be a whole number"),
     ({"rate_limit": "fast"}, "rate_limit: write N/second, N/minute or N/hour"),
