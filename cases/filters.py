@@ -4,7 +4,6 @@ The list page, bulk actions ("all matching"), export, run selection, the API and
 all go through TestCaseFilterSet, so a selection means the same thing everywhere.
 """
 
-import json
 from argparse import ArgumentParser
 
 import django_filters
@@ -14,21 +13,39 @@ from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 
 from cases.models import Difficulty, Origin, Scope, TestCase
+from mleval_site import jsonsafe
 
 JSON_FIELDS = ("input_data", "ground_truth", "metadata")
 
 
 def parse_json_condition(text: str) -> dict:
-    """`lang=en` → {"lang": "en"}; `a.b=3` → {"a": {"b": 3}}; values are JSON when they parse."""
+    """`lang=en` → {"lang": "en"}; `a.b=3` → {"a": {"b": 3}}; values are JSON when they parse.
+
+    What jsonb cannot hold (NaN, Infinity, 1e400, a NUL, a lone surrogate) and nesting past
+    jsonsafe.MAX_DEPTH (keys or value) are the parameter's error, never a database error.
+    """
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ValidationError("Write the JSON filter as key=value, e.g. lang=en.")
+    parts = key.strip().split(".")
+    if len(parts) > jsonsafe.MAX_DEPTH:
+        raise ValidationError(f"The JSON filter's key {jsonsafe.DEPTH_MESSAGE}.")
+    if reason := jsonsafe.text_problem(key):
+        raise ValidationError(f"The JSON filter's key {reason}.")
     try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    for part in reversed(key.strip().split(".")):
+        value = jsonsafe.decode(raw)
+    except jsonsafe.TooDeep:
+        raise ValidationError(f"The JSON filter's value {jsonsafe.DEPTH_MESSAGE}.") from None
+    except ValueError as error:
+        if raw.strip() in ("NaN", "Infinity", "-Infinity"):
+            raise ValidationError(f"The JSON filter's value: {error}.") from None
+        value = raw  # not JSON: the plain string
+    if reason := jsonsafe.unstorable(value):
+        raise ValidationError(f"The JSON filter's value {reason}.")
+    for part in reversed(parts):
         value = {part: value}
+    if len(parts) > 1 and jsonsafe.unstorable(value) == jsonsafe.DEPTH_MESSAGE:
+        raise ValidationError(f"The JSON filter {jsonsafe.DEPTH_MESSAGE}.")
     return value
 
 
@@ -39,14 +56,46 @@ class AnyYesNo(forms.NullBooleanSelect):
         super().__init__(attrs)
         self.choices = (("unknown", "Any"), ("true", "Yes"), ("false", "No"))
 
+    def value_from_datadict(self, data, files, name):
+        """The value as sent (YesNoField judges it): Django's select maps anything it does not
+        know, "maybe" too, to "no filter"."""
+        return data.get(name)
+
 
 class TagsField(forms.CharField):
     """Tags as a comma-separated list (the page) or repeated parameters (the API)."""
 
     def to_python(self, value) -> list[str]:
         if isinstance(value, list | tuple):
+            if not all(isinstance(tag, str) for tag in value):
+                raise ValidationError("Tags must be strings.", code="invalid")
             value = ",".join(value)
+        elif value is not None and not isinstance(value, str):
+            raise ValidationError("Tags must be a comma-separated string or a list of strings.")
+        if reason := jsonsafe.text_problem(value or ""):
+            raise ValidationError(f"A tag {reason}.", code="invalid")
         return [tag.strip() for tag in (value or "").split(",") if tag.strip()]
+
+
+class YesNoField(forms.NullBooleanField):
+    """true / false, or nothing ("" or "unknown": no filter); anything else is an error, not
+    "no filter" (`is_verified: "maybe"` used to select every case silently)."""
+
+    def to_python(self, value) -> bool | None:
+        if value in (None, "", "unknown"):
+            return None
+        if value in (True, "true", "True", "1", "yes", "on"):
+            return True
+        if value in (False, "false", "False", "0", "no", "off"):
+            return False
+        raise ValidationError("Write true or false.", code="invalid")
+
+    def validate(self, value) -> None:
+        pass
+
+
+class YesNoFilter(django_filters.BooleanFilter):
+    field_class = YesNoField
 
 
 @extend_schema_field(str)  # the API's OpenAPI schema: one comma-separated string
@@ -107,7 +156,7 @@ class TestCaseFilterSet(django_filters.FilterSet):
     output_type = django_filters.CharFilter()
     difficulty = django_filters.ChoiceFilter(choices=Difficulty.choices)
     origin = django_filters.ChoiceFilter(choices=Origin.choices)
-    is_verified = django_filters.BooleanFilter(label="Verified", widget=AnyYesNo)
+    is_verified = YesNoFilter(label="Verified", widget=AnyYesNo)
     tags = TagsFilter(label="Any of tags")
     tags_all = TagsFilter(match_all=True, label="All of tags")
     created_by = django_filters.CharFilter(field_name="created_by__username", label="Created by")
@@ -183,8 +232,37 @@ class SelectionError(ValueError):
         super().__init__(f"Bad case selection: {detail}")
 
 
+def selection_errors(selection: dict) -> dict[str, list[str]]:
+    """What is wrong with a stored or posted selection before its filters read it: keys that
+    are no filter (they used to be ignored), values of the wrong JSON type."""
+    errors: dict[str, list[str]] = {}
+    for key, value in selection.items():
+        if key not in TestCaseFilterSet.base_filters:
+            known = ", ".join(TestCaseFilterSet.base_filters)
+            errors[key] = [f"not a case filter (known: {known})"]
+        elif isinstance(value, list) and key in ("tags", "tags_all"):
+            if not all(isinstance(item, str) for item in value):
+                errors[key] = ["must be a list of strings"]
+        elif isinstance(value, list) and key == "ids":
+            if not all(type(item) is int for item in value):
+                errors[key] = ["must be a list of case ids"]
+        elif isinstance(value, str) and (reason := jsonsafe.text_problem(value)):
+            errors[key] = [reason]
+        elif value is not None and not isinstance(value, str | int | bool):
+            errors[key] = [f"must be a string, number or boolean, not {type(value).__name__}"]
+        elif isinstance(value, bool) and key != "is_verified":
+            errors[key] = ["must be a string, not a boolean"]
+        elif isinstance(value, int) and not isinstance(value, bool) and key != "ids":
+            errors[key] = ["must be a string, not a number"]
+    return errors
+
+
 def select_cases(selection: dict | None, queryset=None):
     """The cases a selection (TestCaseFilterSet parameters) means; raises SelectionError."""
+    if not isinstance(selection or {}, dict):
+        raise SelectionError({"selection": ["must be a JSON object of case filters"]})
+    if errors := selection_errors(selection or {}):
+        raise SelectionError(errors)
     filterset = TestCaseFilterSet(
         data=selection or {}, queryset=TestCase.objects.all() if queryset is None else queryset
     )

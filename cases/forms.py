@@ -12,6 +12,7 @@ from cases.curation import BulkAction
 from cases.importing import FORMATS, format_from_name
 from cases.models import Origin, TestCase
 from cases.validation import validate_record
+from mleval_site import jsonsafe
 
 
 def json_error_message(text: str, error: json.JSONDecodeError) -> str:
@@ -20,11 +21,14 @@ def json_error_message(text: str, error: json.JSONDecodeError) -> str:
 
 
 def check_json(text: str) -> tuple[object | None, str | None]:
-    """(value, None) for valid JSON text, else (None, a message naming the position)."""
+    """(value, None) for valid JSON text, else (None, a message naming the position, or what
+    mleval_site.jsonsafe refuses: NaN, 1e400, a NUL, nesting past its depth limit)."""
     try:
-        return json.loads(text), None
+        return jsonsafe.checked_loads(text), None
     except json.JSONDecodeError as error:
         return None, json_error_message(text, error)
+    except ValueError as error:
+        return None, f"Invalid JSON: {error}."
 
 
 class JSONTextarea(forms.Textarea):
@@ -72,7 +76,7 @@ class JSONTextField(forms.CharField):
 
     def has_changed(self, initial, data):
         try:
-            return json.loads(data or "null") != initial
+            return jsonsafe.decode(data or "null") != initial
         except ValueError:
             return True
 

@@ -4,6 +4,7 @@ from django import forms
 
 from evaluations.evaluators import REGISTRY, EvaluatorConfigError
 from evaluations.pipeline import PlannedEvaluator, resolve_evaluators
+from mleval_site import jsonsafe
 from runs.models import ModelRun
 
 
@@ -40,11 +41,13 @@ class EvaluateRunForm(forms.Form):
         if not text:
             return {}
         try:
-            params = json.loads(text)
+            params = jsonsafe.checked_loads(text)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(
                 f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
             ) from None
+        except ValueError as exc:  # jsonsafe: NaN, 1e400, a NUL, nesting past its limit
+            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
         if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
             raise forms.ValidationError(
                 'Write an object of objects: {"evaluator name": {"parameter": value}}.'

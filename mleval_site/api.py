@@ -15,10 +15,13 @@ from django.utils.encoding import force_str
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from mleval_site import jsonsafe
 
 
 class RolePermissions(DjangoModelPermissions):
@@ -88,9 +91,61 @@ class CursorPage(CursorPagination):
             return tuple(view.page_ordering())
         return super().get_ordering(request, queryset, view)
 
+    def paginate_queryset(self, queryset, request, view=None):
+        self.model = queryset.model  # decode_cursor checks the position against its field
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        """DRF's cursor, its position checked against the first ordering column: a cursor that
+        does not decode, or whose position that column cannot hold (`p=abc` for the id), is a
+        400 "Invalid cursor" instead of a database error."""
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            cursor = None
+            position = ""
+        else:
+            position = cursor.position if cursor is not None else None
+        if position is not None:
+            try:
+                if jsonsafe.text_problem(position):
+                    raise ValueError(position)
+                name = self.ordering[0].lstrip("-")
+                field = self.model._meta.get_field("id" if name == "pk" else name)
+                if field.to_python(position) is None:
+                    raise ValueError(position)
+            except (ValueError, TypeError, OverflowError, DjangoValidationError):
+                raise exceptions.ValidationError(
+                    {"cursor": ["Invalid cursor: follow the `next` and `previous` links."]}
+                ) from None
+        return cursor
+
 
 class OldestFirstCursorPage(CursorPage):
     ordering = "id"
+
+
+NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser through mleval_site.jsonsafe: NaN/Infinity and nesting past
+    jsonsafe.MAX_DEPTH are a 400 saying so (3,000 levels were a RecursionError, a 500). What
+    jsonb refuses inside a value (a NUL, 1e400) is left to the validators, which name the
+    field."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        try:
+            text = (stream.read() if stream is not None else b"").decode(encoding)
+            value = jsonsafe.decode(text)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise exceptions.ParseError(f"JSON parse error - {error}") from None
+        if jsonsafe.suspect(text):  # nesting here; the rest is each field's validator's to name
+            where, reason = jsonsafe.problem_at(value)
+            if reason == jsonsafe.DEPTH_MESSAGE:
+                raise exceptions.ValidationError({where or NON_FIELD: [f"the JSON {reason}"]})
+        return value
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -14,6 +14,18 @@ copy without them. Either way the Python value is checked before it is encoded, 
 encoded text: replacing `\\u0000` in encoded JSON also corrupts an answer that holds the six
 characters backslash-u-0-0-0-0.
 
+Two limits of mleval's own, refused the same way on every path:
+
+- nesting deeper than MAX_DEPTH (100) arrays/objects: Python's parser and the code that walks a
+  value recurse, so 3,000 levels were a RecursionError (a 500) before; `decode`/`loads` say the
+  limit instead, and `unstorable` reports a parsed value deeper than it;
+- numbers beyond a 64-bit float (`1e400`): Python reads them as infinity, which jsonb refuses,
+  while PostgreSQL would store the raw text as a 401-digit number: refused everywhere.
+
+Duplicate keys in an object: the last one wins, on every path (Python's json and PostgreSQL's
+jsonb both keep the last); refusing them would cost every parse an object_pairs_hook (1.5-2.5x
+the decoding time, measured).
+
 Speed: checking every string of every record costs more than parsing it, so the readers first
 ask `suspect(text)` of the raw JSON text, which is false for nearly every line, and walk the
 value only when it is true.
@@ -28,6 +40,9 @@ from typing import Any
 
 NUL_MESSAGE = "contains the character \\u0000, which PostgreSQL cannot store"
 SURROGATE_MESSAGE = "contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid text"
+MAX_DEPTH = 100  # arrays/objects inside each other; README "Limits"
+DEPTH_MESSAGE = f"is nested more than {MAX_DEPTH} levels deep (the limit is {MAX_DEPTH})"
+NUMBER_MESSAGE = "holds a number too large for a 64-bit float (such as 1e400)"
 
 
 def reject_constant(name: str) -> None:
@@ -35,31 +50,86 @@ def reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON (PostgreSQL cannot store it)")
 
 
+class TooDeep(ValueError):
+    """JSON nested beyond what Python's parser can follow (far past MAX_DEPTH)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the JSON {DEPTH_MESSAGE}")
+
+
 _DECODER = json.JSONDecoder(parse_constant=reject_constant)
-decode = _DECODER.decode  # str → value; ValueError (JSONDecodeError or a constant) when invalid
-raw_decode = _DECODER.raw_decode  # (value, end) of the JSON value at an index of a str
+_decode, _raw_decode = _DECODER.decode, _DECODER.raw_decode
+
+
+def decode(text: str) -> Any:
+    """str → value; ValueError (JSONDecodeError, a constant, TooDeep) when invalid."""
+    try:
+        return _decode(text)
+    except RecursionError:
+        raise TooDeep() from None
+
+
+def raw_decode(text: str, index: int = 0) -> tuple[Any, int]:
+    """(value, end) of the JSON value at an index of a str; ValueError as `decode`."""
+    try:
+        return _raw_decode(text, index)
+    except RecursionError:
+        raise TooDeep() from None
+
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _encode = _ENCODER.encode
 
 
+class FormDecoder(json.JSONDecoder):
+    """`decoder=` for Django's forms.JSONField: what `checked_loads` refuses becomes the
+    JSONDecodeError the field turns into a form error (deep nesting was a 500)."""
+
+    def decode(self, text: str, *args) -> Any:
+        try:
+            return checked_loads(text)
+        except json.JSONDecodeError:
+            raise
+        except ValueError as error:
+            raise json.JSONDecodeError(str(error), text, 0) from None
+
+
 def loads(data: str | bytes | bytearray) -> Any:
     """`json.loads` (text or UTF-8/16/32 bytes) that refuses NaN and Infinity."""
-    return json.loads(data, parse_constant=reject_constant)
+    try:
+        return json.loads(data, parse_constant=reject_constant)
+    except RecursionError:
+        raise TooDeep() from None
+
+
+def checked_loads(text: str) -> Any:
+    """`decode`, then `unstorable` when `suspect`: ValueError naming what jsonb or mleval's
+    limits refuse (for readers that take a whole JSON document: API bodies, forms, specs)."""
+    value = decode(text)
+    if suspect(text) and (reason := unstorable(value)):
+        raise ValueError(f"the JSON {reason}")
+    return value
 
 
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_SUSPECT_NUMBER = re.compile(r"[eE]\+?[0-9]{3}|[0-9]{300}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def suspect(text: str) -> bool:
-    """Whether JSON text may decode to a NUL or a lone surrogate (rare: then walk the value).
+    """Whether JSON text may decode to something `unstorable` names (rare: then walk the value).
 
-    False guarantees the decoded value holds neither; true only means "look": `\\u0000` may be
-    the escaped six characters of a literal backslash-u0000, and a surrogate escape may be one
-    half of a valid pair.
+    False guarantees the decoded value holds no NUL, no lone surrogate, no number past a
+    float, and no nesting past MAX_DEPTH; true only means "look": `\\u0000` may be the escaped
+    six characters of a literal backslash-u0000, a surrogate escape may be one half of a valid
+    pair, `e400` may be inside a string, and brackets may be side by side rather than nested.
     """
-    return "\x00" in text or ("\\u" in text and _SUSPECT_ESCAPE.search(text) is not None)
+    return (
+        "\x00" in text
+        or ("\\u" in text and _SUSPECT_ESCAPE.search(text) is not None)
+        or text.count("[") + text.count("{") > MAX_DEPTH
+        or _SUSPECT_NUMBER.search(text) is not None
+    )
 
 
 def text_problem(text: str) -> str:
@@ -75,20 +145,51 @@ def text_problem(text: str) -> str:
 
 
 def unstorable(value: Any) -> str:
-    """Why PostgreSQL's jsonb would refuse a parsed JSON value (a NUL or a lone surrogate in
-    any string, keys included), or "". Numbers are not looked at: see `loads`."""
-    stack = [value]
+    """Why a parsed JSON value cannot be stored, or "": a NUL or a lone surrogate in any string
+    (keys included), a number past a 64-bit float, nesting deeper than MAX_DEPTH. (NaN and
+    Infinity written as such never parse: see `loads`.)"""
+    stack = [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             if reason := text_problem(item):
                 return reason
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return NUMBER_MESSAGE
+        elif isinstance(item, dict | list | tuple):
+            if depth >= MAX_DEPTH:
+                return DEPTH_MESSAGE
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                item = item.values()
+            stack.extend((child, depth + 1) for child in item)
     return ""
+
+
+def problem_at(value: Any) -> tuple[str, str]:
+    """(where, why) for the first thing `unstorable` finds: `where` is the path of keys and
+    indexes (`selection.category`, `0.output_data`), "" for the value itself; ("", "") when
+    there is nothing. Slower than `unstorable`: for error messages."""
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            if reason := text_problem(item):
+                return path, reason
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return path, NUMBER_MESSAGE
+        elif isinstance(item, dict | list | tuple):
+            if depth >= MAX_DEPTH:
+                return path, DEPTH_MESSAGE
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in reversed(list(pairs)):
+                where = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and (reason := text_problem(key)):
+                    return where, f"has a key that {reason}"
+                stack.append((child, depth + 1, where))
+    return "", ""
 
 
 def clean_text(text: str) -> str:

@@ -23,6 +23,8 @@ from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.utils.functional import cached_property
 
+from mleval_site import jsonsafe
+
 EXACT_COUNT_LIMIT = 10_000
 # Keyset pages (the case list) count exactly only this far: small, so that an exact count never
 # costs much more than the page's own rows; past it, "about N" from the planner.
@@ -115,11 +117,13 @@ def encode_cursor(values: list[Any]) -> str:
 def decode_cursor(cursor: str, fields: list) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        values = jsonsafe.decode(base64.urlsafe_b64decode(padded.encode()).decode())
         if not isinstance(values, list) or len(values) != len(fields):
             raise ValueError("wrong length")
+        if reason := jsonsafe.unstorable(values):
+            raise ValueError(f"it {reason}")
         return [f.to_python(value) for f, value in zip(fields, values, strict=True)]
-    except (ValueError, TypeError, ValidationError) as error:
+    except (ValueError, TypeError, OverflowError, ValidationError) as error:
         message = f"This page link is not valid ({error}); start from the first page."
         raise BadCursor(message) from None
 

@@ -288,7 +288,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["mleval_site.api.SafeJSONParser"],
     "EXCEPTION_HANDLER": "mleval_site.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {

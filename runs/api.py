@@ -21,7 +21,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response as ApiResponse
 from rest_framework.settings import api_settings
 
@@ -30,6 +30,7 @@ from cases.filters import SelectionError
 from mleval_site.api import (
     Conflict,
     OldestFirstCursorPage,
+    SafeJSONParser,
     check_body_size,
     check_constraint_errors,
 )
@@ -318,7 +319,7 @@ class RunResponsesView(generics.ListCreateAPIView):
 
     serializer_class = ResponseSerializer
     pagination_class = OldestFirstCursorPage
-    parser_classes = [JSONParser, NDJSONParser]
+    parser_classes = [SafeJSONParser, NDJSONParser]
     queryset = Response.objects.all()
 
     def get_run(self) -> ModelRun:

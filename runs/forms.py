@@ -1,20 +1,39 @@
 """Forms of the run pages; the rules live in runs.selection / runs.ingestion / runs.execution."""
 
+import json
+
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from mleval_site import jsonsafe
 from runs.execution import ExecutionOptions
 from runs.models import ModelRun
 
 DEFAULTS = ExecutionOptions()
 
 
+class ConfigField(forms.JSONField):
+    """Django's JSON field, saying what jsonsafe refuses (NaN, 1e400, depth past its limit)
+    instead of "Enter a valid JSON"."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip():
+            try:
+                jsonsafe.checked_loads(value)
+            except json.JSONDecodeError:
+                pass  # Django's own message
+            except ValueError as error:
+                raise forms.ValidationError(f"Invalid JSON: {error}.") from None
+        return super().to_python(value)
+
+
 class RunForm(forms.ModelForm):
     """A run's own fields; its case selection is the case list's filter form beside it."""
 
-    config = forms.JSONField(
+    config = ConfigField(
         required=False,
+        decoder=jsonsafe.FormDecoder,
         initial=dict,
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
         help_text='Model parameters sent with every call, a JSON object, e.g. {"temperature": 0}.',

@@ -10,6 +10,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from cases.models import TestCase
+from mleval_site import jsonsafe
 from mleval_site.db import CascadingDeleteQuerySet, UpdateNeverInserts
 from runs import reach
 from runs.endpoint_config import cases_per_call, endpoint_errors, endpoint_url
@@ -158,6 +159,8 @@ class ModelRun(UpdateNeverInserts, models.Model):
                 errors["model_endpoint"] = str(error)
         if not isinstance(self.config, dict):
             errors["config"] = "The config must be a JSON object."
+        elif reason := jsonsafe.unstorable(self.config):
+            errors["config"] = f"The config {reason}."
         elif self.model_endpoint and "model_endpoint" not in errors:
             errors.update(endpoint_errors(self.model_endpoint, self.config, self.model_name))
         if errors:

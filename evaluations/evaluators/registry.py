@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cases.shapes import ShapeError
+from mleval_site import jsonsafe
 
 from . import classification, detection, numeric, ranking, structured, text
 from .base import Evaluator, EvaluatorConfigError, GroundTruthError, Verdict
@@ -79,12 +80,14 @@ def parse_evaluator_spec(spec: str) -> EvaluatorSpec:
     params: Any = {}
     if sep and raw.strip():
         try:
-            params = json.loads(raw)
+            params = jsonsafe.checked_loads(raw)
         except json.JSONDecodeError as exc:
             raise EvaluatorConfigError(
                 f"parameters of {name} are not valid JSON ({exc.msg} at column {exc.colno} "
                 f"of {raw!r})"
             ) from None
+        except ValueError as exc:  # jsonsafe: NaN, 1e400, a NUL, nesting past its limit
+            raise EvaluatorConfigError(f"parameters of {name}: {exc}") from None
         if not isinstance(params, dict):
             raise EvaluatorConfigError(f"parameters of {name} must be a JSON object, got {raw!r}")
     return EvaluatorSpec(name, validate_params(name, params))

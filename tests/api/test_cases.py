@@ -145,7 +145,7 @@ class TestList:
             seen += [row["id"] for row in body["results"]]
             url = body["next"]
         assert seen == sorted(made, reverse=True)
-        assert client.get(URL + "?cursor=garbage").status_code == 404
+        assert client.get(URL + "?cursor=garbage").status_code == 400  # "Invalid cursor"
 
     def test_sort_orders_the_cursor_pages(self, as_persona):
         made = [make_case(category=name).pk for name in ("b", "a", "c", "a")]

@@ -1,12 +1,11 @@
 """`manage.py create_run`: register a run, as the /runs/new/ page does."""
 
-import json
-
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.filters import SelectionError, add_selection_arguments, selection_from_options
+from mleval_site import jsonsafe
 from runs.selection import register_run
 
 FLAGS = {
@@ -46,7 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            config = json.loads(options["config"])
+            config = jsonsafe.checked_loads(options["config"])
         except ValueError as error:
             raise CommandError(f"--config is not valid JSON: {error}") from None
         if not isinstance(config, dict):
