@@ -16,7 +16,12 @@ ROLE_NAMES = (VIEWER, CURATOR, ENGINEER, ADMIN)
 EDITABLE_MODELS = {
     VIEWER: (),
     CURATOR: (("cases", "testcase"), ("versions", "version")),
-    ENGINEER: (("runs", "modelrun"), ("runs", "response"), ("evaluations", "evaluation")),
+    ENGINEER: (
+        ("runs", "modelrun"),
+        ("runs", "response"),
+        ("runs", "connection"),
+        ("evaluations", "evaluation"),
+    ),
 }
 
 

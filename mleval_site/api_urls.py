@@ -10,10 +10,12 @@ from evaluations.api import CompareView, EvaluateView, ExecuteView, ReportView
 from jobs.api import TaskView
 from mleval_site.api import not_found
 from runs.api import RunResponsesView, RunViewSet
+from runs.connection_api import ConnectionViewSet
 
 router = SimpleRouter()
 router.register("cases", TestCaseViewSet, basename="case")
 router.register("runs", RunViewSet, basename="run")
+router.register("connections", ConnectionViewSet, basename="connection")
 
 v1 = [
     *router.urls,

@@ -8,7 +8,7 @@ from mleval_site.admin_utils import (
     changelist_link,
     pretty_json,
 )
-from runs.models import ModelRun, Response
+from runs.models import Connection, ModelRun, Response
 
 
 @admin.register(ModelRun)
@@ -69,3 +69,12 @@ class ResponseAdmin(CascadeDeleteAdmin, LargeTableAdmin):
     @admin.display(description="output (formatted)")
     def output_pretty(self, response: Response) -> str:
         return pretty_json(response.output_data)
+
+
+@admin.register(Connection)
+class ConnectionAdmin(AuditedAdmin):
+    audit_name = "connection"
+    list_display = ("name", "kind", "base_url", "model", "rate_limit", "batch_size", "updated_at")
+    list_filter = ("kind",)
+    search_fields = ("name", "base_url", "model")
+    raw_id_fields = ("created_by",)

@@ -34,7 +34,7 @@ from mleval_site.api import (
     check_body_size,
     check_constraint_errors,
 )
-from runs.endpoint_config import endpoint_errors
+from runs.endpoint_config import CONNECTION_PREFIX, endpoint_errors
 from runs.execution import stop
 from runs.filters import ModelRunFilterSet
 from runs.ingestion import IngestError, ingest_responses
@@ -135,6 +135,15 @@ class RunSerializer(serializers.ModelSerializer):
             candidate.model_endpoint, candidate.config, candidate.model_name
         ):
             raise serializers.ValidationError(errors)
+        if self.instance is not None and candidate.model_endpoint.startswith(CONNECTION_PREFIX):
+            raise serializers.ValidationError(
+                {
+                    "model_endpoint": [
+                        "a saved connection is copied into a run when it is "
+                        "registered; register a new run from it instead"
+                    ]
+                }
+            )
         return attrs
 
     def _stored_fields(self) -> dict:

@@ -4,9 +4,12 @@ import json
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
 from mleval_site import jsonsafe
+from runs.connections import Connection, expand_connection
+from runs.endpoint_config import CONNECTION_PREFIX
 from runs.execution import ExecutionOptions
 from runs.models import ModelRun
 
@@ -31,13 +34,23 @@ class ConfigField(forms.JSONField):
 class RunForm(forms.ModelForm):
     """A run's own fields; its case selection is the case list's filter form beside it."""
 
+    connection = forms.ModelChoiceField(
+        queryset=Connection.objects.all(),
+        required=False,
+        to_field_name="name",
+        label="Saved connection",
+        empty_label="(none: use the endpoint below)",
+        help_text="Its endpoint and settings are copied into the run (your config keys win).",
+    )
     config = ConfigField(
         required=False,
         decoder=jsonsafe.FormDecoder,
         initial=dict,
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
-        help_text='Model parameters sent with every call, a JSON object, e.g. {"temperature": 0}.',
+        help_text="A JSON object. http(s):// and python: endpoints get it with every call; the "
+        "connector kinds read their keys from it (examples below).",
     )
+    field_order = ["model_name", "model_version", "model_type", "connection"]
 
     class Meta:
         model = ModelRun
@@ -46,9 +59,30 @@ class RunForm(forms.ModelForm):
         widgets = {"model_endpoint": forms.TextInput(attrs={"spellcheck": "false"})}
         help_texts = {
             "model_type": "nlp, computer_vision, time_series, ...: cases of this domain are used.",
-            "model_endpoint": "http(s)://... URL, or python:package.module:function (e.g. "
-            "python:runs.demo_models:sentiment_classifier). Leave empty to push responses.",
+            "model_endpoint": "http(s)://... URL, python:package.module:function (e.g. "
+            "python:runs.demo_models:sentiment_classifier), openai:https://host/v1, "
+            "mlflow:http://host:5000, kserve-v1:http://host/v1/models/NAME, "
+            "kserve-v2:http://host/v2/models/NAME, or connection:NAME. Leave empty to push "
+            "responses.",
         }
+
+    def clean(self) -> dict:
+        """A saved connection (chosen, or typed as connection:NAME) becomes its endpoint and a
+        copy of its settings here, so the run's own checks see what will be stored."""
+        data = super().clean()
+        connection = data.pop("connection", None)
+        endpoint = data.get("model_endpoint") or ""
+        if connection is not None:
+            if endpoint:
+                self.add_error("connection", "Choose a saved connection or an endpoint, not both.")
+                return data
+            endpoint = f"{CONNECTION_PREFIX}{connection.name}"
+        if endpoint.startswith(CONNECTION_PREFIX) and "config" in data:
+            try:
+                data["model_endpoint"], data["config"] = expand_connection(endpoint, data["config"])
+            except ValidationError as error:
+                self.add_error("model_endpoint", error.message_dict["model_endpoint"])
+        return data
 
     def clean_config(self) -> dict:
         config = self.cleaned_data.get("config")

@@ -13,7 +13,7 @@ from cases.models import TestCase
 from mleval_site import jsonsafe
 from mleval_site.db import CascadingDeleteQuerySet, UpdateNeverInserts
 from runs import reach
-from runs.endpoint_config import cases_per_call, endpoint_errors, endpoint_url
+from runs.endpoint_config import CONNECTION_PREFIX, cases_per_call, endpoint_errors, endpoint_url
 
 
 class RunStatus(models.TextChoices):
@@ -151,6 +151,11 @@ class ModelRun(UpdateNeverInserts, models.Model):
                 "Write an http(s):// URL, python:package.module:function, openai:, mlflow:, "
                 "kserve-v1: or kserve-v2: followed by the server's URL, or connection:NAME "
                 "(no spaces)."
+            )
+        elif self.model_endpoint.startswith(CONNECTION_PREFIX):
+            errors["model_endpoint"] = (
+                "A connection:NAME endpoint is replaced by the connection's own when a run is "
+                "registered; register a new run from the connection."
             )
         elif self.model_endpoint:
             try:
@@ -331,3 +336,6 @@ class RunRateLimit(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} next request at {self.next_at}"
+
+
+from runs.connections import Connection  # noqa: E402, F401  (a model of this app)

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef
 from accounts.audit import record
 from cases.filters import SelectionError, select_cases
 from cases.models import Scope, TestCase
+from runs.connections import expand_connection
 from runs.models import ModelRun, RunCase
 
 
@@ -43,12 +44,15 @@ def register_run(
 ) -> ModelRun:
     """Create a run over its selection's cases, fixing them, `total_cases` and the fingerprint.
 
-    The page, `create_run` and the API all register through here. Raises SelectionError (bad
-    filters, or no case selected) or ValidationError (bad run fields); writes nothing then.
+    The page, `create_run` and the API all register through here. A `connection:<name>`
+    endpoint becomes the connection's, its settings copied into the config. Raises
+    SelectionError (bad filters, or no case selected) or ValidationError (bad run fields, an
+    unknown connection); writes nothing then.
     """
     if not isinstance(config or {}, dict):
         raise ValidationError({"config": "The config must be a JSON object."})
-    config = dict(config or {})
+    # A saved connection's settings are copied into the run (runs/connections.py).
+    model_endpoint, config = expand_connection(model_endpoint or "", dict(config or {}))
     selection = normalize_selection(selection, model_type)
     cases = select_cases(selection)
     run = ModelRun(

@@ -41,14 +41,17 @@ def assert_rate(times: list[float], requests: int, period: float) -> None:
 def test_slots_are_spaced_by_the_interval_across_limiters():
     run = rate_run("http://127.0.0.1:9/v1", 1, "10/second")
     limiters = [RateLimiter(run.pk, RateLimit(10, 1)) for _ in range(2)]  # two connections
-    slots = [limiters[i % 2].reserve() + time.monotonic() for i in range(10)]
+    waits, slots = [], []
+    for i in range(10):
+        waits.append(limiters[i % 2].reserve())
+        slots.append(RunRateLimit.objects.get(run=run).next_at)  # this slot + the interval
     for limiter in limiters:
         limiter.close()
-    # Ten slots 0.1 s apart, whichever limiter asked (give or take a database round trip; the
-    # first slot is "now", measured after its round trip).
-    gaps = [b - a for a, b in itertools.pairwise(slots[1:])]
-    assert all(abs(gap - 0.1) < 0.01 for gap in gaps), gaps
-    assert 0.75 < slots[-1] - slots[0] < 0.95
+    # Ten slots exactly 0.1 s apart, whichever limiter asked; the last one 0.9 s after the
+    # first, less the time the ten reservations took.
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(slots)]
+    assert gaps == [0.1] * 9
+    assert waits[0] == 0 and 0.7 < waits[-1] <= 0.9
     assert RunRateLimit.objects.filter(run=run).count() == 1
     run.delete()
     assert not RunRateLimit.objects.exists()

@@ -15,6 +15,7 @@ from accounts.models import ApiToken
 from cases.models import TestCase
 from evaluations.tasks import enqueue_evaluation
 from jobs.models import Job
+from runs.connections import Connection
 from runs.ingestion import ingest_responses
 from runs.selection import register_run
 from tests.baker_recipes import make_case
@@ -72,6 +73,8 @@ def _value(pattern: str, name: str, ids: dict) -> str:
             ("jobs/", "import_job"),
             ("accounts/tokens/", "token"),
             ("api/v1/^runs", "run"),
+            ("api/v1/^connections", "connection"),
+            ("connections/", "connection"),
             ("api/v1/^cases", "case"),
             ("runs/", "run"),
             ("reports/cases/", "case"),
@@ -116,6 +119,9 @@ def seeded(db, make_user, admin_user) -> dict:
         created_by=admin_user,
     )
     token, _ = ApiToken.objects.issue(admin_user, "seeded")
+    connection = Connection.objects.create(
+        name="seeded", kind="openai", base_url="http://127.0.0.1:9/v1", created_by=admin_user
+    )
     case_type = ContentType.objects.get_for_model(TestCase)
     return {
         "case": cases[0].pk,
@@ -126,7 +132,9 @@ def seeded(db, make_user, admin_user) -> dict:
         "token": token.pk,
         "task": job.task_id,
         "case_type": case_type.pk,
+        "connection": connection.pk,
         "admin": {
+            ("runs", "connection"): connection.pk,
             ("cases", "testcase"): cases[0].pk,
             ("runs", "modelrun"): run.pk,
             ("auth", "user"): admin_user.pk,

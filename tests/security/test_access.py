@@ -12,6 +12,7 @@ from accounts.models import ApiToken, AuditEvent
 from cases.models import TestCase
 from evaluations.models import Evaluation
 from jobs.models import Job
+from runs.connections import Connection
 from runs.models import ModelRun, Response
 from tests.security.conftest import CATCH_ALL_404, routed_urls
 
@@ -29,7 +30,7 @@ def _refused_anonymous(response, route) -> bool:
 
 def _counts() -> dict[str, int]:
     """Rows of every table a write could touch, to prove a refused request wrote nothing."""
-    models = (TestCase, ModelRun, Response, Evaluation, Job, ApiToken)
+    models = (TestCase, ModelRun, Response, Evaluation, Job, ApiToken, Connection)
     counts = {model.__name__: model.objects.count() for model in models}
     counts["AuditEvent"] = AuditEvent.objects.count()
     counts["verified"] = TestCase.objects.filter(is_verified=True).count()
