@@ -63,9 +63,10 @@ def job_status(job: Job | None, task: DBTaskResult | None = None) -> dict[str, A
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "progress": {"done": job.done, "total": job.total},
-        "result": (job.result if job.result is not None else {"job_id": job.pk, **job.counters})
-        if succeeded
-        else None,
+        # A failed job may have a result too: a refused import's errors.
+        "result": job.result
+        if job.result is not None
+        else ({"job_id": job.pk, **job.counters} if succeeded else None),
         "error": job.error or _error_line(task) or None,
     }
 

@@ -209,9 +209,16 @@ class ResponseSerializer(serializers.ModelSerializer):
 class ResponseInSerializer(serializers.Serializer):
     """One response line (INTERFACES.md); documentation only: ingestion checks it."""
 
-    test_case_id = serializers.IntegerField(min_value=1)
+    test_case_id = serializers.IntegerField(
+        min_value=1, required=False, help_text="The case's id; or give external_id instead."
+    )
+    external_id = serializers.CharField(
+        required=False, help_text="The case's external_id, instead of test_case_id."
+    )
     output_data = serializers.JSONField(allow_null=True, help_text="Any JSON value, null too.")
-    latency_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    latency_ms = serializers.FloatField(
+        min_value=0, required=False, allow_null=True, help_text="Milliseconds; decimals kept."
+    )
     memory_mb = serializers.FloatField(min_value=0, required=False, allow_null=True)
     tokens_used = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     error_message = serializers.CharField(required=False, allow_null=True, allow_blank=True)

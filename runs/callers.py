@@ -85,7 +85,7 @@ class Claimed:
 class Outcome:
     test_case_id: int
     output_json: str = "{}"
-    latency_ms: int | None = None
+    latency_ms: float | None = None  # milliseconds, to the microsecond
     memory_mb: float | None = None
     tokens_used: int | None = None
     error_message: str = ""
@@ -174,7 +174,13 @@ def _measure(meta, name: str, integer: bool):
     return int(value) if integer else float(value)
 
 
-def _outcome(case_id: int, output, latency_ms: int, raw: str | None = None) -> Outcome:
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since `started` (a perf_counter reading), kept to the microsecond: a fast
+    model answers in well under a millisecond, which whole milliseconds would call 0."""
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _outcome(case_id: int, output, latency_ms: float, raw: str | None = None) -> Outcome:
     """A model's answer → Outcome. A top-level `_meta` object's tokens_used / memory_mb go to
     their columns and `_meta` leaves output_data; invalid measurements there are ignored."""
     tokens = memory = None
@@ -355,13 +361,13 @@ class PythonCaller(Caller):
             try:
                 output = self.function(input_data, config)
             except Exception as error:  # the model's own failure, recorded on its case
-                latency = round((time.perf_counter() - started) * 1000)
+                latency = elapsed_ms(started)
                 return Outcome(
                     case.test_case_id,
                     latency_ms=latency,
                     error_message=f"{type(error).__name__}: {error}"[:2000],
                 )
-            latency = round((time.perf_counter() - started) * 1000)
+            latency = elapsed_ms(started)
             return _outcome(case.test_case_id, output, latency)
         except Exception as error:  # never lose a case: anything else is its failure too
             return Outcome(case.test_case_id, error_message=f"mleval error: {error!r}")

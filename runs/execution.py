@@ -113,7 +113,7 @@ WITH written AS (
                            tokens_used, error_message, created_at)
     SELECT %(run)s, u.test_case_id, u.output::jsonb, u.latency_ms, u.memory_mb, u.tokens_used,
            u.error_message, statement_timestamp()
-    FROM unnest(%(ids)s::bigint[], %(outputs)s::text[], %(latencies)s::integer[],
+    FROM unnest(%(ids)s::bigint[], %(outputs)s::text[], %(latencies)s::float8[],
                 %(memories)s::float8[], %(tokens)s::integer[], %(errors)s::text[])
          AS u(test_case_id, output, latency_ms, memory_mb, tokens_used, error_message)
     ORDER BY u.test_case_id

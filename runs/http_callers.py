@@ -32,6 +32,7 @@ from runs.callers import (
     ExecutionOptions,
     Outcome,
     _outcome,
+    elapsed_ms,
     register,
 )
 from runs.endpoint_config import endpoint_url
@@ -43,7 +44,7 @@ class Posted:
     """What `HttpCaller.post` got: the 2xx reply, or the problem after the retry rules."""
 
     reply: httpx.Response | None
-    latency: int | None = None
+    latency: float | None = None
     problem: str = ""
 
 
@@ -170,7 +171,7 @@ class HttpCaller(Caller):
             f'"input_type": {json.dumps(case.input_type)}, "config": {self.config_json}}}'
         ).encode()
 
-    def answer(self, case: Claimed, reply: httpx.Response, latency: int) -> Outcome:
+    def answer(self, case: Claimed, reply: httpx.Response, latency: float) -> Outcome:
         """A 2xx reply → the case's Outcome; a subclass reads its server's reply shape."""
         return self._answer(case.test_case_id, reply.content, latency)
 
@@ -199,7 +200,7 @@ class HttpCaller(Caller):
                 except httpx.TransportError as error:
                     problem = f"connection failed: {type(error).__name__}: {error}".rstrip(": ")
                 else:
-                    latency = round((time.perf_counter() - started) * 1000)
+                    latency = elapsed_ms(started)
                     status = reply.status_code
                     if 200 <= status < 300:
                         return Posted(reply, latency)
@@ -217,7 +218,7 @@ class HttpCaller(Caller):
             attempt += 1
 
     @staticmethod
-    def _answer(case_id: int, body: bytes, latency: int) -> Outcome:
+    def _answer(case_id: int, body: bytes, latency: float) -> Outcome:
         try:
             output = jsonsafe.loads(body)
         except ValueError:

@@ -5,9 +5,15 @@ table; PostgreSQL then checks every case against the run's fixed case set and wr
 with one `INSERT ... ON CONFLICT` upsert on (run, test case). It is all one transaction: any
 bad line means nothing is written, and the run's counts are recounted before it commits.
 
-A response line (INTERFACES.md): {"test_case_id": 17, "output_data": {...}, "latency_ms": 12,
-"memory_mb": 80.5, "tokens_used": 31, "error_message": null}; test_case_id and output_data
-required, output_data any JSON value (null included).
+Every line is checked, and every problem is reported at once, line-ordered (up to MAX_ERRORS):
+the good lines of a file with bad ones still go to the staging table, so the database's checks
+(a case outside the run, an unknown external_id) are reported with the lines' own problems, not
+in a second round after they are fixed.
+
+A response line (INTERFACES.md): {"test_case_id": 17, "output_data": {...}, "latency_ms": 12.4,
+"memory_mb": 80.5, "tokens_used": 31, "error_message": null}; test_case_id (or the case's
+external_id instead) and output_data required, output_data any JSON value (null included),
+latency_ms a non-negative number (decimals kept).
 """
 
 import json
@@ -23,8 +29,16 @@ from accounts.audit import record
 from mleval_site import jsonsafe
 from runs.models import ModelRun, Response, RunStatus
 
-MAX_ERRORS = 20
-FIELDS = ("test_case_id", "output_data", "latency_ms", "memory_mb", "tokens_used", "error_message")
+MAX_ERRORS = 10_000  # reported in full (the page offers them as CSV); past this, "more"
+FIELDS = (
+    "test_case_id",
+    "external_id",
+    "output_data",
+    "latency_ms",
+    "memory_mb",
+    "tokens_used",
+    "error_message",
+)
 # Keys a response read back from the API carries; ignored on the way in, so output round-trips.
 IGNORED_FIELDS = frozenset({"id", "run", "run_id", "created_at"})
 INT_MAX = 2**31 - 1
@@ -42,13 +56,16 @@ class IngestError(ValueError):
     def __init__(self, errors: list[dict], *, more: bool = False) -> None:
         self.errors = errors
         self.more = more
-        shown = "; ".join(
-            f"line {e['line']}" + (f", {e['field']}" if e["field"] else "") + f": {e['message']}"
-            for e in errors[:5]
-        )
+        shown = "; ".join(describe(e) for e in errors[:5])
         extra = len(errors) - 5
         tail = f" (and {extra}{'+' if more else ''} more)" if extra > 0 or more else ""
         super().__init__(f"{shown}{tail}; nothing was imported")
+
+
+def describe(error: dict) -> str:
+    """One error as a sentence: "line 3, latency_ms: must be ..."."""
+    where = f"line {error['line']}" + (f", {error['field']}" if error["field"] else "")
+    return f"{where}: {error['message']}"
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,10 @@ class _Errors:
     @property
     def full(self) -> bool:
         return len(self.items) >= MAX_ERRORS
+
+    @property
+    def room(self) -> int:
+        return MAX_ERRORS - len(self.items)
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -117,9 +138,9 @@ def _fast_row(line: int, doc, raw: str) -> tuple[int, str] | None:
     if type(doc) is not dict or not doc.keys() <= KNOWN_FIELDS or "output_data" not in doc:
         return None
     case_id, message = doc.get("test_case_id"), doc.get("error_message")
-    if type(case_id) is not int or not 0 < case_id <= BIGINT_MAX:
+    if type(case_id) is not int or not 0 < case_id <= BIGINT_MAX or "external_id" in doc:
         return None
-    latency = _measure(doc.get("latency_ms"), INT_MAX)
+    latency = _measure(doc.get("latency_ms"), FLOAT_MAX)
     memory = _measure(doc.get("memory_mb"), FLOAT_MAX)
     tokens = _measure(doc.get("tokens_used"), INT_MAX)
     if latency is None or memory is None or tokens is None:
@@ -132,12 +153,13 @@ def _fast_row(line: int, doc, raw: str) -> tuple[int, str] | None:
         return None
     return (
         case_id,
-        f"{line}\t{case_id}\t{latency}\t{memory}\t{tokens}\t{message}\t{_copy_text(raw)}\n",
+        f"{line}\t{case_id}\t\\N\t{latency}\t{memory}\t{tokens}\t{message}\t{_copy_text(raw)}\n",
     )
 
 
-def _row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
-    """One checked input item → (test_case_id, COPY row), or None after recording its errors."""
+def _row(line: int, item, errors: _Errors) -> tuple[int | str, str] | None:
+    """One checked input item → (test_case_id or external_id, COPY row), or None after recording
+    its errors."""
     if type(item) is bytes:
         try:
             item = item.decode()
@@ -156,7 +178,7 @@ def _row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
     return _checked_row(line, item, errors)
 
 
-def _checked_row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
+def _checked_row(line: int, item, errors: _Errors) -> tuple[int | str, str] | None:
     """Every check, each failure recorded with its line and field."""
     raw = None
     if isinstance(item, bytes | bytearray):
@@ -184,12 +206,21 @@ def _checked_row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
         return None
     ok = True
     unknown = sorted(set(doc) - set(FIELDS) - IGNORED_FIELDS)
-    if unknown:
-        errors.add(line, unknown[0], f"unknown field; expected some of {', '.join(FIELDS)}")
+    for name in unknown:
+        errors.add(line, name, f"unknown field; expected some of {', '.join(FIELDS)}")
         ok = False
-    case_id = doc.get("test_case_id")
-    if "test_case_id" not in doc:
-        errors.add(line, "test_case_id", "required")
+    case_id, external_id = doc.get("test_case_id"), doc.get("external_id")
+    if type(external_id) is int and not isinstance(external_id, bool):
+        external_id = str(external_id)  # the import stores an integer external_id as its digits
+    if "test_case_id" in doc and "external_id" in doc:
+        errors.add(line, "external_id", "give test_case_id or external_id, not both")
+        ok = False
+    elif "external_id" in doc:
+        if type(external_id) is not str or not external_id:
+            errors.add(line, "external_id", f"must be a non-empty string, not {external_id!r}")
+            ok = False
+    elif "test_case_id" not in doc:
+        errors.add(line, "test_case_id", "required (or the case's external_id)")
         ok = False
     elif not _number(case_id, integer=True, limit=BIGINT_MAX) or case_id == 0:
         errors.add(line, "test_case_id", f"must be a positive integer id, not {case_id!r}")
@@ -199,7 +230,7 @@ def _checked_row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
         ok = False
     columns = []
     for field, integer, limit in (
-        ("latency_ms", True, INT_MAX),
+        ("latency_ms", False, FLOAT_MAX),
         ("memory_mb", False, FLOAT_MAX),
         ("tokens_used", True, INT_MAX),
     ):
@@ -227,10 +258,14 @@ def _checked_row(line: int, item, errors: _Errors) -> tuple[int, str] | None:
         if reason := jsonsafe.unstorable(doc):
             errors.add(line, "", reason)
             return None
-    case_id = int(case_id)
     error_text = "\\N" if message is None else _copy_text(message)
-    return case_id, (
-        f"{line}\t{case_id}\t{columns[0]}\t{columns[1]}\t{columns[2]}\t{error_text}\t"
+    if external_id is not None:
+        key, id_columns = external_id, f"\\N\t{_copy_text(external_id)}"
+    else:
+        key = int(case_id)
+        id_columns = f"{key}\t\\N"
+    return key, (
+        f"{line}\t{id_columns}\t{columns[0]}\t{columns[1]}\t{columns[2]}\t{error_text}\t"
         f"{_copy_text(raw)}\n"
     )
 
@@ -255,18 +290,40 @@ def _dependent_tables() -> list[tuple[str, str]]:
 
 STAGING_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS runs_ingest_staging (
-    line integer, test_case_id bigint, latency_ms integer, memory_mb float8,
+    line integer, test_case_id bigint, external_id text, latency_ms float8, memory_mb float8,
     tokens_used integer, error_message text, raw text
 ) ON COMMIT DROP;
 TRUNCATE runs_ingest_staging;
 """
 
+# Lines naming their case by external_id get its id; those naming none stay NULL (reported).
+RESOLVE_SQL = """
+UPDATE runs_ingest_staging AS s SET test_case_id = t.id
+FROM test_cases AS t
+WHERE s.test_case_id IS NULL AND t.external_id = s.external_id
+"""
+
+UNKNOWN_SQL = """
+SELECT line, external_id FROM runs_ingest_staging
+WHERE test_case_id IS NULL ORDER BY line LIMIT %(limit)s
+"""
+
+# One case named twice, once by id and once by external_id (the same key twice is caught
+# while reading).
+TWICE_SQL = """
+SELECT line, test_case_id, first FROM (
+    SELECT line, test_case_id, min(line) OVER (PARTITION BY test_case_id) AS first
+    FROM runs_ingest_staging WHERE test_case_id IS NOT NULL
+) AS named WHERE line <> first ORDER BY line LIMIT %(limit)s
+"""
+
 OUTSIDE_SQL = """
-SELECT s.line, s.test_case_id, rc.test_case_id IS NOT NULL
+SELECT s.line, s.test_case_id, rc.test_case_id IS NOT NULL, s.external_id
 FROM runs_ingest_staging AS s
 LEFT JOIN run_cases AS rc ON rc.run_id = %(run)s AND rc.test_case_id = s.test_case_id
-WHERE rc.test_case_id IS NULL
-   OR NOT EXISTS (SELECT 1 FROM test_cases AS t WHERE t.id = s.test_case_id)
+WHERE s.test_case_id IS NOT NULL AND (
+    rc.test_case_id IS NULL
+    OR NOT EXISTS (SELECT 1 FROM test_cases AS t WHERE t.id = s.test_case_id))
 ORDER BY s.line
 LIMIT %(limit)s
 """
@@ -318,17 +375,18 @@ def ingest_responses(
 
     `items`: JSONL lines (str or bytes, numbered from 1; blank lines skipped) or already-parsed
     objects (an API's JSON list, numbered by index from 0). A case outside the run's cases, a
-    case given twice, a negative measurement or a missing field is an error. `replace=False`
+    case given twice, an unknown external_id, a negative measurement or a missing field is an
+    error; every one is reported (up to MAX_ERRORS), in one IngestError. `replace=False`
     keeps existing responses instead of replacing them. `actor` (a user or user id) is who the
     audit trail names.
     """
     errors = _Errors()
-    seen: dict[int, int] = {}
+    seen: dict[int | str, int] = {}  # test_case_id or external_id -> its first line
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(STAGING_SQL)
         with cursor.copy(
-            "COPY runs_ingest_staging (line, test_case_id, latency_ms, memory_mb, tokens_used, "
-            "error_message, raw) FROM STDIN"
+            "COPY runs_ingest_staging (line, test_case_id, external_id, latency_ms, memory_mb, "
+            "tokens_used, error_message, raw) FROM STDIN"
         ) as copy:
             batch: list[str] = []
             for number, item in _items(items):
@@ -338,33 +396,28 @@ def ingest_responses(
                         errors.more = True
                         break
                     continue
-                case_id, text = row
-                if (first := seen.setdefault(case_id, number)) != number:
-                    errors.add(
-                        number, "test_case_id", f"test case {case_id} already given on line {first}"
-                    )
+                key, text = row
+                if (first := seen.setdefault(key, number)) != number:
+                    if type(key) is str:
+                        errors.add(number, "external_id", f"{key!r} already given on line {first}")
+                    else:
+                        errors.add(
+                            number, "test_case_id", f"test case {key} already given on line {first}"
+                        )
                     continue
-                if not errors.items:  # after the first error only checking goes on
-                    batch.append(text)
-                    if len(batch) >= COPY_BATCH:
-                        copy.write("".join(batch))
-                        batch.clear()
-            if batch and not errors.items:
+                # Good lines are staged even after bad ones: the database's checks below then
+                # report their problems in the same round as the lines' own.
+                batch.append(text)
+                if len(batch) >= COPY_BATCH:
+                    copy.write("".join(batch))
+                    batch.clear()
+            if batch:
                 copy.write("".join(batch))
-        errors.raise_if_any()
-        if not seen:
+        if not seen and not errors.items:
             raise IngestError([{"line": 0, "field": "", "message": "no responses in the input"}])
         if len(seen) > 10_000:
             cursor.execute("ANALYZE runs_ingest_staging")
-        cursor.execute(OUTSIDE_SQL, {"run": run.pk, "limit": MAX_ERRORS + 1})
-        for line, case_id, in_run in cursor.fetchall():
-            errors.add(
-                line,
-                "test_case_id",
-                f"test case {case_id} no longer exists"
-                if in_run
-                else f"test case {case_id} is not in this run's selection",
-            )
+        _database_checks(cursor, run, errors, by_external_id=any(type(k) is str for k in seen))
         errors.raise_if_any()
         created = written = None
         if not Response.objects.filter(run=run).exists():
@@ -396,6 +449,29 @@ def ingest_responses(
         replaced=written - created,
         skipped=len(seen) - written,
     )
+
+
+def _database_checks(cursor, run: ModelRun, errors: _Errors, *, by_external_id: bool) -> None:
+    """What only the database can say about the staged lines, added to `errors`: unknown
+    external_ids, a case named twice (by id and by external_id), cases outside the run."""
+    if by_external_id:
+        cursor.execute(RESOLVE_SQL)
+        cursor.execute(UNKNOWN_SQL, {"limit": errors.room + 1})
+        for line, external_id in cursor.fetchall():
+            errors.add(line, "external_id", f"no case has the external_id {external_id!r}")
+        cursor.execute(TWICE_SQL, {"limit": errors.room + 1})
+        for line, case_id, first in cursor.fetchall():
+            errors.add(line, "external_id", f"test case {case_id} already given on line {first}")
+    cursor.execute(OUTSIDE_SQL, {"run": run.pk, "limit": errors.room + 1})
+    for line, case_id, in_run, external_id in cursor.fetchall():
+        field = "test_case_id" if external_id is None else "external_id"
+        errors.add(
+            line,
+            field,
+            f"test case {case_id} no longer exists"
+            if in_run
+            else f"test case {case_id} is not in this run's selection",
+        )
 
 
 def _complete_if_answered(run: ModelRun) -> None:

@@ -246,7 +246,7 @@ class Response(models.Model):
     run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="responses")
     test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="responses")
     output_data = models.JSONField()
-    latency_ms = models.IntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)  # decimals kept (sub-millisecond)
     memory_mb = models.FloatField(null=True, blank=True)
     tokens_used = models.IntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True, default="", db_default="")

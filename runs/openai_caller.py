@@ -52,11 +52,11 @@ class OpenAICaller(HttpCaller):
         messages.append({"role": "user", "content": prompt})
         return {**config.params, "model": config.model, "messages": messages}
 
-    def answer(self, case: Claimed, reply: httpx.Response, latency: int) -> Outcome:
+    def answer(self, case: Claimed, reply: httpx.Response, latency: float) -> Outcome:
         return read_reply(case.test_case_id, reply.content, latency, self.config.output)
 
 
-def read_reply(case_id: int, body: bytes, latency: int | None, output: str) -> Outcome:
+def read_reply(case_id: int, body: bytes, latency: float | None, output: str) -> Outcome:
     """A chat completions reply → the case's Outcome (failed, naming why, when unusable)."""
 
     def failed(problem: str) -> Outcome:

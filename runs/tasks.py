@@ -129,14 +129,39 @@ def import_responses_task(job_id: int) -> dict:
                     )
                 )
             message = f"imported {outcome['imported']} responses"
+            state = Job.State.SUCCEEDED
         except IngestError as error:
-            outcome = {"errors": error.errors, "more": error.more}
-            message = "nothing imported"
+            outcome, message = refused_import(error)
+            state = Job.State.FAILED
         finally:
             job.file.delete(save=False)
             Job.objects.filter(pk=job_id).update(file="")
-        finish(job_id, result=outcome, message=message)
+        failed = state == Job.State.FAILED
+        finish(job_id, state=state, result=outcome, message=message, error=message * failed)
     return outcome
+
+
+def refused_import(error: IngestError) -> tuple[dict, str]:
+    """A refused response import as a job's result ({"errors", "more"}) and message."""
+    count = f"{len(error.errors)}{'+' if error.more else ''}"
+    plural = "" if count == "1" else "s"
+    return {"errors": error.errors, "more": error.more}, f"nothing imported: {count} error{plural}"
+
+
+def record_refused_import(run: ModelRun, error: IngestError, *, upload, replace: bool, user) -> Job:
+    """A file the page imported at once and refused, kept as a failed import job of the run so
+    the run page lists its errors (as for a file the worker refused) and offers them as CSV."""
+    outcome, message = refused_import(error)
+    job = Job.objects.create(
+        kind=JobKind.IMPORT,
+        target=run,
+        params={"replace": replace},
+        created_by=_user(user),
+        file_name=(getattr(upload, "name", "") or "")[:255],
+    )
+    finish(job.pk, state=Job.State.FAILED, result=outcome, message=message, error=message)
+    job.refresh_from_db()
+    return job
 
 
 def schedule_watch(run_id: int) -> None:

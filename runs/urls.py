@@ -13,5 +13,10 @@ urlpatterns = [
     path("<int:pk>/execute/", views.RunExecuteView.as_view(), name="execute"),
     path("<int:pk>/cancel/", views.RunCancelView.as_view(), name="cancel"),
     path("<int:pk>/responses/import/", views.ResponseUploadView.as_view(), name="upload"),
+    path(
+        "<int:pk>/responses/import/<int:job_id>/errors.csv",
+        views.ImportErrorsView.as_view(),
+        name="import_errors",
+    ),
     path("<int:pk>/delete/", views.RunDeleteView.as_view(), name="delete"),
 ]

@@ -1,6 +1,7 @@
 """Run pages. Thin views: registration is runs.selection, ingestion runs.ingestion, execution
 runs.execution behind runs.tasks; the selection form is the case list's own FilterSet."""
 
+import csv
 import json
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from runs.forms import ExecuteForm, RunForm, UploadForm
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, Response, RunCase, RunRateLimit
 from runs.selection import register_run, selection_drift
-from runs.tasks import enqueue_execution, enqueue_import
+from runs.tasks import enqueue_execution, enqueue_import, record_refused_import
 
 # The case list's filters that make a run's selection (model_type is the run's own field;
 # sorting means nothing for a set).
@@ -41,6 +42,7 @@ EVALUATION_PANEL = ["evaluations/run_panel.html", "runs/_evaluation_placeholder.
 RUN_BOOKKEEPING = (RunCase, RunRateLimit, Job)
 LATEST_FAILURES = 10
 LATEST_TASKS = 3
+SHOWN_IMPORT_ERRORS = 100  # on the page; the CSV has them all
 
 
 def selection_from(data) -> dict:
@@ -159,10 +161,15 @@ class RunDetailView(PermissionRequiredMixin, DetailView):
         tasks = run.jobs.filter(kind__in=[JobKind.EXECUTION, JobKind.IMPORT]).select_related(
             "created_by"
         )[:LATEST_TASKS]
+        last_import = run.jobs.filter(kind=JobKind.IMPORT).first()
+        import_errors = (last_import.result or {}).get("errors") if last_import else None
         return super().get_context_data(
             run=run,
             failures=failures,
             tasks=tasks,
+            last_import=last_import if import_errors else None,
+            import_errors=(import_errors or [])[:SHOWN_IMPORT_ERRORS],
+            import_error_count=len(import_errors or []),
             execute_form=ExecuteForm(),
             upload_form=UploadForm(),
             evaluation_panel=EVALUATION_PANEL,
@@ -264,14 +271,39 @@ class ResponseUploadView(PermissionRequiredMixin, View):
         try:
             result = ingest_responses(run, upload, replace=replace, actor=request.user)
         except IngestError as error:
-            messages.error(request, f"Nothing imported: {error}")
-            return redirect(run)
+            job = record_refused_import(
+                run, error, upload=upload, replace=replace, user=request.user
+            )
+            messages.error(
+                request,
+                f"{job.message.capitalize()} in the file; each is listed under Import errors.",
+            )
+            return redirect(f"{run.get_absolute_url()}#import-errors")
         messages.success(
             request,
             f"Imported {result.imported} responses ({result.created} new, "
             f"{result.replaced} replaced, {result.skipped} kept).",
         )
         return redirect(run)
+
+
+class ImportErrorsView(PermissionRequiredMixin, View):
+    """A refused response import's errors as CSV (line, field, message): all of them."""
+
+    permission_required = "runs.view_modelrun"
+
+    def get(self, request, pk: int, job_id: int):
+        run = get_object_or_404(ModelRun, pk=pk)
+        job = get_object_or_404(run.jobs.filter(kind=JobKind.IMPORT), pk=job_id)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="run-{run.pk}-import-{job.pk}-errors.csv"'
+        )
+        writer = csv.writer(response)
+        writer.writerow(["line", "field", "message"])
+        for error in (job.result or {}).get("errors", []):
+            writer.writerow([error["line"], error["field"], error["message"]])
+        return response
 
 
 class RunDeleteView(PermissionRequiredMixin, DeleteView):

@@ -223,8 +223,33 @@ class TestResponses:
         )
         assert response.status_code == 400
         errors = response.json()["errors"]
-        assert "4" in errors and "5.latency_ms" in errors, errors
+        # one round: the case outside the run (a database check) with the lines' own problems
+        assert set(errors) == {"3.test_case_id", "4", "5.latency_ms"}, errors
         assert not Response.objects.exists()
+
+    def test_decimal_latency_external_ids_and_the_full_error_list(self, run, cases, as_persona):
+        client = as_persona("engineer")
+        url = f"{URL}{run.pk}/responses/"
+        cases[1].external_id = "row-2"
+        cases[1].save()
+        lines = [
+            {"test_case_id": cases[0].pk, "output_data": {}, "latency_ms": 151.4},
+            {"external_id": "row-2", "output_data": {}, "latency_ms": 0.125},
+        ]
+        response = post(client, url, lines)
+        assert response.status_code == 200, response.json()
+        rows = client.get(url).json()["results"]
+        assert [(row["test_case_id"], row["latency_ms"]) for row in rows] == [
+            (cases[0].pk, 151.4),
+            (cases[1].pk, 0.125),
+        ]
+        bad = [
+            {"test_case_id": cases[0].pk, "output_data": {}, "latency_ms": -i} for i in range(1, 41)
+        ]
+        response = post(client, url, bad)
+        errors = response.json()["errors"]
+        # every error is listed, not the first 20 (the old cap)
+        assert len([key for key in errors if key.endswith("latency_ms")]) == 40, errors
 
     def test_json_list_errors_name_index_and_field(self, run, cases, as_persona):
         lines = [

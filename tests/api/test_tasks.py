@@ -41,5 +41,6 @@ def test_a_response_import_task_names_its_run(engineer, api_client):
     assert job.created_by == engineer and job.target == run
     import_responses_task.call(job.pk)
     state = api_client(engineer).get(f"/api/v1/tasks/{result.id}/").json()
-    assert (state["kind"], state["status"], state["run"]) == ("import", "completed", run.pk)
+    # a refused file is a failed import (it used to say "completed" with nothing imported)
+    assert (state["kind"], state["status"], state["run"]) == ("import", "failed", run.pk)
     assert state["result"]["errors"][0]["line"] == 1 and not Job.objects.get().file

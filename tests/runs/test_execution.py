@@ -68,6 +68,20 @@ class TestInProcess:
         assert failed.output_data == {} and failed.error_message == "KeyError: 'text'"
         assert_counts_match(run)
 
+    def test_latencies_keep_fractions_of_a_millisecond(self, golden):
+        """Whole milliseconds said 0 ms for every answer of a sub-millisecond model; the
+        executor keeps microseconds now."""
+        run = register_run(
+            model_name="m",
+            model_version="1",
+            model_type="nlp",
+            model_endpoint="python:runs.demo_models:sentiment_classifier",
+        )
+        execute_run(run, FAST)
+        latencies = [answer.latency_ms for answer in responses(run).values()]
+        assert all(isinstance(value, float) and value >= 0 for value in latencies)
+        assert any(value != round(value) for value in latencies), latencies
+
     def test_a_run_whose_every_case_fails_is_failed(self, db):
         make_case(input_data={"no_text": True})
         run = register_run(

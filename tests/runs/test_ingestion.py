@@ -105,10 +105,10 @@ def test_a_run_answered_in_full_is_completed(run, golden):
             "test_case_id",
             "not in this run's selection",
         ),
-        (lambda g: line(g[1].pk, latency_ms=-5), "latency_ms", "non-negative integer"),
+        (lambda g: line(g[1].pk, latency_ms=-5), "latency_ms", "non-negative number"),
+        (lambda g: line(g[1].pk, latency_ms="12"), "latency_ms", "non-negative number"),
         (lambda g: line(g[1].pk, memory_mb=-0.1), "memory_mb", "non-negative number"),
         (lambda g: line(g[1].pk, memory_mb=10**400), "memory_mb", "non-negative number"),
-        (lambda g: line(g[1].pk, latency_ms=2**31), "latency_ms", "non-negative integer"),
         (lambda g: line(g[1].pk, test_case_id=True), "test_case_id", "positive integer"),
         (lambda g: line(g[1].pk, tokens_used=1.5), "tokens_used", "non-negative integer"),
         (lambda g: line(g[0].pk), "test_case_id", "already given on line 1"),
@@ -146,13 +146,16 @@ def test_parsed_objects_are_numbered_by_index(run, golden):
     objects = [{"test_case_id": golden[0].pk, "output_data": {}}, {"output_data": {}}]
     with pytest.raises(IngestError) as error:
         ingest_responses(run, objects)
-    assert error.value.errors == [{"line": 1, "field": "test_case_id", "message": "required"}]
+    assert error.value.errors == [
+        {"line": 1, "field": "test_case_id", "message": "required (or the case's external_id)"}
+    ]
     result = ingest_responses(run, [{"test_case_id": golden[0].pk, "output_data": [1]}])
     assert result.created == 1
     assert Response.objects.get().output_data == [1]
 
 
-def test_errors_are_capped_and_listed_in_line_order(run):
+def test_errors_are_capped_and_listed_in_line_order(run, monkeypatch):
+    monkeypatch.setattr("runs.ingestion.MAX_ERRORS", 20)
     with pytest.raises(IngestError) as error:
         ingest_responses(run, ["nope"] * 50)
     assert len(error.value.errors) == 20 and error.value.more
@@ -187,3 +190,93 @@ class TestCommand:
             call_command("import_responses", "0", str(tmp_path / "x.jsonl"))
         with pytest.raises(CommandError, match="Cannot read"):
             call_command("import_responses", str(run.pk), str(tmp_path / "missing.jsonl"))
+
+
+def test_decimal_latency_is_kept(run, golden):
+    ingest_responses(
+        run, [line(golden[0].pk, latency_ms=151.4), line(golden[1].pk, latency_ms=0.25)]
+    )
+    stored = dict(Response.objects.values_list("test_case_id", "latency_ms"))
+    assert stored == {golden[0].pk: 151.4, golden[1].pk: 0.25}
+
+
+def test_every_problem_is_reported_in_one_round(run, golden):
+    """A case outside the selection used to be named only after the negative latency was fixed."""
+    outsider = baker.make(
+        "cases.TestCase", input_type="text", output_type="classification", ground_truth={}
+    )
+    with pytest.raises(IngestError) as error:
+        ingest_responses(
+            run,
+            [
+                line(golden[0].pk, latency_ms=-1),
+                line(outsider.pk),
+                line(golden[1].pk, tokens_used=-2, memory_mb="x"),
+                "{bad",
+                line(golden[2].pk),
+            ],
+        )
+    assert [(e["line"], e["field"]) for e in error.value.errors] == [
+        (1, "latency_ms"),
+        (2, "test_case_id"),
+        (3, "memory_mb"),
+        (3, "tokens_used"),
+        (4, ""),
+    ]
+    assert not error.value.more and not Response.objects.exists()
+
+
+class TestExternalIds:
+    def test_a_line_may_name_its_case_by_external_id(self, run, golden):
+        golden[0].external_id, golden[1].external_id = "row-1", "17"
+        golden[0].save()
+        golden[1].save()
+        result = ingest_responses(
+            run,
+            [
+                json.dumps({"external_id": "row-1", "output_data": {"label": "x"}}),
+                json.dumps({"external_id": 17, "output_data": {"label": "y"}}),
+                line(golden[2].pk),
+            ],
+        )
+        assert result.created == 3
+        stored = dict(Response.objects.values_list("test_case_id", "output_data"))
+        assert stored[golden[0].pk] == {"label": "x"} and stored[golden[1].pk] == {"label": "y"}
+
+    def test_unknown_twice_and_both_are_errors(self, run, golden):
+        golden[0].external_id = "row-1"
+        golden[0].save()
+        with pytest.raises(IngestError) as error:
+            ingest_responses(
+                run,
+                [
+                    json.dumps({"external_id": "nope", "output_data": 1}),
+                    json.dumps({"external_id": "row-1", "output_data": 1}),
+                    line(golden[0].pk),  # the same case by its id
+                    json.dumps({"external_id": "row-1", "output_data": 2}),
+                    json.dumps(
+                        {"external_id": "a", "test_case_id": golden[3].pk, "output_data": 1}
+                    ),
+                ],
+            )
+        assert [(e["line"], e["field"]) for e in error.value.errors] == [
+            (1, "external_id"),
+            (3, "external_id"),
+            (4, "external_id"),
+            (5, "external_id"),
+        ]
+        messages = [e["message"] for e in error.value.errors]
+        assert "no case has the external_id 'nope'" in messages[0]
+        assert "already given on line 2" in messages[1] and "already given on line 2" in messages[2]
+        assert "not both" in messages[3]
+
+    def test_an_external_id_outside_the_run_is_named(self, run, golden):
+        other = baker.make(
+            "cases.TestCase",
+            input_type="text",
+            output_type="classification",
+            ground_truth={},
+            external_id="elsewhere",
+        )
+        with pytest.raises(IngestError, match=f"test case {other.pk} is not in this run"):
+            ingest_responses(run, [json.dumps({"external_id": "elsewhere", "output_data": 1})])

@@ -239,13 +239,50 @@ class TestActions:
         assert b"Imported 3 responses (3 new" in page.content
         assert Response.objects.filter(run=run).count() == 3
 
-    def test_a_bad_upload_names_the_line_and_writes_nothing(self, login, engineer, run, golden):
-        content = line(golden[0].pk) + "\n" + line(999_999_999) + "\n"
-        page = login(engineer).post(
+    def test_a_bad_upload_lists_every_error_in_a_table(self, login, engineer, run, golden):
+        content = "\n".join(
+            [
+                line(golden[0].pk),
+                line(999_999_999),  # outside the run: a database check
+                line(golden[1].pk, latency_ms=-3),  # a check of the line itself
+                line(golden[2].pk, latency_ms=151.4),  # decimals are fine
+            ]
+        )
+        client = login(engineer)
+        page = client.post(
             f"/runs/{run.pk}/responses/import/", {"file": upload(content)}, follow=True
         )
-        assert b"Nothing imported: line 2, test_case_id" in page.content
+        assert b"Nothing imported: 2 errors in the file" in page.content
+        html = page.content.decode()
+        table = html[html.index('id="import-errors"') :]
+        table = table[: table.index("</section>")]
+        rows = [row.split("</td><td>") for row in table.split('<tr><td class="n">')[1:]]
+        assert [(cells[0], cells[1]) for cells in rows] == [
+            ("2", "test_case_id"),
+            ("3", "latency_ms"),
+        ]
+        assert "not in this run&#x27;s selection" in rows[0][2]
         assert not Response.objects.exists()
+        job = run.jobs.get(kind="import")
+        assert job.state == "failed"
+        csv_page = client.get(f"/runs/{run.pk}/responses/import/{job.pk}/errors.csv")
+        assert csv_page["Content-Type"].startswith("text/csv")
+        lines = csv_page.content.decode().splitlines()
+        assert lines[0] == "line,field,message" and len(lines) == 3
+        assert lines[2] == '3,latency_ms,"must be a non-negative number or null, not -3"'
+
+    def test_a_long_error_list_is_cut_on_the_page_and_whole_in_the_csv(
+        self, login, engineer, run, golden
+    ):
+        content = "\n".join(["{bad"] * 150)
+        client = login(engineer)
+        page = client.post(
+            f"/runs/{run.pk}/responses/import/", {"file": upload(content)}, follow=True
+        )
+        assert b"150 errors, the first 100 shown" in page.content
+        job = run.jobs.get(kind="import")
+        csv_page = client.get(f"/runs/{run.pk}/responses/import/{job.pk}/errors.csv")
+        assert len(csv_page.content.decode().splitlines()) == 151
 
     def test_a_big_upload_goes_to_the_worker(
         self, login, engineer, run, golden, settings, tmp_path

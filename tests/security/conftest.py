@@ -56,6 +56,8 @@ def _value(pattern: str, name: str, ids: dict) -> str:
         return str(ids["run"])
     if name == "task_id":
         return ids["task"]
+    if name == "job_id":  # runs/<pk>/responses/import/<job_id>/errors.csv
+        return str(ids["response_import"])
     if name == "app_label":
         return "cases"
     if name == "url":
@@ -118,6 +120,13 @@ def seeded(db, make_user, admin_user) -> dict:
         file_name="cases.jsonl",
         created_by=admin_user,
     )
+    response_import = Job.objects.create(
+        kind="import",
+        target=run,
+        state="failed",
+        result={"errors": [{"line": 1, "field": "", "message": "not valid JSON"}], "more": False},
+        created_by=admin_user,
+    )
     token, _ = ApiToken.objects.issue(admin_user, "seeded")
     connection = Connection.objects.create(
         name="seeded", kind="openai", base_url="http://127.0.0.1:9/v1", created_by=admin_user
@@ -129,6 +138,7 @@ def seeded(db, make_user, admin_user) -> dict:
         "waiting": waiting.pk,
         "run": run.pk,
         "import_job": import_job.pk,
+        "response_import": response_import.pk,
         "token": token.pk,
         "task": job.task_id,
         "case_type": case_type.pk,
