@@ -81,7 +81,8 @@ def make_cases(n: int) -> None:
         cursor.execute(
             "INSERT INTO test_cases (input_data, input_type, input_format, ground_truth, "
             "output_type, model_type, category) SELECT jsonb_build_object('row', "
-            "jsonb_build_object('x1', sin(g), 'x2', cos(g), 'x3', sin(2 * g), 'x4', mod(g, 3) - 1)), "
+            "jsonb_build_object('x1', sin(g), 'x2', cos(g), 'x3', sin(2 * g), "
+            "'x4', mod(g, 3) - 1)), "
             "'tabular', '', jsonb_build_object('label', mod(g, 2)::text), 'classification', %s, "
             "'bench' FROM generate_series(1, %s) AS g",
             [MODEL_TYPE, n],
