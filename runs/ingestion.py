@@ -178,6 +178,12 @@ def _row(line: int, item, errors: _Errors) -> tuple[int | str, str] | None:
     return _checked_row(line, item, errors)
 
 
+def _problem(doc) -> tuple[str, str]:
+    """(field, message) of what jsonsafe refuses in a response: the top-level field it is in."""
+    where, reason = jsonsafe.problem_at(doc)
+    return where.partition(".")[0], reason
+
+
 def _checked_row(line: int, item, errors: _Errors) -> tuple[int | str, str] | None:
     """Every check, each failure recorded with its line and field."""
     raw = None
@@ -196,8 +202,8 @@ def _checked_row(line: int, item, errors: _Errors) -> tuple[int | str, str] | No
         except ValueError as error:
             errors.add(line, "", f"not valid JSON: {error}")
             return None
-        if jsonsafe.suspect(raw) and (reason := jsonsafe.unstorable(doc)):
-            errors.add(line, "", reason)
+        if jsonsafe.suspect(raw) and jsonsafe.unstorable(doc):
+            errors.add(line, *_problem(doc))
             return None
     else:
         doc = item
@@ -250,13 +256,13 @@ def _checked_row(line: int, item, errors: _Errors) -> tuple[int | str, str] | No
     if not ok:
         return None
     if raw is None:  # a parsed object: serialise it once, the way PostgreSQL will store it
+        if jsonsafe.unstorable(doc):
+            errors.add(line, *_problem(doc))
+            return None
         try:
             raw = json.dumps(doc, allow_nan=False, ensure_ascii=False)
         except (TypeError, ValueError) as error:
             errors.add(line, "output_data", f"not JSON-serialisable: {error}")
-            return None
-        if reason := jsonsafe.unstorable(doc):
-            errors.add(line, "", reason)
             return None
     error_text = "\\N" if message is None else _copy_text(message)
     if external_id is not None:
