@@ -39,6 +39,7 @@ from runs.execution import stop
 from runs.filters import ModelRunFilterSet
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, Response
+from runs.replies import error_for
 from runs.selection import register_run
 
 NDJSON = "application/x-ndjson"
@@ -204,6 +205,13 @@ class ResponseSerializer(serializers.ModelSerializer):
             "error_message",
             "created_at",
         )
+
+    def to_representation(self, response: Response) -> dict:
+        """A failed call's reply excerpt only for engineers and admins (runs.replies)."""
+        data = super().to_representation(response)
+        request = self.context.get("request")
+        data["error_message"] = error_for(getattr(request, "user", None), data["error_message"])
+        return data
 
 
 class ResponseInSerializer(serializers.Serializer):

@@ -27,6 +27,7 @@ from runs.filters import ModelRunFilterSet
 from runs.forms import ExecuteForm, RunForm, UploadForm
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, Response, RunCase, RunRateLimit
+from runs.replies import error_for
 from runs.selection import register_run, selection_drift
 from runs.tasks import enqueue_execution, enqueue_import, record_refused_import
 
@@ -151,13 +152,15 @@ class RunDetailView(PermissionRequiredMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         run = self.object
-        failures = (
+        failures = list(
             Response.objects.filter(run=run)
             .exclude(error_message="")
             .select_related("test_case")
             .only("id", "test_case_id", "error_message", "latency_ms", "created_at")
             .order_by("-id")[:LATEST_FAILURES]
         )
+        for failure in failures:  # the reply's excerpt only for engineers and admins
+            failure.error_message = error_for(self.request.user, failure.error_message)
         tasks = run.jobs.filter(kind__in=[JobKind.EXECUTION, JobKind.IMPORT]).select_related(
             "created_by"
         )[:LATEST_TASKS]

@@ -11,6 +11,7 @@ from typing import Any
 
 from cases.shapes import ShapeError
 from mleval_site import jsonsafe
+from runs.replies import redacted
 
 from . import classification, detection, numeric, ranking, structured, text
 from .base import Evaluator, EvaluatorConfigError, GroundTruthError, Verdict
@@ -151,7 +152,9 @@ def run_evaluator(
 
 
 def failed_call_verdict(error_message: str) -> Verdict:
-    """The verdict for a response whose model call failed: there is nothing to score."""
+    """The verdict for a response whose model call failed: there is nothing to score. It keeps
+    the message without the reply's excerpt (runs.replies): reports are read by every role."""
+    error_message = redacted(error_message)
     return Verdict(
         0.0,
         False,
