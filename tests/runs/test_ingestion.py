@@ -119,7 +119,7 @@ def test_a_run_answered_in_full_is_completed(run, golden):
         ('{"output_data": 1}', "test_case_id", "required"),
         (lambda g: line(g[1].pk, error_message=5), "error_message", "string or null"),
         (lambda g: line(g[1].pk, latency=5), "latency", "unknown field"),
-        (lambda g: line(g[1].pk, output_data="nul \u0000"), "", "\\u0000"),
+        (lambda g: line(g[1].pk, output_data="nul \u0000"), "output_data", "\\u0000"),
     ],
 )
 def test_a_bad_line_is_named_and_nothing_is_written(run, golden, bad, field, message):
