@@ -209,7 +209,7 @@ class BatchCaller(HttpCaller):
         body = self.encode([row for _, row in rows], key)
         posted = await self.post(self.url, body, retry_server_errors=first)
         answered = posted.latency is not None  # the server replied (a status, a body)
-        share = posted.latency / len(rows) if answered else None
+        share = round(posted.latency / len(rows), 3) if answered else None
         problem = posted.problem
         if posted.reply is not None:
             try:
