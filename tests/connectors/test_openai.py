@@ -157,3 +157,45 @@ def test_every_connection_is_warmed_before_the_first_timed_call(openai_server, m
         first.setdefault(request.connection, request)
     assert {(r.method, r.path) for r in first.values()} == {("GET", "/v1/models")}
     assert len(openai_server.chat_requests()) == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_mid_run_then_resume_calls_each_case_once(openai_server):
+    import threading
+    import time
+
+    from runs.selection import register_run
+    from tests.baker_recipes import make_cases
+
+    make_cases(40)
+    openai_server.delay = 0.05
+    run = register_run(
+        model_name="m", model_version="1", model_type="nlp",
+        model_endpoint=f"openai:{openai_server.base_url}", config={"prompt": "{{ test_case_id }}"},
+    )  # fmt: skip
+    options = ExecutionOptions(concurrency=2, timeout=5)
+    worker = threading.Thread(target=execute_run, args=(run, options))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while Response.objects.filter(run=run).count() < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    run.cancel()
+    worker.join(10)
+    run.refresh_from_db()
+    assert run.status == "cancelled" and 4 <= run.completed_cases < 40
+    openai_server.delay = 0
+    stored_before = {
+        str(i) for i in Response.objects.filter(run=run).values_list("test_case_id", flat=True)
+    }
+    calls_before = len(openai_server.chat_requests())
+    summary = execute_run(run, options)
+    assert (summary.status, summary.completed_cases) == ("completed", 40)
+    texts = [r.json()["messages"][-1]["content"] for r in openai_server.chat_requests()]
+    assert Response.objects.filter(run=run).count() == 40
+    resumed = texts[calls_before:]
+    assert sorted(resumed) == sorted(set(texts) - stored_before)  # each missing case, once
+    # Calls in flight (or answered but not yet written) when the cancel was seen are dropped
+    # and made again on resume; a case with a stored response is never called again.
+    assert len(set(texts)) == 40 and len(texts) - 40 <= 4
+    assert max(texts.count(text) for text in texts) <= 2
