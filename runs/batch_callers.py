@@ -118,10 +118,12 @@ class BatchCaller(HttpCaller):
         self.config = self.endpoint_config
         self.batch_size = self.config.batch_size
         self.url = self.request_url(run.model_endpoint)
+        self.warm_url = self.health_url(run.model_endpoint)
         self.features = self.config.features
 
     @classmethod
     def check(cls, endpoint: str) -> None:
+        super().check(endpoint)  # the allowed hosts
         cls.request_url(endpoint)
 
     @classmethod
@@ -134,6 +136,11 @@ class BatchCaller(HttpCaller):
     @classmethod
     def request_url(cls, endpoint: str) -> str:
         """The URL the calls go to; ExecutionError when the endpoint is not of this kind."""
+        raise NotImplementedError
+
+    @classmethod
+    def health_url(cls, endpoint: str) -> str:
+        """A cheap GET of the server's, to open the connections before the first timed call."""
         raise NotImplementedError
 
     # a case → a row, rows → a body, a reply → predictions
@@ -252,6 +259,10 @@ class MlflowCaller(BatchCaller):
         base = cls.base_url(endpoint)
         return base if base.endswith("/invocations") else f"{base}/invocations"
 
+    @classmethod
+    def health_url(cls, endpoint: str) -> str:
+        return f"{cls.request_url(endpoint).removesuffix('/invocations')}/ping"
+
     def group(self, row: Any) -> str:
         return "dataframe_records" if isinstance(row, dict) else "instances"
 
@@ -280,6 +291,10 @@ class KserveV1Caller(BatchCaller):
                 f"Write kserve-v1:http(s)://host[:port]/v1/models/<name>; got {endpoint}"
             )
         return f"{match['model']}:predict"
+
+    @classmethod
+    def health_url(cls, endpoint: str) -> str:
+        return cls.request_url(endpoint).removesuffix(":predict")  # the model's status
 
     def encode(self, rows: list, group: Any) -> bytes:
         return json.dumps({"instances": rows}, ensure_ascii=False, separators=(",", ":")).encode()
@@ -319,6 +334,10 @@ class KserveV2Caller(BatchCaller):
                 f"Write kserve-v2:http(s)://host[:port]/v2/models/<name>; got {endpoint}"
             )
         return f"{match['model']}/infer"
+
+    @classmethod
+    def health_url(cls, endpoint: str) -> str:
+        return f"{cls.request_url(endpoint).removesuffix('/infer')}/ready"
 
     def row(self, input_data: Any) -> list:
         row = self.record(input_data)

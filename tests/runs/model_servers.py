@@ -33,6 +33,7 @@ class Served:
         self.calls: list[tuple[str, int]] = []  # (path, rows in the body)
         self.refusals: list[tuple[int, dict[str, str]]] = []
         self.delay = 0.0  # seconds each POST waits before it is answered
+        self.gets: list[str] = []  # the paths of the other requests (health checks)
         self.lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -66,6 +67,8 @@ class Served:
 
     async def record(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
+            if scope["type"] == "http":
+                self.gets.append(scope["path"])
             return await self.app(scope, receive, send)
         body, more = b"", True
         while more:

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from cases.models import TestCase
 from runs.batch_callers import (
@@ -38,6 +38,7 @@ def mlflow_server(tmp_path_factory):
 @pytest.fixture
 def mlflow(mlflow_server):
     mlflow_server.calls.clear()
+    mlflow_server.gets.clear()
     mlflow_server.refusals.clear()
     mlflow_server.delay = 0.0
     return mlflow_server
@@ -183,6 +184,42 @@ class TestMlflow:
         assert {r.error_message.split(":")[0] for r in outputs(run).values()} == {
             "connection failed"
         }
+
+    def test_three_executors_share_a_run_in_batches_and_send_each_case_once(self, mlflow):
+        tabular_cases(grid(120))
+        mlflow.delay = 0.05
+        run = batch_run(f"mlflow:{mlflow.url}", features="row", batch_size=8)
+        summaries = []
+
+        def execute():
+            try:
+                summaries.append(execute_run(ModelRun.objects.get(pk=run.pk), FAST))
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=execute) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sum(mlflow.rows_per_call()) == 120 and max(mlflow.rows_per_call()) == 8
+        assert sum(s.called for s in summaries) == 120
+        run.refresh_from_db()
+        assert (run.status, run.completed_cases, run.failed_cases) == ("completed", 120, 0)
+
+    def test_the_connections_are_opened_before_the_first_timed_call(self, mlflow):
+        tabular_cases(grid(4))
+        run = batch_run(f"mlflow:{mlflow.url}", features="row")
+        execute_run(run, FAST)
+        assert mlflow.gets.count("/ping") == FAST.concurrency
+
+    def test_a_host_outside_the_allowed_list_is_refused_before_any_call(self, mlflow, settings):
+        tabular_cases(grid(4))
+        run = batch_run(f"mlflow:{mlflow.url}", features="row")
+        settings.MLEVAL_ENDPOINT_ALLOWED_HOSTS = ["models.internal"]
+        with pytest.raises(ExecutionError, match="MLEVAL_ENDPOINT_ALLOWED_HOSTS"):
+            execute_run(run, FAST)
+        assert mlflow.calls == [] and not Response.objects.filter(run=run).exists()
 
     def test_cancel_mid_run_keeps_whole_batches_and_resume_sends_only_the_rest(self, mlflow):
         tabular_cases(grid(80))
@@ -357,6 +394,17 @@ class TestShapes:
     )
     def test_request_urls(self, cls, endpoint, url):
         assert cls.request_url(endpoint) == url
+
+    @pytest.mark.parametrize(
+        ("cls", "endpoint", "url"),
+        [
+            (MlflowCaller, "mlflow:http://h:5000/", "http://h:5000/ping"),
+            (KserveV1Caller, "kserve-v1:http://h/v1/models/m", "http://h/v1/models/m"),
+            (KserveV2Caller, "kserve-v2:http://h/v2/models/m", "http://h/v2/models/m/ready"),
+        ],
+    )
+    def test_health_urls_warm_the_connections(self, cls, endpoint, url):
+        assert cls.health_url(endpoint) == url
 
     @pytest.mark.parametrize(
         ("cls", "endpoint"),
