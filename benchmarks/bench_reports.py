@@ -9,6 +9,11 @@ two such runs (paired counts, per-slice deltas, McNemar, Holm, the mean-delta in
 1,000,000 continuous deltas: normal theory past stats.BOOTSTRAP_MAX_PAIRS), with and without
 its full per-case list, the report page itself, and the leaderboard over both runs.
 
+Then the run summaries (issue 17, :func:`measure_summaries`): a stale summary recomputed next
+to the report computed as before, the report and its page served from a current summary, the
+comparison first and repeated; and the leaderboard over BENCH_BOARD_RUNS (20) runs of
+BENCH_BOARD_RESPONSES (100,000) responses, live and from summaries.
+
     make bench            # or: BENCH_RESPONSES=200000 python benchmarks/bench_reports.py
 
 BENCH_REPEATS (default 1) takes the best of that many calls of each measurement. The
@@ -23,7 +28,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client
 
-from evaluations import stats
+from evaluations import stats, summaries
 from evaluations.reports import build_leaderboard, build_run_report, compare_runs
 from runs.models import ModelRun
 
@@ -131,8 +136,9 @@ def make_cases(n: int) -> None:
     )
 
 
-def make_run(version: str, accuracy: float) -> ModelRun:
-    """A run answering every case (1% failed calls) scored by label_match and fuzzy_ratio."""
+def make_run(version: str, accuracy: float, limit: int | None = None) -> ModelRun:
+    """A run answering every case (or the first ``limit``; 1% failed calls) scored by
+    label_match and fuzzy_ratio."""
     run = ModelRun.objects.create(
         model_name="bench",
         model_version=version,
@@ -152,9 +158,9 @@ def make_run(version: str, accuracy: float) -> ModelRun:
             (5 + random() * random() * 400)::int, (20 + random() * 80)::int,
             50 + random() * 30,
             CASE WHEN c.id %% 100 = 0 THEN 'HTTP 503 from the model endpoint' ELSE '' END
-        FROM test_cases c ORDER BY c.id
+        FROM test_cases c ORDER BY c.id LIMIT %(limit)s
         """,
-        {"run": run.pk, "labels": LABELS, "accuracy": accuracy},
+        {"run": run.pk, "labels": LABELS, "accuracy": accuracy, "limit": limit},
     )
     # The two evaluators' verdicts, shaped like the registry's (label_match metrics carry
     # predicted/actual; a failed call carries metrics.error).
@@ -256,14 +262,99 @@ def main() -> None:
     with timed(figures, "leaderboard_s"):
         build_leaderboard()
 
+    measure_summaries(figures, run_a, run_b, client, repeats)
+
     check = build_run_report(run_a)["evaluators"]["label_match"]
     with connection.cursor() as cursor:
         cursor.execute(BASELINE[0], params)
         baseline = {row[0]: row for row in cursor.fetchall()}["label_match"]
     figures["figures_agree"] = (check["count"], check["passed"]) == baseline[1:3]
     figures["label_match_pass_rate"] = round(check["pass_rate"], 4)
+    measure_leaderboard(figures, client)
     figures["peak_memory_mb"] = peak_memory_mb()
     report("reports", figures)
+
+
+def served_s(client: Client, url: str) -> float:
+    """One page view's server time (in process: resolving, the view, rendering)."""
+    start = time.perf_counter()
+    response = client.get(url, HTTP_HOST="localhost")
+    assert response.status_code == 200, response.status_code
+    return time.perf_counter() - start
+
+
+def measure_summaries(figures: dict, run_a: ModelRun, run_b: ModelRun, client, repeats) -> None:
+    """Issue 17's goals, in the same run as ``report_s`` (the report computed as before).
+
+    ``report_page_s`` above was the first view: it computed and stored the run's summary.
+    Here: recomputing a stale summary (the worker's refresh: the report's figures and one
+    INSERT) next to ``report_s``; the report served from its current summary, as a function
+    and as a page (goal: <= 0.1 s and <= 1/100 of ``report_s``); the comparison first (computed
+    and cached) and repeated (goal <= 0.1 s).
+    """
+    with connection.cursor() as cursor:  # a write the report reads: the summary is stale
+        cursor.execute(
+            "UPDATE evaluations SET score = score WHERE id = (SELECT min(e.id) FROM evaluations"
+            " e JOIN responses r ON r.id = e.response_id WHERE r.run_id = %s)",
+            [run_a.pk],
+        )
+    stale = summaries.run_report(run_a)["summary"]["state"]
+    figures["summary_state_after_a_write"] = stale
+    with timed(figures, "summary_recompute_s"):
+        summaries.compute_summary(run_a)
+    figures["summary_recompute_vs_report"] = round(
+        figures["summary_recompute_s"] / figures["report_s"], 2
+    )
+    figures["summary_recompute_goal"] = "<= 1.0x report_s (no slower than today's report)"
+    figures["report_served_s"] = best_of(max(repeats, 5), lambda: summaries.run_report(run_a))
+    assert summaries.run_report(run_a)["summary"]["state"] == "fresh"
+    url = f"/runs/{run_a.pk}/report/"
+    figures["report_page_served_s"] = round(min(served_s(client, url) for _ in range(5)), 4)
+    figures["report_page_served_vs_report"] = round(
+        figures["report_page_served_s"] / figures["report_s"], 5
+    )
+    figures["report_page_served_goal"] = "<= 0.1 s and <= 0.01x report_s"
+    figures["report_page_served_within_goal"] = (
+        figures["report_page_served_s"] <= 0.1 and figures["report_page_served_vs_report"] <= 0.01
+    )
+    json_url = f"{url}?format=json"
+    figures["report_json_served_s"] = round(min(served_s(client, json_url) for _ in range(5)), 4)
+    with timed(figures, "comparison_first_s"):
+        summaries.comparison(run_a, run_b, case_limit=0)
+    figures["comparison_repeated_s"] = best_of(
+        5, lambda: summaries.comparison(run_a, run_b, case_limit=0)
+    )
+    compare_url = f"/runs/compare/?a={run_a.pk}&b={run_b.pk}"
+    figures["comparison_page_repeated_s"] = round(
+        min(served_s(client, compare_url) for _ in range(3)), 4
+    )
+    figures["comparison_goal"] = "first <= comparison_s, repeated <= 0.1 s"
+
+
+def measure_leaderboard(figures: dict, client) -> None:
+    """The leaderboard over BENCH_BOARD_RUNS runs of BENCH_BOARD_RESPONSES responses (default
+    20 of 100,000; the runs above are dropped first): computed live once, then from current
+    summaries (goal <= 0.15 s)."""
+    runs = env_int("BENCH_BOARD_RUNS", 20)
+    size = env_int("BENCH_BOARD_RESPONSES", 100_000)
+    figures["board_runs"], figures["board_responses_per_run"] = runs, size
+    execute("TRUNCATE model_runs, run_summaries, run_data_versions, comparison_summaries CASCADE")
+    with timed(figures, "board_setup_s"):
+        board = [make_run(f"b{i}", 0.6 + 0.3 * i / runs, limit=size) for i in range(runs)]
+        for table in ("responses", "evaluations"):
+            execute(f"VACUUM ANALYZE {table}")
+    with timed(figures, "board_live_s"):
+        build_leaderboard()
+    with timed(figures, "board_summaries_compute_s"):
+        summaries.refresh_summaries_task.call([run.pk for run in board])
+    figures["leaderboard_served_s"] = best_of(
+        5, lambda: build_leaderboard(figures=summaries.current_figures)
+    )
+    figures["leaderboard_page_served_s"] = round(
+        min(served_s(client, "/leaderboard/") for _ in range(5)), 4
+    )
+    figures["leaderboard_goal"] = "<= 0.15 s"
+    figures["leaderboard_within_goal"] = figures["leaderboard_page_served_s"] <= 0.15
 
 
 if __name__ == "__main__":

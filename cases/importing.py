@@ -43,6 +43,7 @@ from cases.validation import (
     Validator,
     unknown_field_message,
 )
+from jobs.signals import wrote
 from mleval_site import jsonsafe
 
 __all__ = [
@@ -147,6 +148,8 @@ def import_cases(
     report.bytes_read = counter.bytes_read
     if not report.ok:
         report.imported = report.updated = report.skipped = 0
+    if report.imported or report.updated:  # fresh statistics for the next page; runs told
+        wrote({"test_cases": report.imported}, None, sender=import_cases)
     if on_progress is not None:
         on_progress(report.rows, counter.bytes_read)
     return report

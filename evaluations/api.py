@@ -20,7 +20,7 @@ from evaluations.evaluators import EvaluatorConfigError
 from evaluations.filters import RunPairForm
 from evaluations.models import Evaluation
 from evaluations.pipeline import resolve_evaluators
-from evaluations.reports import build_run_report, compare_runs
+from evaluations.summaries import comparison, run_report
 from evaluations.tasks import enqueue_evaluation
 from runs.execution import ExecutionError, ExecutionOptions
 from runs.models import ModelRun, Response
@@ -189,7 +189,7 @@ class ReportView(RunActionView):
         responses={200: ReportSerializer},
     )
     def get(self, request, run_id: int):
-        return ApiResponse(build_run_report(self.get_run()))
+        return ApiResponse(run_report(self.get_run()))
 
 
 class CompareView(GenericAPIView):
@@ -222,7 +222,7 @@ class CompareView(GenericAPIView):
                 {name: list(messages) for name, messages in params.errors.items()}
             )
         limit = params.cleaned_data["case_limit"]
-        return ApiResponse(compare_runs(*params.runs(), case_limit=limit))
+        return ApiResponse(comparison(*params.runs(), case_limit=limit))
 
 
 class CompareParams(RunPairForm):

@@ -51,3 +51,103 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.evaluator_type} on response {self.response_id}: {self.score:.3f}"
+
+
+# --- Summaries: a run's report figures, computed once and kept (evaluations/summaries.py) ---
+
+
+class RunDataVersion(models.Model):
+    """A run's data version: PostgreSQL triggers (migration 0004) add one whenever a statement
+    writes anything a report figure reads (its responses, their verdicts, their cases, its
+    run_cases, its config). Only triggers write it, so no write path can forget to."""
+
+    run = models.OneToOneField(
+        ModelRun,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,  # the model_runs delete trigger removes it
+        db_constraint=False,
+        related_name="data_version",
+    )
+    version = models.BigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        db_table = "run_data_versions"
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} data version {self.version}"
+
+
+class CaseSetVersion(models.Model):
+    """One row: bumped by every statement that inserts, updates or deletes test cases. A run's
+    selection drift (new cases matching its selection) depends on the whole case set."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        db_table = "case_set_version"
+
+    def __str__(self) -> str:
+        return f"case set version {self.version}"
+
+
+class RunSummary(models.Model):
+    """A run's report figures as of data version ``version`` (and its selection drift as of
+    case-set version ``cases_version``): current only while both still match."""
+
+    run = models.OneToOneField(
+        ModelRun,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,  # the model_runs delete trigger removes it
+        db_constraint=False,
+        related_name="summary",
+    )
+    version = models.BigIntegerField(null=True)
+    cases_version = models.BigIntegerField(null=True)
+    # JSON text, not jsonb: floats come back bit for bit (jsonb turns 1e16 into an integer).
+    figures = models.TextField(blank=True, default="", db_default="")
+    computed_at = models.DateTimeField(null=True)
+    # The headline figures the run list sorts by (evaluations.summaries.headline).
+    pass_rate = models.FloatField(null=True)
+    pass_rate_evaluator = models.CharField(max_length=100, blank=True, default="", db_default="")
+    latency_p95 = models.FloatField(null=True)
+    # The selection's drift (runs.selection) as of cases_version, JSON text.
+    drift = models.TextField(blank=True, default="", db_default="")
+    # Refresh deduplication: the versions a refresh was last queued for, and when.
+    requested_version = models.BigIntegerField(null=True)
+    requested_cases_version = models.BigIntegerField(null=True)
+    requested_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "run_summaries"
+        indexes = [
+            models.Index(fields=["pass_rate"], name="evals_summary_pass_rate"),
+            models.Index(fields=["latency_p95"], name="evals_summary_latency_p95"),
+        ]
+
+    def __str__(self) -> str:
+        return f"summary of run {self.run_id} at version {self.version}"
+
+
+class ComparisonSummary(models.Model):
+    """The comparison of two runs as of both runs' data versions (evaluations.summaries)."""
+
+    run_a = models.ForeignKey(
+        ModelRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    run_b = models.ForeignKey(
+        ModelRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    version_a = models.BigIntegerField()
+    version_b = models.BigIntegerField()
+    figures = models.TextField()
+    computed_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "comparison_summaries"
+        constraints = [
+            models.UniqueConstraint(fields=["run_a", "run_b"], name="evals_comparison_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"comparison of runs {self.run_a_id} and {self.run_b_id}"

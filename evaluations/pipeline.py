@@ -39,6 +39,7 @@ from evaluations.evaluators import (
     validate_params,
 )
 from evaluations.models import Evaluation
+from jobs.signals import wrote
 from mleval_site import jsonsafe
 from runs.models import ModelRun, Response
 
@@ -365,4 +366,5 @@ def evaluate_run(
             result.add(evaluate_chunk(run.pk, evaluators, (first, last)))
         if progress is not None:
             progress(result.responses, total)
+    wrote({"evaluations": result.evaluations}, [run.pk], sender=evaluate_run)
     return result

@@ -26,6 +26,7 @@ from evaluations.pipeline import (
     resolve_evaluators,
 )
 from jobs.models import Job, JobKind, JobState
+from jobs.signals import wrote
 from runs.models import ModelRun
 
 
@@ -100,4 +101,8 @@ def evaluate_chunk_task(job_id: int, first_id: int, last_id: int) -> dict[str, i
     except Exception as exc:
         Job.objects.filter(pk=job_id).fail(exc)
         raise
+    finished = Job.objects.filter(pk=job_id, state=JobState.SUCCEEDED).first()
+    if finished is not None:  # the last part: the run's verdicts are all written
+        written = finished.counters.get("evaluations_written", 0)
+        wrote({"evaluations": written}, [finished.target_id], sender=evaluate_chunk_task)
     return {"responses": result.responses, "evaluations": result.evaluations}

@@ -8,7 +8,7 @@ from django.views.generic import DetailView, FormView, TemplateView
 from django.views.generic.detail import SingleObjectMixin
 
 from cases.models import TestCase
-from evaluations import exports, reports
+from evaluations import exports, reports, summaries
 from evaluations.evaluators.docs import evaluators_page
 from evaluations.filters import ComparisonCasesForm, FailingCasesForm, RunPairForm, error_text
 from evaluations.forms import EvaluateRunForm
@@ -80,7 +80,7 @@ class RunReportView(
         return f"run-{self.get_object().pk}-report.{fmt}"
 
     def export_data(self) -> dict:
-        return reports.build_run_report(self.get_object())
+        return summaries.run_report(self.get_object())
 
     def export_rows(self, data: dict):
         return exports.report_rows(data)
@@ -104,7 +104,7 @@ class RunReportView(
     def get_context_data(self, **kwargs):
         if self.is_partial():  # the failing-cases table alone: no report
             return self.failing_context()
-        report = reports.build_run_report(self.object)
+        report = summaries.run_report(self.object)
         slice_charts = [
             {
                 "dimension": dimension,
@@ -183,7 +183,7 @@ class CompareView(
         return f"compare-{self.run_a.pk}-{self.run_b.pk}.{fmt}"
 
     def export_data(self) -> dict:
-        return reports.compare_runs(self.run_a, self.run_b)
+        return summaries.comparison(self.run_a, self.run_b)
 
     def export_rows(self, data: dict):
         return exports.comparison_rows(data)
@@ -220,7 +220,7 @@ class CompareView(
             **kwargs,
         )
         if self.run_a:
-            comparison = reports.compare_runs(self.run_a, self.run_b, case_limit=0)
+            comparison = summaries.comparison(self.run_a, self.run_b, case_limit=0)
             context.update(
                 comparison=comparison,
                 selection_a=reports.selection_label(comparison["a"]["selection"]),
@@ -246,6 +246,7 @@ class LeaderboardView(PermissionRequiredMixin, ReportExportMixin, TemplateView):
         self.board = reports.build_leaderboard(
             model_type=request.GET.get("model_type", "").strip() or None,
             evaluator=request.GET.get("evaluator", "").strip() or None,
+            figures=summaries.current_figures,
         )
         return super().get(request, *args, **kwargs)
 
@@ -300,7 +301,7 @@ def evaluation_panel_context(run: ModelRun, user, form: EvaluateRunForm | None =
     errors = evaluations.curation_errors()
     can_evaluate = user.has_perm("evaluations.add_evaluation")
     context.update(
-        verdicts=reports.verdict_figures([run.pk])[run.pk]["evaluators"],
+        verdicts=summaries.run_verdicts(run),
         curation_error_count=errors.count(),
         curation_error_cases=list(
             errors.order_by("response__test_case_id")

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from django.contrib.contenttypes.fields import GenericRelation
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models, transaction
 from django.db.models.functions import Now
 
@@ -108,7 +109,10 @@ def _set_null(queryset: models.QuerySet) -> None:
 def _raw_delete(queryset: models.QuerySet) -> int:
     """DELETE ... WHERE id IN (the selection): one statement, no rows fetched."""
     meta = queryset.model._meta
-    inner, params = queryset.order_by().values("pk").query.sql_with_params()
+    try:
+        inner, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # e.g. filter(pk__in=[]): nothing to delete, no SQL to write
+        return 0
     key = ", ".join(f'"{field.column}"' for field in meta.pk_fields)  # composite keys too
     sql = f'DELETE FROM "{meta.db_table}" WHERE ({key}) IN ({inner})'
     with connections[queryset.db].cursor() as cursor:

@@ -1,8 +1,30 @@
 """The runs list's filters and sorting (the page; the API can reuse the same FilterSet)."""
 
 import django_filters
+from django.db.models import F
 
 from runs.models import ModelRun, RunStatus
+
+# Sort keys whose runs may have no value (no summary yet): those sort last either way.
+_NULLS_LAST = {"pass_rate", "latency_p95"}
+
+
+class RunOrderingFilter(django_filters.OrderingFilter):
+    def filter(self, qs, value):
+        """Sorting by a headline figure annotates it first (the API's queryset has not)."""
+        wanted = {param.lstrip("-") for param in value or ()}
+        if wanted & _NULLS_LAST and "pass_rate" not in qs.query.annotations:
+            qs = qs.with_headline()
+        return super().filter(qs, value)
+
+    def get_ordering_value(self, param: str):
+        value = super().get_ordering_value(param)
+        name = value.lstrip("-")
+        if name not in _NULLS_LAST:
+            return value
+        return (
+            F(name).desc(nulls_last=True) if value.startswith("-") else F(name).asc(nulls_last=True)
+        )
 
 
 class ModelRunFilterSet(django_filters.FilterSet):
@@ -10,7 +32,7 @@ class ModelRunFilterSet(django_filters.FilterSet):
     model_version = django_filters.CharFilter(label="Version")
     model_type = django_filters.CharFilter(label="Domain")
     status = django_filters.ChoiceFilter(choices=RunStatus.choices)
-    ordering = django_filters.OrderingFilter(
+    ordering = RunOrderingFilter(
         fields=(
             ("created_at", "created"),
             ("model_name", "model"),
@@ -20,6 +42,9 @@ class ModelRunFilterSet(django_filters.FilterSet):
             ("total_cases", "cases"),
             ("completed_cases", "completed"),
             ("failed_cases", "failed"),
+            # The headline figures of the run's summary (annotated by the run list's queryset).
+            ("pass_rate", "pass_rate"),
+            ("latency_p95", "latency_p95"),
         ),
         label="Sort",
     )

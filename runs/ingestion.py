@@ -26,6 +26,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Now
 
 from accounts.audit import record
+from jobs.signals import wrote
 from mleval_site import jsonsafe
 from runs.models import ModelRun, Response, RunStatus
 
@@ -448,6 +449,8 @@ def ingest_responses(
         ModelRun.objects.filter(pk=run.pk).recount()
         _complete_if_answered(run)
         record(actor, "responses.import", run, count=len(seen), created=created, replace=replace)
+    # After commit: fresh statistics for the next page, and the run's summary told.
+    wrote({"responses": written}, [run.pk], sender=ingest_responses)
     run.refresh_from_db()
     return IngestResult(
         imported=len(seen),

@@ -5,8 +5,8 @@ from django.contrib.contenttypes.fields import GenericRelation
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import connections, models
-from django.db.models import F, Q
-from django.db.models.functions import Now
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from cases.models import TestCase
@@ -51,6 +51,19 @@ class ModelRunQuerySet(CascadingDeleteQuerySet):
         if ids:
             with connections[self.db].cursor() as cursor:
                 cursor.execute("SELECT runs_recount(%s::bigint[])", [ids])
+
+    def with_headline(self) -> "ModelRunQuerySet":
+        """Annotate each run's headline figures from its stored summary (the evaluations app's
+        ``run_summaries``, reached by its relation names, not imported): ``pass_rate`` (of
+        ``pass_rate_evaluator``, the evaluator with the most verdicts), ``latency_p95``, and
+        ``headline_current``: false while the run's data changed since they were computed
+        (the worker is recomputing them). Null for a run never summarized."""
+        return self.annotate(
+            pass_rate=F("summary__pass_rate"),
+            pass_rate_evaluator=F("summary__pass_rate_evaluator"),
+            latency_p95=F("summary__latency_p95"),
+            headline_current=Q(summary__version=Coalesce(F("data_version__version"), Value(0))),
+        )
 
     def cancel(self) -> int:
         """Stop the pending or running runs among these; executors notice within seconds."""

@@ -23,6 +23,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts.audit import record
 from jobs.models import Job, JobKind, JobState
 from jobs.running import ProgressWriter, finish, running
+from jobs.signals import wrote
 from runs.execution import ExecutionOptions, check_endpoint, execute_run, executor_alive
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, RunStatus
@@ -63,6 +64,7 @@ def execute_run_task(context, run_id: int, options: dict) -> dict:
             done=summary.completed_cases + summary.failed_cases,
             total=summary.total_cases,
         )
+    wrote({"responses": summary.called}, [run_id], sender=execute_run_task)
     return asdict(summary)
 
 

@@ -74,7 +74,7 @@ class RunListView(PermissionRequiredMixin, PartialMixin, FilterQueryMixin, Filte
     paginator_class = EstimatedCountPaginator
     template_name = "runs/run_list.html"
     partial_template_name = "runs/_run_table.html"
-    queryset = ModelRun.objects.select_related("created_by")
+    queryset = ModelRun.objects.select_related("created_by").with_headline()
 
 
 class RunCreateView(PermissionRequiredMixin, FormView):
@@ -147,7 +147,7 @@ class SelectionCountView(PermissionRequiredMixin, View):
 class RunDetailView(PermissionRequiredMixin, DetailView):
     permission_required = "runs.view_modelrun"
     model = ModelRun
-    queryset = ModelRun.objects.select_related("created_by")
+    queryset = ModelRun.objects.select_related("created_by").with_headline()
     template_name = "runs/run_detail.html"
 
     def get_context_data(self, **kwargs):

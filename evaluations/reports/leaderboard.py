@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from evaluations.reports.common import run_summary, selection_label
 from evaluations.reports.figures import response_figures, verdict_figures
@@ -22,8 +22,22 @@ _ROW_FIGURES = ("count", "passed", "pass_rate", "pass_rate_ci95", "mean_score")
 _UNRANKED = {**dict.fromkeys(_ROW_FIGURES), "count": 0, "passed": 0}
 
 
+def live_figures(runs: Sequence[ModelRun]) -> dict[int, dict]:
+    """Per run id: ``evaluators``, ``latency_ms`` and ``tokens``, computed now (two queries)."""
+    ids = [run.pk for run in runs]
+    verdicts = verdict_figures(ids)
+    return {
+        run_id: {**verdicts[run_id], **figures} for run_id, figures in response_figures(ids).items()
+    }
+
+
 @reading_from_replica()
-def build_leaderboard(model_type: str | None = None, evaluator: str | None = None) -> dict:
+def build_leaderboard(
+    model_type: str | None = None,
+    evaluator: str | None = None,
+    *,
+    figures: Callable[[list[ModelRun]], dict[int, dict]] = live_figures,
+) -> dict:
     """Runs grouped by model type and selection, ranked by an evaluator's pass rate.
 
     Each group ranks by ``evaluator`` when its runs have it, else by the evaluator most of
@@ -35,9 +49,8 @@ def build_leaderboard(model_type: str | None = None, evaluator: str | None = Non
     if model_type:
         runs = runs.filter(model_type=model_type)
     runs = list(runs)
-    ids = [run.pk for run in runs]
-    per_run = {run_id: f["evaluators"] for run_id, f in verdict_figures(ids).items()}
-    responses = response_figures(ids)
+    responses = figures(runs)
+    per_run = {run_id: f["evaluators"] for run_id, f in responses.items()}
 
     groups: dict[tuple[str, str], list[ModelRun]] = defaultdict(list)
     for run in runs:
@@ -50,17 +63,18 @@ def build_leaderboard(model_type: str | None = None, evaluator: str | None = Non
         chosen = _group_evaluator(members, per_run, evaluator)
         rows = []
         for run in members:
-            figures = per_run[run.pk].get(chosen)
+            ranked = per_run[run.pk].get(chosen)
             served = responses[run.pk]
             rows.append(
                 {
                     "run": run_summary(run),
-                    "evaluator": chosen if figures else None,
-                    **({key: figures[key] for key in _ROW_FIGURES} if figures else _UNRANKED),
+                    "evaluator": chosen if ranked else None,
+                    **({key: ranked[key] for key in _ROW_FIGURES} if ranked else _UNRANKED),
                     "latency_p95": served["latency_ms"]["p95"],
                     "tokens_total": served["tokens"]["total"],
                     "tokens_mean": served["tokens"]["mean"],
                     "evaluators": sorted(per_run[run.pk]),
+                    **({"summary": served["summary"]} if "summary" in served else {}),
                 }
             )
         rows.sort(
@@ -75,13 +89,13 @@ def build_leaderboard(model_type: str | None = None, evaluator: str | None = Non
             row["rank"] = rank if row["pass_rate"] is not None else None
         trends: dict[str, list[dict]] = defaultdict(list)
         for run in members:  # registration order
-            figures = per_run[run.pk].get(chosen)
-            if figures:
+            chosen_figures = per_run[run.pk].get(chosen)
+            if chosen_figures:
                 trends[run.model_name].append(
                     {
                         "run_id": run.pk,
                         "model_version": run.model_version,
-                        "pass_rate": figures["pass_rate"],
+                        "pass_rate": chosen_figures["pass_rate"],
                     }
                 )
         result.append(

@@ -26,7 +26,14 @@ from mleval_site.db_router import read_alias, reading_from_replica
 from runs.models import ModelRun
 from runs.selection import selection_drift
 
-__all__ = ["LATENCY_BINS", "build_run_report", "failing_evaluations"]
+__all__ = [
+    "LATENCY_BINS",
+    "assemble_report",
+    "build_run_report",
+    "failing_evaluations",
+    "report_figures",
+    "selection_drift_block",
+]
 
 LATENCY_BINS = 20
 
@@ -87,12 +94,21 @@ def build_run_report(run: ModelRun) -> dict:
     the selection drifted), whatever the run's size: the responses and the verdicts
     (:func:`.figures.run_figures`), the latency bins, the drift check, and the
     detection/ranking/forecast metrics.
+
+    Pages, downloads and the API read the stored copy instead
+    (:func:`evaluations.summaries.run_report`): the same dict, from :func:`report_figures`
+    and :func:`selection_drift_block` kept per run, assembled by :func:`assemble_report`.
     """
+    return assemble_report(run, report_figures(run), selection_drift_block(run))
+
+
+def report_figures(run: ModelRun) -> dict:
+    """Every figure of the report that its run's data decides (all but the ``run`` block and
+    the selection's drift): what a run summary stores. Plain JSON values."""
     figures = run_figures(run, detail=True)
     latency = figures["latency_ms"]
     return {
-        "run": run_summary(run),
-        "cases": _cases_block(run, figures["responses"], figures["cases"]),
+        "cases": {"responses": figures["responses"], **figures["cases"]},
         "evaluators": figures["evaluators"],
         "latency_ms": {**latency, "histogram": _latency_histogram(run, latency)},
         "tokens": figures["tokens"],
@@ -103,10 +119,20 @@ def build_run_report(run: ModelRun) -> dict:
     }
 
 
-def _cases_block(run: ModelRun, responses: int, cases: dict) -> dict:
+def assemble_report(run: ModelRun, figures: dict, drift: dict | None) -> dict:
+    """The report from its stored parts and the run's current ``run`` block."""
+    cases = dict(figures["cases"])
+    responses = cases.pop("responses")
+    return {
+        "run": run_summary(run),
+        "cases": _cases_block(responses, cases, drift),
+        **{key: value for key, value in figures.items() if key != "cases"},
+    }
+
+
+def _cases_block(responses: int, cases: dict, drift: dict | None) -> dict:
     """Which cases the report covers, and one sentence when they moved since registration."""
     edited = cases["edited_since_run"]
-    drift = _selection_drift(run)
     warnings = []
     if edited:
         warnings.append(
@@ -128,7 +154,7 @@ def _cases_block(run: ModelRun, responses: int, cases: dict) -> dict:
     }
 
 
-def _selection_drift(run: ModelRun) -> dict | None:
+def selection_drift_block(run: ModelRun) -> dict | None:
     """How the run's selection has moved since registration (runs.selection), or None for a
     run registered without a fingerprint (seeded, or made directly), which has nothing to
     compare with. One query when nothing changed."""
