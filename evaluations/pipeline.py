@@ -227,10 +227,16 @@ def chunk_bounds(run_id: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tupl
         return [tuple(row) for row in cursor.fetchall()]
 
 
+# A run on a golden-set version is scored against the version's ground truth: the kept
+# revision when the case was edited since the freeze (%(version)s is null for other runs).
 _FETCH_SQL = f"""
-    SELECT r.id, r.output_data, r.error_message, c.ground_truth, c.output_type
+    SELECT r.id, r.output_data, r.error_message,
+           CASE WHEN kr.id IS NULL THEN c.ground_truth ELSE kr.ground_truth END,
+           CASE WHEN kr.id IS NULL THEN c.output_type ELSE kr.output_type END
     FROM {Response._meta.db_table} r JOIN {TestCase._meta.db_table} c ON c.id = r.test_case_id
-    WHERE r.run_id = %s AND r.id BETWEEN %s AND %s
+    LEFT JOIN version_cases vc ON vc.version_id = %(version)s AND vc.case_id = r.test_case_id
+    LEFT JOIN case_revisions kr ON kr.case_id = vc.case_id AND kr.revision = vc.revision
+    WHERE r.run_id = %(run)s AND r.id BETWEEN %(low)s AND %(high)s
 """
 
 # The chunk's verdicts are COPied into a session-private staging table, then upserted with one
@@ -263,7 +269,12 @@ def evaluate_chunk(
     """
     result = ChunkResult()
     with connection.cursor() as cursor:
-        cursor.execute(_FETCH_SQL, [run_id, id_range[0], id_range[1]])
+        cursor.execute("SELECT version_id FROM model_runs WHERE id = %s", [run_id])
+        version = (cursor.fetchone() or (None,))[0]
+        cursor.execute(
+            _FETCH_SQL,
+            {"run": run_id, "version": version, "low": id_range[0], "high": id_range[1]},
+        )
         rows = cursor.fetchall()
     result.responses = len(rows)
     if not rows or not evaluators:

@@ -16,6 +16,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
     inline_serializer,
 )
@@ -41,6 +42,7 @@ from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, Response
 from runs.replies import error_for
 from runs.selection import register_run
+from versions.models import Version
 
 NDJSON = "application/x-ndjson"
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
@@ -75,6 +77,34 @@ def _strip_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
         yield from lines
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "written: the version's name"},
+            {"type": "integer", "description": "written: the version's id"},
+            {
+                "type": "object",
+                "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+                "description": "read",
+            },
+        ],
+        "nullable": True,
+    }
+)
+class VersionField(serializers.Field):
+    """A golden-set version: written as its name or id, read as {"id", "name"} (or null)."""
+
+    def to_internal_value(self, data) -> Version:
+        lookup = {"pk": data} if isinstance(data, int) else {"name": str(data)}
+        version = Version.objects.filter(**lookup).first()
+        if version is None:
+            raise serializers.ValidationError(f"no version {data!r}")
+        return version
+
+    def to_representation(self, version: Version) -> dict:
+        return version.as_ref()
+
+
 class RunSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
@@ -83,6 +113,12 @@ class RunSerializer(serializers.ModelSerializer):
         required=False,
         help_text="The case list's filters (as on /cases/ and /api/v1/cases/); default: the "
         "golden set of the run's model_type. Fixed when the run is registered.",
+    )
+    version = VersionField(
+        required=False,
+        allow_null=True,
+        help_text="A golden-set version (its name or id) to run on instead of a selection: the "
+        "run's cases and their contents are the version's. Fixed when the run is registered.",
     )
 
     class Meta:
@@ -95,6 +131,7 @@ class RunSerializer(serializers.ModelSerializer):
             "model_endpoint",
             "config",
             "selection",
+            "version",
             "status",
             "started_at",
             "completed_at",
@@ -122,13 +159,18 @@ class RunSerializer(serializers.ModelSerializer):
         return data
 
     def validate(self, attrs: dict) -> dict:
-        if self.instance is not None and "selection" in attrs:
+        for fixed in ("selection", "version"):
+            if self.instance is not None and fixed in attrs:
+                raise serializers.ValidationError(
+                    {fixed: ["fixed when the run is registered; register a new run instead"]}
+                )
+        if attrs.get("version") is not None and attrs.get("selection"):
             raise serializers.ValidationError(
-                {"selection": ["fixed when the run is registered; register a new run instead"]}
+                {"version": ["a run is on a version or on a selection, not both"]}
             )
         if "config" in attrs and not isinstance(attrs["config"], dict):
             raise serializers.ValidationError({"config": ["must be a JSON object"]})
-        fields = {name: value for name, value in attrs.items() if name != "selection"}
+        fields = {k: v for k, v in attrs.items() if k not in ("selection", "version")}
         candidate = ModelRun(**{**self._stored_fields(), **fields})
         if errors := check_constraint_errors(candidate):
             raise serializers.ValidationError(errors)
@@ -164,6 +206,7 @@ class RunSerializer(serializers.ModelSerializer):
                 model_endpoint=validated_data.get("model_endpoint", ""),
                 config=validated_data.get("config"),
                 selection=validated_data.get("selection"),
+                version=validated_data.get("version"),
                 created_by=self.context["request"].user,
             )
         except SelectionError as error:  # a filter of the selection, or nothing selected
@@ -262,7 +305,7 @@ IngestResultSerializer = inline_serializer(
     ),
 )
 class RunViewSet(viewsets.ModelViewSet):
-    queryset = ModelRun.objects.select_related("created_by")
+    queryset = ModelRun.objects.select_related("created_by", "version")
     serializer_class = RunSerializer
     filterset_class = ModelRunFilterSet
     lookup_value_regex = r"\d+"

@@ -76,10 +76,17 @@ WITH live AS (  -- the keys of executors alive now: their advisory locks are hel
           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
     ) AS keys
 ), picked AS (
-    SELECT rc.test_case_id, t.input_data::text AS input_json, t.input_type, t.output_type
+    -- a run on a version calls the version's input: the kept revision when the case was
+    -- edited since the freeze (%(version)s is null for other runs: no such row)
+    SELECT rc.test_case_id,
+           (CASE WHEN kr.id IS NULL THEN t.input_data ELSE kr.input_data END)::text AS input_json,
+           CASE WHEN kr.id IS NULL THEN t.input_type ELSE kr.input_type END AS input_type,
+           CASE WHEN kr.id IS NULL THEN t.output_type ELSE kr.output_type END AS output_type
     FROM run_cases AS rc
     CROSS JOIN live
     JOIN test_cases AS t ON t.id = rc.test_case_id
+    LEFT JOIN version_cases AS vc ON vc.version_id = %(version)s AND vc.case_id = rc.test_case_id
+    LEFT JOIN case_revisions AS kr ON kr.case_id = vc.case_id AND kr.revision = vc.revision
     WHERE rc.run_id = %(run)s AND rc.test_case_id > %(after)s
       AND (rc.claimed_by IS NULL OR rc.claimed_by::bigint <> ALL(live.keys))
       AND NOT EXISTS (
@@ -316,6 +323,7 @@ class Executor:
                     {
                         "namespace": EXECUTOR_LOCKS,
                         "run": self.run.pk,
+                        "version": self.run.version_id,
                         "after": self._after,
                         "limit": limit,
                         "key": self.key,

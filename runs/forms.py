@@ -12,6 +12,7 @@ from runs.connections import Connection, expand_connection
 from runs.endpoint_config import CONNECTION_PREFIX
 from runs.execution import ExecutionOptions
 from runs.models import ModelRun
+from versions.models import Version
 
 DEFAULTS = ExecutionOptions()
 
@@ -51,6 +52,15 @@ class RunForm(forms.ModelForm):
         "connector kinds read their keys from it (examples below).",
     )
     field_order = ["model_name", "model_version", "model_type", "connection"]
+
+    version = forms.ModelChoiceField(
+        queryset=Version.objects.order_by("-id"),
+        required=False,
+        label="Golden-set version",
+        empty_label="— none: use the case filters —",
+        help_text="Run on a frozen version: its cases and their contents as frozen (the case "
+        "filters are then ignored).",
+    )
 
     class Meta:
         model = ModelRun

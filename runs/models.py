@@ -96,6 +96,15 @@ class ModelRun(UpdateNeverInserts, models.Model):
     failed_cases = models.IntegerField(default=0, db_default=0)
     # md5 over the selected cases' ids and updated_at when the run was registered (drift check).
     selection_fingerprint = models.CharField(max_length=32, blank=True, default="")
+    # A run on a golden-set version: its cases AND their contents are the version's (inputs
+    # called, ground truth scored against), whatever happens to the live cases since.
+    version = models.ForeignKey(
+        "versions.Version",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="runs",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -17,6 +17,7 @@ from cases.filters import SelectionError, select_cases
 from cases.models import Scope, TestCase
 from runs.connections import expand_connection
 from runs.models import ModelRun, RunCase
+from versions.models import VersionCase
 
 
 def normalize_selection(selection: dict | None, model_type: str) -> dict:
@@ -40,6 +41,7 @@ def register_run(
     model_endpoint: str = "",
     config: dict | None = None,
     selection: dict | None = None,
+    version=None,
     created_by=None,
 ) -> ModelRun:
     """Create a run over its selection's cases, fixing them, `total_cases` and the fingerprint.
@@ -47,20 +49,29 @@ def register_run(
     The page, `create_run` and the API all register through here. A `connection:<name>`
     endpoint becomes the connection's, its settings copied into the config. Raises
     SelectionError (bad filters, or no case selected) or ValidationError (bad run fields, an
-    unknown connection); writes nothing then.
+    unknown connection); writes nothing then. With `version` (a versions.Version), the run's
+    cases are the version's (those that still exist: a response needs its case) and the
+    selection is {"version": name}: there is no drift to watch, the contents are pinned.
     """
     if not isinstance(config or {}, dict):
         raise ValidationError({"config": "The config must be a JSON object."})
     # A saved connection's settings are copied into the run (runs/connections.py).
     model_endpoint, config = expand_connection(model_endpoint or "", dict(config or {}))
-    selection = normalize_selection(selection, model_type)
-    cases = select_cases(selection)
+    if version is not None:
+        selection = {"version": version.name}
+        cases = TestCase.objects.filter(
+            pk__in=VersionCase.objects.filter(version=version).values("case_id")
+        )
+    else:
+        selection = normalize_selection(selection, model_type)
+        cases = select_cases(selection)
     run = ModelRun(
         model_name=model_name,
         model_version=model_version,
         model_type=model_type,
         model_endpoint=model_endpoint or "",
         config={**config, "selection": selection},
+        version=version,
         created_by=created_by,
     )
     run.full_clean(exclude=["created_at"])
@@ -109,6 +120,8 @@ def selection_drift(run: ModelRun) -> Drift:
     The fingerprint answers "anything changed?" in one aggregate; only then are the kinds of
     change counted (three set queries on indexed columns).
     """
+    if run.version_id is not None:
+        return Drift()  # a version never changes: its runs cannot drift
     try:
         current = select_cases(run.selection)
     except SelectionError as error:

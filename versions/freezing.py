@@ -97,13 +97,19 @@ WHERE a.revision IS DISTINCT FROM b.revision
 ORDER BY 1
 """
 
+# The content of each side: its kept revision when there is one, else the live case.
 CHANGED_FIELDS_SQL = f"""
-SELECT a.case_id, array_remove(ARRAY[{
-    ", ".join(f"CASE WHEN a.{f} IS DISTINCT FROM b.{f} THEN '{f}' END" for f in CONTENT_FIELDS)
+SELECT ch.case_id, array_remove(ARRAY[{
+    ", ".join(
+        f"CASE WHEN (CASE WHEN ka.id IS NULL THEN c.{f} ELSE ka.{f} END) IS DISTINCT FROM "
+        f"(CASE WHEN kb.id IS NULL THEN c.{f} ELSE kb.{f} END) THEN '{f}' END"
+        for f in CONTENT_FIELDS
+    )
 }], NULL)
-FROM version_case_contents a
-JOIN version_case_contents b ON b.case_id = a.case_id AND b.version_id = %(b)s
-WHERE a.version_id = %(a)s AND a.case_id = ANY(%(ids)s) AND a.revision <> b.revision
+FROM unnest(%(ids)s::bigint[], %(from)s::int[], %(to)s::int[]) AS ch(case_id, ra, rb)
+LEFT JOIN case_revisions ka ON ka.case_id = ch.case_id AND ka.revision = ch.ra
+LEFT JOIN case_revisions kb ON kb.case_id = ch.case_id AND kb.revision = ch.rb
+LEFT JOIN test_cases c ON c.id = ch.case_id
 """
 
 
@@ -126,8 +132,14 @@ def diff(a: Version, b: Version) -> VersionDiff:
                 changed_revisions[case_id] = (rev_a, rev_b)
         fields = {}
         if changed_revisions:
+            ids = list(changed_revisions)
             cursor.execute(
-                CHANGED_FIELDS_SQL, {"a": a.pk, "b": b.pk, "ids": list(changed_revisions)}
+                CHANGED_FIELDS_SQL,
+                {
+                    "ids": ids,
+                    "from": [changed_revisions[i][0] for i in ids],
+                    "to": [changed_revisions[i][1] for i in ids],
+                },
             )
             fields = dict(cursor.fetchall())
     result.changed = [

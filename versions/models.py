@@ -124,8 +124,10 @@ class VersionCase(models.Model):
     """One (case, revision) pair of a version. No foreign key to the case: it outlives it."""
 
     pk = models.CompositePrimaryKey("version", "case_id")
+    # No database constraint either: a million per-row key checks would triple a freeze's
+    # cost, and versions are never deleted (a trigger refuses it).
     version = models.ForeignKey(
-        Version, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+        Version, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
     )
     case_id = models.BigIntegerField()
     revision = models.IntegerField()

@@ -26,7 +26,7 @@ def case_history(case_id: int, limit: int | None = 200) -> list[dict]:
     }
     queryset = (
         Evaluation.objects.filter(response__test_case_id=case_id)
-        .select_related("response__run")
+        .select_related("response__run__version")
         .annotate(
             previous_passed=Window(Lag("passed"), **model_window),
             previous_version=Window(Lag("response__run__model_version"), **model_window),

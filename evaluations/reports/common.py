@@ -59,6 +59,7 @@ def run_summary(run: ModelRun) -> dict:
         "failed_cases": run.failed_cases,
         "selection": run.config.get("selection"),
         "cases_per_call": run.cases_per_call,  # None unless the endpoint kind batches
+        "version": run.version.as_ref() if run.version_id else None,
         "created_at": run.created_at.isoformat() if run.created_at else None,
     }
 

@@ -27,15 +27,21 @@ ALPHA = 0.05
 
 # The two runs' verdicts paired by (test case, evaluator); one side is null where only one run
 # has the verdict.
-_PAIRS_CTE = """
+# Runs on two different golden-set versions (%(va)s, %(vb)s; null otherwise) pair only the
+# cases whose content is the same in both: a case changed between them is left out.
+_CHANGED_IN_VERSIONS = """
+    SELECT 1 FROM version_cases va
+    JOIN version_cases vb ON vb.version_id = %(vb)s AND vb.case_id = va.case_id
+    WHERE va.version_id = %(va)s AND va.revision <> vb.revision"""
+_PAIRS_CTE = f"""
 WITH a AS (
     SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
     FROM evaluations e JOIN responses r ON r.id = e.response_id
-    WHERE r.run_id = %(a)s
+    WHERE r.run_id = %(a)s AND NOT EXISTS ({_CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id)
 ), b AS (
     SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
     FROM evaluations e JOIN responses r ON r.id = e.response_id
-    WHERE r.run_id = %(b)s
+    WHERE r.run_id = %(b)s AND NOT EXISTS ({_CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id)
 ), pairs AS (
     SELECT coalesce(a.evaluator_type, b.evaluator_type) AS evaluator,
            coalesce(a.test_case_id, b.test_case_id) AS test_case_id,
@@ -160,7 +166,7 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
     pages through :func:`comparison_cases` instead). ``bootstrap_method`` names the interval:
     ``percentile``, or ``normal`` past ``stats.BOOTSTRAP_MAX_PAIRS`` deltas.
     """
-    params = {"a": run_a.pk, "b": run_b.pk}
+    params = {"a": run_a.pk, "b": run_b.pk, **_version_params(run_a, run_b)}
     evaluators: dict[str, dict] = {}
     slices: list[dict] = []
     for row in fetch(_COMPARISON_SQL, params):
@@ -225,6 +231,27 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
         "evaluators": dict(sorted(evaluators.items())),
         "slices": slices,
         "cases": comparison_cases(run_a, run_b, limit=case_limit) if case_limit != 0 else [],
+        "versions": _versions_block(run_a, run_b, params),
+    }
+
+
+def _version_params(run_a: ModelRun, run_b: ModelRun) -> dict:
+    """The two versions whose changed cases are left out of the pairs, when there are two."""
+    both = run_a.version_id and run_b.version_id and run_a.version_id != run_b.version_id
+    return {"va": run_a.version_id if both else None, "vb": run_b.version_id if both else None}
+
+
+def _versions_block(run_a: ModelRun, run_b: ModelRun, params: dict) -> dict | None:
+    """{"a", "b", "changed_cases_left_out"} for runs on golden-set versions, else None."""
+    if not (run_a.version_id or run_b.version_id):
+        return None
+    left_out = 0
+    if params["va"] is not None:
+        left_out = fetch(f"SELECT count(*) FROM ({_CHANGED_IN_VERSIONS}) AS changed", params)[0][0]
+    return {
+        "a": run_a.version.as_ref() if run_a.version_id else None,
+        "b": run_b.version.as_ref() if run_b.version_id else None,
+        "changed_cases_left_out": left_out,
     }
 
 
@@ -245,6 +272,7 @@ def comparison_cases(
     params = {
         "a": run_a.pk,
         "b": run_b.pk,
+        **_version_params(run_a, run_b),
         "evaluator": evaluator or None,
         "change": CHANGE_KINDS.index(change) if change else None,
         "limit": limit,

@@ -1,4 +1,5 @@
-"""The leaderboard: runs grouped by model type and selection, ranked by an evaluator.
+"""The leaderboard: runs grouped by model type and selection (or golden-set version), ranked by
+an evaluator.
 
 Every figure of a row is the run's own (:mod:`.figures`, read for all runs at once); this
 module only groups, chooses the ranking evaluator and ranks.
@@ -45,17 +46,22 @@ def build_leaderboard(
     the ranked ones. ``trends`` gives each model name's pass rate by version (in the order the
     runs were registered) for the chart. Three queries whatever the number of runs.
     """
-    runs = ModelRun.objects.all().order_by("created_at", "id")
+    runs = ModelRun.objects.select_related("version").order_by("created_at", "id")
     if model_type:
         runs = runs.filter(model_type=model_type)
     runs = list(runs)
     responses = figures(runs)
     per_run = {run_id: f["evaluators"] for run_id, f in responses.items()}
 
+    # A golden-set version is its own group: runs on it rank together, never mixed with runs
+    # on a plain selection (whose cases may have changed between them) or on another version.
     groups: dict[tuple[str, str], list[ModelRun]] = defaultdict(list)
     for run in runs:
         if per_run.get(run.pk):
-            selection = run.config.get("selection")
+            if run.version_id:
+                selection = {"version": run.version.name}
+            else:
+                selection = run.config.get("selection")
             groups[(run.model_type, json.dumps(selection, sort_keys=True))].append(run)
 
     result = []
@@ -103,6 +109,7 @@ def build_leaderboard(
                 "model_type": group_type,
                 "selection": json.loads(selection_key),
                 "selection_label": selection_label(json.loads(selection_key)),
+                "version": members[0].version.as_ref() if members[0].version_id else None,
                 "evaluator": chosen,
                 "evaluators": sorted({e for run in members for e in per_run[run.pk]}),
                 "runs": rows,

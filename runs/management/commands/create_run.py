@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from cases.filters import SelectionError, add_selection_arguments, selection_from_options
 from mleval_site import jsonsafe
 from runs.selection import register_run
+from versions.models import Version
 
 FLAGS = {
     "model_name": "--model-name",
@@ -41,6 +42,11 @@ class Command(BaseCommand):
             "--config", default="{}", help="model parameters as a JSON object, e.g. '{\"k\": 5}'"
         )
         parser.add_argument("--user", metavar="USERNAME", help="record this user as created_by")
+        parser.add_argument(
+            "--golden-version",
+            metavar="NAME",
+            help="run on this frozen version's cases and contents (instead of the filters)",
+        )
         add_selection_arguments(parser, model_type=False)
 
     def handle(self, *args, **options) -> None:
@@ -55,6 +61,12 @@ class Command(BaseCommand):
             user = get_user_model().objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"--user: no user named {options['user']!r}.")
+        version = None
+        if options["golden_version"]:
+            name = options["golden_version"]
+            version = Version.objects.filter(name=name).first()
+            if version is None:
+                raise CommandError(f"--golden-version: no version named {name!r}.")
         try:
             run = register_run(
                 model_name=options["model_name"],
@@ -63,6 +75,7 @@ class Command(BaseCommand):
                 model_endpoint=options["endpoint"],
                 config=config,
                 selection=selection_from_options(options),
+                version=version,
                 created_by=user,
             )
         except SelectionError as error:
