@@ -24,7 +24,13 @@ from accounts.audit import record
 from jobs.models import Job, JobKind, JobState
 from jobs.running import ProgressWriter, finish, running
 from jobs.signals import wrote
-from runs.execution import ExecutionOptions, check_endpoint, execute_run, executor_alive
+from runs.execution import (
+    ExecutionOptions,
+    check_endpoint,
+    execute_run,
+    executor_alive,
+    forget_failures,
+)
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, RunStatus
 
@@ -172,16 +178,25 @@ def schedule_watch(run_id: int) -> None:
 
 
 def enqueue_execution(
-    run: ModelRun, options: ExecutionOptions | None = None, *, user=None, check: bool = True
+    run: ModelRun,
+    options: ExecutionOptions | None = None,
+    *,
+    user=None,
+    check: bool = True,
+    retry_failed: bool = False,
 ):
     """Queue the run's execution for a worker (status back to pending unless it is running).
 
-    Raises ExecutionError first when the run cannot be executed at all.
+    Raises ExecutionError first when the run cannot be executed at all, before anything
+    changes. `retry_failed` forgets the failed responses in the same transaction as the
+    enqueue, so they are never lost without their cases being called again.
     """
     if check:
         check_endpoint(run)
     options = asdict(options or DEFAULTS)
     with transaction.atomic():
+        if retry_failed:
+            forget_failures(run)
         ModelRun.objects.filter(pk=run.pk).exclude(status=RunStatus.RUNNING).update(
             status=RunStatus.PENDING, completed_at=None
         )

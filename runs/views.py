@@ -12,6 +12,7 @@ from django.db import transaction
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse_lazy
+from django.utils.html import escape
 from django.views import View
 from django.views.generic import DeleteView, DetailView, FormView
 from django_filters.views import FilterView
@@ -22,7 +23,7 @@ from jobs.models import Job, JobKind
 from mleval_site.db import cascade_counts
 from mleval_site.generic import FilterQueryMixin, PartialMixin
 from mleval_site.pagination import EXACT_COUNT_LIMIT, EstimatedCountPaginator, capped_count
-from runs.execution import ExecutionError, forget_failures, stop
+from runs.execution import ExecutionError, stop
 from runs.filters import ModelRunFilterSet
 from runs.forms import ExecuteForm, RunForm, UploadForm
 from runs.ingestion import IngestError, ingest_responses
@@ -137,8 +138,8 @@ class SelectionCountView(PermissionRequiredMixin, View):
             return HttpResponse("Choose the run's domain to see its cases.")
         try:
             cases = select_cases(selection_from(request.GET))
-        except SelectionError as error:
-            return HttpResponse(str(error), status=200)
+        except SelectionError as error:  # it may echo the filter's value: escaped, never markup
+            return HttpResponse(escape(str(error)))
         count = capped_count(cases)
         shown = f"{count:,}" if count is not None else f"more than {EXACT_COUNT_LIMIT:,}"
         return HttpResponse(f"{shown} cases selected.")
@@ -232,9 +233,12 @@ class RunExecuteView(RunActionView):
                 messages.error(self.request, f"{field}: {' '.join(problems)}")
             return
         try:
-            if form.cleaned_data["retry_failed"]:
-                forget_failures(run)
-            result = enqueue_execution(run, form.options(), user=self.request.user)
+            result = enqueue_execution(
+                run,
+                form.options(),
+                user=self.request.user,
+                retry_failed=form.cleaned_data["retry_failed"],
+            )
         except ExecutionError as error:
             messages.error(self.request, str(error))
             return

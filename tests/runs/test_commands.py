@@ -114,3 +114,9 @@ class TestExecuteRun:
         )
         with pytest.raises(CommandError, match="has no endpoint"):
             call_command("execute_run", run_id)
+        Response.objects.create(
+            run_id=run_id, test_case=golden[0], output_data={}, error_message="timeout"
+        )
+        with pytest.raises(CommandError, match="has no endpoint"):
+            call_command("execute_run", run_id, "--retry-failed")
+        assert Response.objects.filter(run_id=run_id).exclude(error_message="").count() == 1

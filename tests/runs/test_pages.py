@@ -225,6 +225,30 @@ class TestActions:
         )
         assert b"has no endpoint" in page.content and not Job.objects.exists()
 
+    def test_retry_failed_without_endpoint_keeps_the_failures(self, login, engineer, golden):
+        run = register_run(model_name="pushed", model_version="1", model_type="nlp")
+        ingest_responses(
+            run, [{"test_case_id": golden[0].pk, "output_data": {}, "error_message": "timeout"}]
+        )
+        page = login(engineer).post(
+            f"/runs/{run.pk}/execute/",
+            {"concurrency": 2, "timeout": 5, "retries": 0, "retry_failed": "on"},
+            follow=True,
+        )
+        assert b"has no endpoint" in page.content and not run.jobs.filter(kind="execution")
+        assert Response.objects.filter(run=run).exclude(error_message="").count() == 1
+
+    def test_retry_failed_forgets_and_queues_together(self, login, engineer, run, golden):
+        ingest_responses(
+            run, [{"test_case_id": golden[0].pk, "output_data": {}, "error_message": "timeout"}]
+        )
+        login(engineer).post(
+            f"/runs/{run.pk}/execute/",
+            {"concurrency": 2, "timeout": 5, "retries": 0, "retry_failed": "on"},
+        )
+        assert not Response.objects.filter(run=run).exists()
+        assert run.jobs.get(kind="execution").state == "queued"
+
     def test_bad_execute_options_are_refused(self, login, engineer, run):
         page = login(engineer).post(
             f"/runs/{run.pk}/execute/", {"concurrency": 0, "timeout": 5, "retries": 1}, follow=True

@@ -139,3 +139,42 @@ def test_no_template_or_python_code_turns_escaping_off():
     ]
     assert len(sources) > 50
     assert not offenders, offenders
+
+
+def plain_responses(hostile) -> list[str]:
+    """Every endpoint that answers with a plain HttpResponse built from the request (not a
+    template): the selection count, the reports' 400s, an unknown export format, versions."""
+    run_a, run_b = hostile["runs"]
+    return [
+        f"/runs/new/count/?model_type=nlp&difficulty={XSS}",
+        f"/runs/new/count/?model_type=nlp&json={XSS}",
+        f"/runs/new/count/?model_type=nlp&is_verified={XSS}",
+        f"/runs/{run_a.pk}/report/?evaluator={XSS}&min_score={XSS}",
+        f"/runs/{run_a.pk}/report/?format={XSS}",
+        f"/runs/compare/?a={run_a.pk}&b={XSS}",
+        f"/runs/compare/?a={run_a.pk}&b={run_b.pk}&tag={XSS}&difficulty={XSS}",
+        f"/leaderboard/?format={XSS}",
+        f"/versions/diff/?a={XSS}&b=1",
+    ]
+
+
+@pytest.mark.django_db
+def test_plain_responses_never_echo_markup(hostile, admin_user, login):
+    """A plain answer is either text/plain or escaped HTML: htmx swaps the selection count into
+    the page, so text/plain alone would not do there."""
+    client = login(admin_user)
+    wrong = []
+    for path in plain_responses(hostile):
+        for headers in ({}, {"HX-Request": "true"}):
+            response = client.get(path, headers=headers)
+            body = response.content.decode()
+            plain = response["Content-Type"].startswith("text/plain")
+            if response.status_code >= 500 or (XSS in body and not plain):
+                wrong.append((path, response.status_code, response["Content-Type"]))
+    assert not wrong, wrong
+
+
+@pytest.mark.django_db
+def test_the_selection_count_escapes_the_value_it_echoes(admin_user, login):
+    body = login(admin_user).get(f"/runs/new/count/?model_type=nlp&tags={XSS},a").content
+    assert XSS.encode() not in body

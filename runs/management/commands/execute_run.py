@@ -7,7 +7,13 @@ from django.db import DatabaseError
 
 from accounts.audit import record
 from mleval_site.cli import ProgressReporter
-from runs.execution import ExecutionError, ExecutionOptions, execute_run, forget_failures
+from runs.execution import (
+    ExecutionError,
+    ExecutionOptions,
+    check_endpoint,
+    execute_run,
+    forget_failures,
+)
 from runs.models import ModelRun
 
 DEFAULTS = ExecutionOptions()
@@ -64,6 +70,7 @@ class Command(BaseCommand):
         )
         try:
             if options["retry_failed"]:
+                check_endpoint(run)  # first: a run that cannot be called keeps its failures
                 forget_failures(run)
             summary = execute_run(
                 run,
