@@ -48,6 +48,7 @@ __all__ = [
     "compute_summary",
     "current_figures",
     "data_versions",
+    "failing_count",
     "headline",
     "on_runs_changed",
     "refresh_summaries_task",
@@ -358,6 +359,16 @@ def run_verdicts(run: ModelRun) -> dict[str, dict]:
     if summary is not None and summary.version == version:
         return json.loads(summary.figures)["evaluators"]
     return verdict_figures([run.pk])[run.pk]["evaluators"]
+
+
+def failing_count(run: ModelRun) -> int | None:
+    """How many of the run's verdicts failed, from its summary while current (the failing
+    cases' pager needs no count query then); None otherwise. One query."""
+    summary, version, _ = _summaries([run.pk])[run.pk]
+    if summary is None or summary.version != version:
+        return None
+    evaluators = json.loads(summary.figures)["evaluators"]
+    return sum(entry["count"] - entry["passed"] for entry in evaluators.values())
 
 
 def comparison(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = None) -> dict:

@@ -85,20 +85,26 @@ class RunReportView(
     def export_rows(self, data: dict):
         return exports.report_rows(data)
 
-    def failing_context(self, report: dict | None = None) -> dict:
-        evaluator = self.filters.cleaned_data["evaluator"]
-        slices = self.filters.slices()
+    def selected(self) -> dict:
+        return {"evaluator": self.filters.cleaned_data["evaluator"], **self.filters.slices()}
+
+    def failing_context(self) -> dict:
+        """The failing-cases fragment: a live query, paged; its count from the run's summary
+        when unfiltered and current (no count query)."""
+        selected = self.selected()
+        evaluator, slices = selected["evaluator"], self.filters.slices()
         queryset = reports.failing_evaluations(self.object, evaluator or None, **slices)
         paginator = EstimatedCountPaginator(queryset, self.failing_per_page)
-        if report is not None and not evaluator and not any(slices.values()):
-            # Unfiltered, the report already counted them: no count query.
-            paginator.count = sum(e["count"] - e["passed"] for e in report["evaluators"].values())
+        if not any(selected.values()):
+            failing = summaries.failing_count(self.object)
+            if failing is not None:
+                paginator.count = failing
         return {
             "run": self.object,
             "page_obj": paginator.get_page(self.request.GET.get("page")),
             "paginator": paginator,
             "filter_query": self.filter_query(),
-            "selected": {"evaluator": evaluator, **slices},
+            "selected": selected,
         }
 
     def get_context_data(self, **kwargs):
@@ -119,14 +125,16 @@ class RunReportView(
             for evaluator in report["evaluators"]
             if len({row["value"] for row in rows}) > 1
         ]
-        context = super().get_context_data(
+        # The failing cases, a live query over the run's verdicts, load into the page with
+        # htmx (the fragment above): the page's own time is the summary's, whatever the size.
+        return super().get_context_data(
             report=report,
             slice_charts=slice_charts,
             selection_label=reports.selection_label(report["run"]["selection"]),
+            selected=self.selected(),
+            failing_url=self.request.get_full_path(),
             **kwargs,
         )
-        context.update(self.failing_context(report))
-        return context
 
 
 class _CaseRows:

@@ -72,7 +72,14 @@ def test_report_page_shows_the_figures(run, viewer, login):
     assert "Score histogram" in html and "Latency distribution" in html
     assert "Pass rate by category" in html
     assert "?format=json" in html and "?format=csv" in html
-    assert "failing verdicts" in html
+    # The failing cases load into the page with htmx, from the fragment at the page's URL.
+    assert f'id="failing" hx-get="{report_url(run)}" hx-trigger="load"' in html
+    fragment = (
+        login(viewer)
+        .get(report_url(run), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="failing")
+        .content.decode()
+    )
+    assert "failing verdicts" in fragment and "<h1>" not in fragment
 
 
 def test_report_page_query_count_is_bounded(build, viewer, login, django_assert_max_num_queries):
@@ -160,8 +167,10 @@ def test_failing_cases_fragment_filters_and_pages(build, viewer, login):
     case = run.responses.order_by("id").last().test_case
     assert (
         f'href="/cases/{case.pk}/"'
-        in client.get(report_url(run, tag=case.tags[0])).content.decode()
+        in client.get(report_url(run, tag=case.tags[0]), **htmx).content.decode()
     )
+    page = client.get(report_url(run, tag=case.tags[0])).content.decode()  # the filter kept
+    assert f'hx-get="{report_url(run, tag=case.tags[0])}"' in page
 
 
 def test_missing_run_is_404(viewer, login, db):
