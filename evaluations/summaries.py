@@ -385,7 +385,8 @@ def comparison(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = Non
     else:
         # From the primary, whatever the caller reads from: the versions are the primary's.
         figures = compare_runs.__wrapped__(run_a, run_b, case_limit=0)
-        figures = {key: figures[key] for key in ("selections_differ", "evaluators", "slices")}
+        # All but the runs' own blocks (read now) and the live case list.
+        figures = {key: value for key, value in figures.items() if key not in ("a", "b", "cases")}
         ComparisonSummary.objects.update_or_create(
             run_a=run_a,
             run_b=run_b,
