@@ -43,6 +43,6 @@ class DashboardView(PermissionRequiredMixin, TemplateView):
                 unverified=Count("id", filter=Q(is_verified=False)),
             )
             .order_by("model_type"),
-            latest_runs=ModelRun.objects.order_by("-created_at", "-id")[:10],
+            latest_runs=ModelRun.objects.with_headline().order_by("-created_at", "-id")[:10],
             **kwargs,
         )

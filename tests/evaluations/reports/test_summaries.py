@@ -317,6 +317,8 @@ def test_the_run_list_sorts_by_the_summaries_headline(golden, viewer, login):
     html = client.get("/runs/?ordering=-latency_p95").content.decode()
     assert html.index(">good<") < html.index(">never<")
     assert "…" not in html  # both summaries current
+    dashboard = client.get("/").content.decode()  # the latest runs, with the same columns
+    assert "100%" in dashboard and "Latency p95" in dashboard
     Evaluation.objects.filter(response__run=good).update(passed=False)
     html = client.get("/runs/?ordering=-pass_rate").content.decode()
     assert "updating…" in html  # good's figure is the last one, marked
