@@ -237,7 +237,13 @@ class CompareView(
                     comparison["slices"],
                     key=lambda r: (not r["significant_regression"], r["mcnemar_p_holm"]),
                 )[:100],
-                **self.cases_context(),
+                # The per-case table (a live query over both runs' verdicts) loads with htmx.
+                selected={
+                    "evaluator": self.case_filters.cleaned_data["evaluator"],
+                    "change": self.case_filters.cleaned_data["change"],
+                },
+                change_kinds=reports.CHANGE_KINDS,
+                cases_url=self.request.get_full_path(),
             )
         return context
 
