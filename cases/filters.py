@@ -271,6 +271,46 @@ def select_cases(selection: dict | None, queryset=None):
     return filterset.qs
 
 
+# Filters that shape a list but not a set of cases: never part of a stored selection.
+NOT_A_SELECTION = ("sort",)
+
+
+def canonical_selection(selection: dict | None) -> dict:
+    """A selection in its one stored form, so equal selections are equal dicts: what the
+    filters parsed (no empty or "unknown"/"Any" values, no sort), tags and ids sorted, dates
+    as ISO strings, the effective scope explicit (an ai-generated origin widens golden to all),
+    keys sorted. Raises SelectionError for bad filters, as `select_cases` does.
+
+    The run form, the API, `create_run` and the seed all register runs through
+    runs.selection.register_run, which stores this; a data migration rewrote older ones.
+    """
+    if not isinstance(selection or {}, dict):
+        raise SelectionError({"selection": ["must be a JSON object of case filters"]})
+    if errors := selection_errors(selection or {}):
+        raise SelectionError(errors)
+    filterset = TestCaseFilterSet(data=selection or {}, queryset=TestCase.objects.none())
+    if not filterset.is_valid():
+        raise SelectionError({f: [str(m) for m in msgs] for f, msgs in filterset.errors.items()})
+    cleaned = filterset.form.cleaned_data
+    canonical: dict = {}
+    for name, value in cleaned.items():
+        if name in NOT_A_SELECTION or value is None or value == "" or value == []:
+            continue
+        if name == "json_in" and not cleaned.get("json"):
+            continue  # which field a JSON filter applies to means nothing without one
+        if name in ("tags", "tags_all"):
+            value = sorted(set(value))
+        elif name == "ids":
+            value = sorted({int(item) for item in value})
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        elif not isinstance(value, bool):
+            value = str(value)
+        canonical[name] = value
+    canonical["scope"] = str(filterset.effective_scope()[0])
+    return dict(sorted(canonical.items()))
+
+
 def add_selection_arguments(parser: ArgumentParser, *, model_type: bool = True) -> None:
     """The case list's filters as command-line flags, so a CLI selection means what the page does.
 

@@ -133,6 +133,7 @@ def comparison_rows(comparison: Mapping[str, Any]) -> Iterator[Row]:
     yield from _figures("a", "", "", "", comparison["a"])
     yield from _figures("b", "", "", "", comparison["b"])
     yield "comparison", "", "", "", "selections_differ", comparison["selections_differ"]
+    yield "comparison", "", "", "", "paired", comparison["paired"]
     for evaluator, figures in comparison["evaluators"].items():
         yield from _figures("evaluator", evaluator, "", "", figures)
     for row in comparison["slices"]:

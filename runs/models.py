@@ -105,6 +105,9 @@ class ModelRun(UpdateNeverInserts, models.Model):
         on_delete=models.PROTECT,
         related_name="runs",
     )
+    # md5 of the sorted ids of the run's fixed cases (run_cases) at registration: the
+    # comparison pairs and the leaderboard groups runs computed on the same cases by it.
+    cases_hash = models.CharField(max_length=32, blank=True, default="", db_default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -13,24 +13,31 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from accounts.audit import record
-from cases.filters import SelectionError, select_cases
-from cases.models import Scope, TestCase
+from cases.filters import SelectionError, canonical_selection, select_cases
+from cases.models import TestCase
 from runs.connections import expand_connection
 from runs.models import ModelRun, RunCase
 from versions.models import VersionCase
 
 
 def normalize_selection(selection: dict | None, model_type: str) -> dict:
-    """The selection as stored: empty filters dropped, the run's model type and scope explicit.
+    """The selection as stored (cases.filters.canonical_selection), the run's model type
+    explicit when the selection names none. Default (nothing chosen): the golden set of the
+    run's model type. Raises SelectionError for bad filters."""
+    if isinstance(selection, dict) and not selection.get("model_type"):
+        selection = {**selection, "model_type": model_type}
+    elif selection is None:
+        selection = {"model_type": model_type}
+    return canonical_selection(selection)
 
-    Default (nothing chosen): the golden set of the run's model type.
-    """
-    cleaned = {
-        key: value for key, value in (selection or {}).items() if value not in (None, "", [], ())
-    }
-    cleaned.setdefault("model_type", model_type)
-    cleaned["scope"] = str(cleaned.get("scope") or Scope.GOLDEN)
-    return cleaned
+
+def cases_hash_sql(run_column: str) -> str:
+    """SQL for the md5 of a run's fixed case ids, sorted (`run_column`: the run's id): equal
+    hashes mean two runs were computed on the same cases, whatever their selections say."""
+    return (
+        "(SELECT md5(coalesce(string_agg(rc.test_case_id::text, ',' ORDER BY rc.test_case_id),"
+        f" '')) FROM run_cases AS rc WHERE rc.run_id = {run_column})"
+    )
 
 
 def register_run(
@@ -88,7 +95,10 @@ def register_run(
             raise SelectionError({"selection": ["No test case matches this selection."]})
         run.total_cases = fingerprint["count"]
         run.selection_fingerprint = fingerprint["fingerprint"]
-        run.save(update_fields=["total_cases", "selection_fingerprint"])
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {cases_hash_sql('%s')}", [run.pk])
+            run.cases_hash = cursor.fetchone()[0]
+        run.save(update_fields=["total_cases", "selection_fingerprint", "cases_hash"])
         record(created_by, "run.create", run, total_cases=run.total_cases, selection=selection)
     return run
 

@@ -126,10 +126,34 @@ LIMIT %(limit)s OFFSET %(offset)s
 )
 
 
+# What only paired cases can give: null when there are none.
+_PAIRED_FIGURES = (
+    "pass_rate_a",
+    "pass_rate_b",
+    "pass_rate_delta",
+    "mean_score_a",
+    "mean_score_b",
+    "mean_score_delta",
+    "mcnemar_p",
+)
+
+
 def _paired_counts(both_passed: int, both_failed: int, regressions: int, improvements: int,
                    only_a: int, only_b: int, mean_a: Any, mean_b: Any) -> dict:  # fmt: skip
-    """Pass rates, means and their deltas over the paired cases, and McNemar's p."""
+    """Pass rates, means and their deltas over the paired cases, and McNemar's p; with no
+    paired case every figure is None (INTERFACES.md: nothing compared, nothing to show)."""
     paired = both_passed + both_failed + regressions + improvements
+    if not paired:
+        return {
+            "paired": 0,
+            "both_passed": 0,
+            "both_failed": 0,
+            "regressions": 0,
+            "improvements": 0,
+            "only_in_a": only_a,
+            "only_in_b": only_b,
+            **dict.fromkeys(_PAIRED_FIGURES),
+        }
     pass_a = rate(both_passed + regressions, paired)
     pass_b = rate(both_passed + improvements, paired)
     mean_a = float(mean_a) if mean_a is not None else 0.0
@@ -193,6 +217,15 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
 
     deltas = dict(fetch(_DELTAS_SQL, params)) if evaluators else {}
     for evaluator, figures in evaluators.items():
+        if not figures["paired"]:
+            figures.update(
+                bootstrap_ci95=None,
+                bootstrap_method=None,
+                mde=None,
+                pass_rate_a_ci95=None,
+                pass_rate_b_ci95=None,
+            )
+            continue
         sample = np.asarray(deltas.get(evaluator) or [], dtype=np.float64)
         interval = stats.paired_bootstrap_ci(sample)
         figures["bootstrap_ci95"] = [interval.low, interval.high]
@@ -222,12 +255,16 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
     dimension_order = {dimension: i for i, dimension in enumerate(SLICE_DIMENSIONS)}
     slices.sort(key=lambda r: (r["evaluator"], dimension_order[r["dimension"]], str(r["value"])))
 
-    selection_a, selection_b = run_a.config.get("selection"), run_b.config.get("selection")
     return {
         "a": run_summary(run_a),
         "b": run_summary(run_b),
-        "selections_differ": selection_a != selection_b
+        # Whether the runs were computed on different cases (their fixed case sets; the
+        # selections as written may differ and still select the same cases), or were scored on
+        # different ones.
+        "selections_differ": not same_cases(run_a, run_b)
         or any(f["only_in_a"] or f["only_in_b"] for f in evaluators.values()),
+        # The most cases any evaluator pairs: 0 means nothing to compare (every figure null).
+        "paired": max((figures["paired"] for figures in evaluators.values()), default=0),
         "evaluators": dict(sorted(evaluators.items())),
         "slices": slices,
         "cases": comparison_cases(run_a, run_b, limit=case_limit) if case_limit != 0 else [],
@@ -253,6 +290,14 @@ def _versions_block(run_a: ModelRun, run_b: ModelRun, params: dict) -> dict | No
         "b": run_b.version.as_ref() if run_b.version_id else None,
         "changed_cases_left_out": left_out,
     }
+
+
+def same_cases(run_a: ModelRun, run_b: ModelRun) -> bool:
+    """Computed on the same cases: equal case-set hashes (runs without fixed cases fall back to
+    their selections, compared in their canonical form)."""
+    if run_a.cases_hash and run_b.cases_hash:
+        return run_a.cases_hash == run_b.cases_hash
+    return run_a.selection == run_b.selection
 
 
 @reading_from_replica()

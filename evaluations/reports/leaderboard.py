@@ -1,5 +1,10 @@
-"""The leaderboard: runs grouped by model type and selection (or golden-set version), ranked by
-an evaluator.
+"""The leaderboard: runs grouped by model type and the cases they were computed on (their
+fixed case set, `ModelRun.cases_hash`, or their golden-set version), ranked by an evaluator.
+
+Two runs whose selections are written differently but select the same cases share a group;
+two runs of one selection registered before and after cases were added do not. A group says
+when its runs were registered with different selections, or were scored on different numbers
+of cases.
 
 Every figure of a row is the run's own (:mod:`.figures`, read for all runs at once); this
 module only groups, chooses the ranking evaluator and ranks.
@@ -58,14 +63,12 @@ def build_leaderboard(
     groups: dict[tuple[str, str], list[ModelRun]] = defaultdict(list)
     for run in runs:
         if per_run.get(run.pk):
-            if run.version_id:
-                selection = {"version": run.version.name}
-            else:
-                selection = run.config.get("selection")
-            groups[(run.model_type, json.dumps(selection, sort_keys=True))].append(run)
+            groups[(run.model_type, case_set_key(run))].append(run)
 
     result = []
-    for (group_type, selection_key), members in sorted(groups.items()):
+    for (group_type, _key), members in sorted(
+        groups.items(), key=lambda item: (item[0][0], item[1][0].created_at, item[1][0].pk)
+    ):
         chosen = _group_evaluator(members, per_run, evaluator)
         rows = []
         for run in members:
@@ -104,12 +107,22 @@ def build_leaderboard(
                         "pass_rate": chosen_figures["pass_rate"],
                     }
                 )
+        selections = []
+        for run in members:
+            if group_selection(run) not in selections:
+                selections.append(group_selection(run))
+        counts = sorted({row["count"] for row in rows if row["pass_rate"] is not None})
         result.append(
             {
                 "model_type": group_type,
-                "selection": json.loads(selection_key),
-                "selection_label": selection_label(json.loads(selection_key)),
+                "selection": group_selection(members[0]),
+                "selection_label": selection_label(group_selection(members[0])),
                 "version": members[0].version.as_ref() if members[0].version_id else None,
+                "cases": members[0].total_cases,
+                "selections_differ": len(selections) > 1,
+                "selection_labels": [selection_label(selection) for selection in selections],
+                "verdict_counts_differ": len(counts) > 1,
+                "verdict_counts": [counts[0], counts[-1]] if counts else None,
                 "evaluator": chosen,
                 "evaluators": sorted({e for run in members for e in per_run[run.pk]}),
                 "runs": rows,
@@ -126,6 +139,22 @@ def build_leaderboard(
         "model_types": sorted({run.model_type for run in runs}),
         "groups": result,
     }
+
+
+def group_selection(run: ModelRun) -> dict:
+    """What the leaderboard names a run's cases by: its golden-set version, or its selection."""
+    return {"version": run.version.name} if run.version_id else run.selection
+
+
+def case_set_key(run: ModelRun) -> str:
+    """What groups runs: their golden-set version (its cases and their contents), else the hash
+    of the cases they were computed on; a run with neither (made outside register_run) falls
+    back to its selection."""
+    if run.version_id:
+        return f"version:{run.version_id}"
+    if run.cases_hash:
+        return f"cases:{run.cases_hash}"
+    return "selection:" + json.dumps(run.selection, sort_keys=True)
 
 
 def _group_evaluator(

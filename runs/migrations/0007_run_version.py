@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0006_latency_float'),
-        ('versions', '0002_version_cases_no_fk_check'),
+        ("runs", "0006_latency_float"),
+        ("versions", "0002_version_cases_no_fk_check"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelrun',
-            name='version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='versions.version'),
+            model_name="modelrun",
+            name="version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="runs",
+                to="versions.version",
+            ),
         ),
     ]

@@ -52,7 +52,7 @@ class TestCreateRun:
         assert run.selection == {
             "model_type": "nlp",
             "scope": "all",
-            "tags": ["sarcasm", "irony"],
+            "tags": ["irony", "sarcasm"],  # canonical: sorted
             "difficulty": "hard",
             "is_verified": False,
         }

@@ -137,7 +137,7 @@ class TestCreate:
             {"model_name": "m", "model_version": "1", "model_type": "nlp", "tags": "sarcasm"},
         )
         run = ModelRun.objects.get()
-        assert run.total_cases == 1 and run.selection["tags"] == "sarcasm"
+        assert run.total_cases == 1 and run.selection["tags"] == ["sarcasm"]
 
     @pytest.mark.parametrize(
         ("data", "message"),
