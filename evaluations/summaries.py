@@ -246,18 +246,27 @@ WHERE (s.version IS DISTINCT FROM EXCLUDED.requested_version
   AND (s.requested_version IS DISTINCT FROM EXCLUDED.requested_version
        OR s.requested_cases_version IS DISTINCT FROM EXCLUDED.requested_cases_version
        OR s.requested_at < now() - make_interval(secs => %(requeue)s))
+  -- A view waits for a refresh still pending (queued for a newer version than stored): a
+  -- report viewed while its run executes queues one recomputation at a time, not one per view.
+  AND (NOT %(throttle)s OR s.requested_version IS NULL
+       OR s.requested_version <= coalesce(s.version, -1)
+       OR s.requested_at < now() - make_interval(secs => %(requeue)s))
 RETURNING s.run_id
 """
 
 
-def request_refresh(run_ids: Iterable[int]) -> list[int]:
+def request_refresh(run_ids: Iterable[int], *, throttle: bool = False) -> list[int]:
     """Queue a refresh of each run whose summary is not current and not already queued for
-    its current versions; the runs queued. One statement, plus one task per run queued."""
+    its current versions; the runs queued. ``throttle`` (the views): not while a refresh
+    queued earlier is still pending (the write paths' jobs always queue theirs). One
+    statement, plus one task for the runs queued."""
     ids = sorted(set(run_ids))
     if not ids:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(_REQUEST_SQL, {"runs": ids, "requeue": REQUEUE_AFTER_SECONDS})
+        cursor.execute(
+            _REQUEST_SQL, {"runs": ids, "requeue": REQUEUE_AFTER_SECONDS, "throttle": throttle}
+        )
         queued = sorted(row[0] for row in cursor.fetchall())
     # One task for them all (a leaderboard's first view queues its runs at once); a task that
     # fails to queue is queued again by a view after REQUEUE_AFTER_SECONDS.
@@ -293,7 +302,7 @@ def _read(run: ModelRun) -> tuple[RunSummary, str, int]:
     if summary is None:
         summary = compute_summary(run, (version, cases_version))
     state = _state(summary, version, cases_version)
-    if state == STALE and request_refresh([run.pk]):
+    if state == STALE and request_refresh([run.pk], throttle=True):
         summary.requested_version, summary.requested_cases_version = version, cases_version
         state = COMPUTING
     return summary, state, version
@@ -347,7 +356,7 @@ def current_figures(runs: Iterable[ModelRun]) -> dict[int, dict]:
                 "tokens": served[run_id]["tokens"],
                 "summary": _status(None, FRESH, versions[run_id]),
             }
-    request_refresh(set(stale + missing))
+    request_refresh(set(stale + missing), throttle=True)
     return result
 
 

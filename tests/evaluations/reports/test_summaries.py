@@ -122,6 +122,11 @@ def test_a_stale_summary_is_served_as_updating_then_refreshed(golden, viewer, lo
     assert 'id="summary-state"' in html and "Updating…" in html
     assert summaries.request_refresh([run.pk]) == []  # queued once per version
 
+    Evaluation.objects.filter(response__run=run).update(feedback="again")  # while queued
+    assert served(run)[1] == "stale"  # the last figures still, and no second refresh
+    assert DBTaskResult.objects.filter(task_path__endswith="refresh_summaries_task").count() == 1
+    assert summaries.request_refresh([run.pk]) == [run.pk]  # a job's end always queues
+
     assert refresh(run) == {"computed": [run.pk], "fresh": []}
     report, state = served(run)
     assert state == "fresh" and report == normal(build_run_report(run))
