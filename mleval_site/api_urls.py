@@ -11,13 +11,18 @@ from jobs.api import TaskView
 from mleval_site.api import not_found
 from runs.api import RunResponsesView, RunViewSet
 from runs.connection_api import ConnectionViewSet
+from versions.api import VersionCasesView, VersionDiffView, VersionViewSet
 
 router = SimpleRouter()
 router.register("cases", TestCaseViewSet, basename="case")
 router.register("runs", RunViewSet, basename="run")
+router.register("versions", VersionViewSet, basename="version")
 router.register("connections", ConnectionViewSet, basename="connection")
 
 v1 = [
+    # Before the router: "diff" is not a version id.
+    path("versions/diff/", VersionDiffView.as_view(), name="version-diff"),
+    path("versions/<int:pk>/cases/", VersionCasesView.as_view(), name="version-cases"),
     *router.urls,
     path("runs/<int:run_id>/responses/", RunResponsesView.as_view(), name="run-responses"),
     path("runs/<int:run_id>/execute/", ExecuteView.as_view(), name="run-execute"),

@@ -1,0 +1,127 @@
+"""/api/v1/versions/: list and freeze versions, read one, page through its cases, diff two."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, serializers, status, viewsets
+from rest_framework.response import Response
+
+from cases.filters import SelectionError
+from mleval_site.api import CursorPage
+from versions import freezing
+from versions.models import SNAPSHOT_FIELDS, Version, VersionCaseContent
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    selection = serializers.DictField(
+        required=False,
+        help_text="The case list's filters to freeze (as on /cases/ and /api/v1/cases/); "
+        "default: the golden set.",
+    )
+
+    class Meta:
+        model = Version
+        fields = ("id", "name", "description", "selection", "case_count", "created_by",
+                  "created_at")  # fmt: skip
+        read_only_fields = ("case_count", "created_at")
+        extra_kwargs = {"name": {"validators": []}}  # freeze() names a taken name itself
+
+    def create(self, validated_data: dict) -> Version:
+        try:
+            return freezing.freeze(
+                validated_data["name"],
+                selection=validated_data.get("selection") or {},
+                description=validated_data.get("description", ""),
+                created_by=self.context["request"].user,
+            )
+        except SelectionError as error:
+            raise serializers.ValidationError(
+                {
+                    f"selection.{name}" if name != "selection" else name: messages
+                    for name, messages in error.errors.items()
+                }  # fmt: skip
+            ) from None
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from None
+
+
+class VersionCaseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VersionCaseContent
+        fields = ("case_id", "revision", "deleted", "edited", *SNAPSHOT_FIELDS)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List golden-set versions", description="Newest first."),
+    create=extend_schema(
+        summary="Freeze a version",
+        description="Freezes the cases `selection` picks, at their current revisions, as the "
+        "named immutable version (curators). 400 for a taken name or an empty selection.",
+    ),
+    retrieve=extend_schema(summary="Read a version"),
+)
+class VersionViewSet(
+    viewsets.GenericViewSet,
+    generics.ListCreateAPIView,
+    generics.RetrieveAPIView,
+):
+    """Versions are never edited or deleted: no PUT, PATCH or DELETE."""
+
+    queryset = Version.objects.select_related("created_by")
+    serializer_class = VersionSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = serializer.save()
+        return Response(self.get_serializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class VersionCasesView(generics.ListAPIView):
+    """A version's cases at their pinned revisions, by case id; `deleted` / `edited` say what
+    became of the live case since."""
+
+    serializer_class = VersionCaseSerializer
+    pagination_class = CursorPage
+    permission_model = Version
+    queryset = VersionCaseContent.objects.none()
+
+    def page_ordering(self) -> tuple[str, ...]:
+        return ("case_id",)
+
+    @extend_schema(summary="A version's cases (paged)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        version = get_object_or_404(Version, pk=self.kwargs["pk"])
+        return VersionCaseContent.objects.filter(version=version)
+
+
+class VersionDiffView(generics.GenericAPIView):
+    permission_model = Version
+    queryset = Version.objects.all()
+
+    @extend_schema(
+        summary="Diff two versions",
+        description="Cases added in b, removed from a, and changed between them (with the "
+        "content fields that differ), and the counts.",
+        parameters=[
+            OpenApiParameter("a", int, required=True),
+            OpenApiParameter("b", int, required=True),
+        ],
+        responses={200: dict},
+    )
+    def get(self, request):
+        ids = {}
+        for name in ("a", "b"):
+            try:
+                ids[name] = int(request.query_params.get(name, ""))
+            except ValueError:
+                raise serializers.ValidationError({name: ["A version id is required."]}) from None
+        a = get_object_or_404(Version, pk=ids["a"])
+        b = get_object_or_404(Version, pk=ids["b"])
+        return Response(freezing.diff(a, b).as_json())
