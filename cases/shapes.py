@@ -23,6 +23,7 @@ __all__ = [
     "ShapeError",
     "coerce_boxes",
     "coerce_confidence",
+    "canonical_label",
     "coerce_label",
     "coerce_labels",
     "coerce_number",
@@ -108,18 +109,40 @@ def _string_list(value: Any, key: str) -> list[str]:
     return value
 
 
-def coerce_label(value: Any) -> str:
-    """The label of ``{"label": "cat"}`` or a bare ``"cat"``."""
-    if type(value) is dict:
-        label = value.get("label")
-        if type(label) is str:
-            return label
-        if "label" not in value:
-            raise ShapeError('missing key "label" (expected {"label": "..."} or a string)')
-        raise ShapeError(f'"label" must be a string, got {json_type(label)}')
-    if type(value) is str:
+def canonical_label(value: Any) -> str | None:
+    """A label as compared and counted: a string as it is, an integer as its digits, a
+    boolean as "true"/"false" (scikit-learn and MLflow classifiers predict 3 or True); None
+    for anything else (a float, an object: not a label)."""
+    kind = type(value)
+    if kind is str:
         return value
-    raise ShapeError(f'expected {{"label": "..."}} or a string, got {json_type(value)}')
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    return None
+
+
+def coerce_label(value: Any) -> str:
+    """The label of ``{"label": "cat"}`` or a bare ``"cat"`` (or 3, or true: see
+    canonical_label), as its canonical string."""
+    if type(value) is dict:
+        if "label" not in value:
+            raise ShapeError(
+                'missing key "label" (expected {"label": "..."}, a string, integer or boolean)'
+            )
+        label = canonical_label(value.get("label"))
+        if label is not None:
+            return label
+        raise ShapeError(
+            f'"label" must be a string, integer or boolean, got {json_type(value.get("label"))}'
+        )
+    label = canonical_label(value)
+    if label is not None:
+        return label
+    raise ShapeError(
+        f'expected {{"label": "..."}}, a string, integer or boolean, got {json_type(value)}'
+    )
 
 
 def coerce_confidence(value: Any) -> float | None:
@@ -134,8 +157,20 @@ def coerce_confidence(value: Any) -> float | None:
 
 
 def coerce_labels(value: Any) -> list[str]:
-    """The labels of ``{"labels": [...]}`` or a bare list of strings."""
-    return _string_list(_unwrap(value, "labels", "an array of strings"), "labels")
+    """The labels of ``{"labels": [...]}`` or a bare list, each a string, integer or boolean,
+    as canonical strings."""
+    labels = _unwrap(value, "labels", "an array of labels")
+    if type(labels) is not list:
+        raise ShapeError(f'"labels" must be an array of labels, got {json_type(labels)}')
+    result = []
+    for i, item in enumerate(labels):
+        label = canonical_label(item)
+        if label is None:
+            raise ShapeError(
+                f'"labels"[{i}] must be a string, integer or boolean, got {json_type(item)}'
+            )
+        result.append(label)
+    return result
 
 
 def coerce_number(value: Any, key: str = "value") -> float:
@@ -189,8 +224,12 @@ def coerce_boxes(value: Any) -> list[Box]:
                 f'box {i} must be an object {{"label": ..., "bbox": [...]}}, got {json_type(box)}'
             )
         label = box.get("label")
-        if label is not None and type(label) is not str:
-            raise ShapeError(f'box {i} "label" must be a string, got {json_type(label)}')
+        if label is not None:
+            if (canonical := canonical_label(label)) is None:
+                raise ShapeError(
+                    f'box {i} "label" must be a string, integer or boolean, got {json_type(label)}'
+                )
+            label = canonical
         if "bbox" not in box:
             raise ShapeError(f'box {i} is missing key "bbox" ([x1, y1, x2, y2])')
         bbox = box["bbox"]
@@ -272,8 +311,8 @@ def _ranking_ground_truth(value: Any) -> None:
 # What each output_type's ground truth needs, in a curator's words, and the
 # function that checks it. Output types not listed here accept anything.
 OUTPUT_TYPE_NEEDS: dict[str, tuple[str, Any]] = {
-    "classification": ('"label" (a string)', coerce_label),
-    "multilabel": ('"labels" (an array of strings)', coerce_labels),
+    "classification": ('"label" (a string, integer or boolean)', coerce_label),
+    "multilabel": ('"labels" (an array of strings, integers or booleans)', coerce_labels),
     "regression": ('"value" (a number)', coerce_number),
     "text": ('"text" (a string) or "texts" (an array of strings)', coerce_texts),
     "bounding_boxes": (

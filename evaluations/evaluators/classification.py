@@ -87,8 +87,9 @@ EVALUATORS = [
         version="1",
         description="1 when the predicted label equals the ground-truth label, else 0.",
         expects=(
-            'output and ground truth {"label": str} or a bare string; the output may add '
-            '"confidence": number (reported, not scored)'
+            'output and ground truth {"label": str | int | bool} or a bare label; integers and '
+            'booleans compare as their canonical strings (3 = "3", true = "true"); the output '
+            'may add "confidence": number (reported, not scored)'
         ),
         passed_when="the labels are equal",
         params=(
@@ -109,7 +110,8 @@ EVALUATORS = [
             "F1 of the predicted and ground-truth label sets; two empty sets score 1. "
             "Metrics carry tp/fp/fn so a report can pool them."
         ),
-        expects='output and ground truth {"labels": [str]} or a bare list of strings',
+        expects='output and ground truth {"labels": [str | int | bool]} or a bare list; '
+        "integers and booleans compare as their canonical strings",
         passed_when="score >= threshold",
         params=(threshold_param(0.5),),
         example=Example({"labels": ["cat", "indoor"]}, {"labels": ["cat", "outdoor"]}),

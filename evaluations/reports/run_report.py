@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from cases.shapes import canonical_label
 from evaluations import stats
 from evaluations.models import Evaluation
 from evaluations.reports.common import (
@@ -214,7 +215,7 @@ def _domain_blocks(run: ModelRun, evaluators: dict, confusion: list[tuple]) -> d
         for actual, predicted, n in confusion:
             matrix[index[actual]][index[predicted]] += n
         block = stats.classification_summary(
-            labels, matrix, positive_label=run.config.get("positive_label")
+            labels, matrix, positive_label=canonical_label(run.config.get("positive_label"))
         )
         blocks["classification"] = {"count": sum(n for *_, n in confusion), **block}
     others = [DOMAIN_EVALUATORS[name] for name in ("detection", "ranking", "forecast")]

@@ -203,7 +203,8 @@ def bad_inputs():
         "a classification without a label",
         jsonl(case(ground_truth={"labl": "cat"})),
         "jsonl",
-        'line 1, ground_truth: needs "label" (a string) for output_type classification',
+        'line 1, ground_truth: needs "label" (a string, integer or boolean) for output_type '
+        "classification",
     )
     yield (
         "a detection box without 4 numbers",

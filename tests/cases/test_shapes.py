@@ -35,16 +35,34 @@ def test_label_canonical_and_bare():
     [
         ({}, 'missing key "label"'),
         ({"lable": "cat"}, 'missing key "label"'),
-        ({"label": 3}, '"label" must be a string, got number'),
-        ({"label": None}, '"label" must be a string, got null'),
+        ({"label": 3.5}, '"label" must be a string, integer or boolean, got number'),
+        ({"label": None}, '"label" must be a string, integer or boolean, got null'),
         (None, "got null"),
         (["cat"], "got array"),
-        (True, "got boolean"),
+        (1.0, "got number"),
     ],
 )
 def test_label_errors_name_the_problem(value, message):
     with pytest.raises(ShapeError, match=message):
         coerce_label(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [
+        ({"label": 3}, "3"),
+        ({"label": -1}, "-1"),
+        ({"label": True}, "true"),
+        ({"label": False}, "false"),
+        (0, "0"),
+        (True, "true"),
+        ("3", "3"),
+    ],
+)
+def test_scalar_labels_are_canonical_strings(value, label):
+    """scikit-learn and MLflow classifiers predict integers and booleans."""
+    assert coerce_label(value) == label
+    assert coerce_labels([value if not isinstance(value, dict) else value["label"]]) == [label]
 
 
 def test_confidence():
@@ -66,8 +84,9 @@ def test_labels():
         coerce_labels({"label": "a"})
     with pytest.raises(ShapeError, match='"labels" must be an array'):
         coerce_labels({"labels": "a"})
-    with pytest.raises(ShapeError, match=r'"labels"\[1\] must be a string'):
-        coerce_labels(["a", 2])
+    assert coerce_labels(["a", 2, True]) == ["a", "2", "true"]
+    with pytest.raises(ShapeError, match=r'"labels"\[1\] must be a string, integer or boolean'):
+        coerce_labels(["a", 2.5])
     with pytest.raises(ShapeError):
         coerce_labels("a")
 
@@ -163,7 +182,7 @@ def test_boxes_canonical_bare_and_unlabelled():
         ([{"label": "cat"}], 'box 0 is missing key "bbox"'),
         ([{"label": "cat", "bbox": [1, 2, 3]}], "array of 4 numbers"),
         ([{"label": "cat", "bbox": "1,2,3,4"}], "array of 4 numbers"),
-        ([{"label": 1, "bbox": [0, 0, 1, 1]}], 'box 0 "label" must be a string'),
+        ([{"label": 1.5, "bbox": [0, 0, 1, 1]}], 'box 0 "label" must be a string'),
         ([{"label": "a", "bbox": [0, 0, 1, math.nan]}], "finite"),
         ([{"label": "a", "bbox": [0, 0, 1, True]}], "got boolean"),
         ([{"bbox": [0, 0, 1, 1]}, {"bbox": [5, 0, 4, 1]}], "box 1 .*x2 >= x1"),
@@ -240,15 +259,16 @@ def test_valid_ground_truths_have_no_errors(output_type, value):
 
 def test_classification_message_is_clear():
     assert ground_truth_errors("classification", {"category": "cat"}) == [
-        'ground_truth needs "label" (a string) for output_type classification: '
-        'missing key "label" (expected {"label": "..."} or a string)'
+        'ground_truth needs "label" (a string, integer or boolean) for output_type '
+        'classification: missing key "label" (expected {"label": "..."}, a string, integer '
+        "or boolean)"
     ]
 
 
 @pytest.mark.parametrize(
     ("output_type", "value", "needs"),
     [
-        ("multilabel", {"labels": "a"}, '"labels" (an array of strings)'),
+        ("multilabel", {"labels": "a"}, '"labels" (an array of strings, integers or booleans)'),
         ("regression", {"value": "1"}, '"value" (a number)'),
         ("regression", {"value": math.nan}, '"value" (a number)'),
         ("text", {"texts": []}, '"text" (a string) or "texts"'),
@@ -279,3 +299,11 @@ def test_coercers_do_not_mutate_input():
     coerce_boxes(value)
     ground_truth_errors("bounding_boxes", value)
     assert value == before
+
+
+def test_scalar_label_ground_truths_are_valid():
+    """Imports and the API refused {"label": 3} (an MLflow model's class index)."""
+    assert ground_truth_errors("classification", {"label": 3}) == []
+    assert ground_truth_errors("classification", {"label": True}) == []
+    assert ground_truth_errors("multilabel", {"labels": [0, 2]}) == []
+    assert ground_truth_errors("classification", {"label": 0.5}) != []

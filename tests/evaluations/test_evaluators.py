@@ -107,10 +107,47 @@ def test_label_match_bad_confidence_is_not_fatal():
 
 
 @pytest.mark.parametrize(
-    "output", [None, {}, {"prediction": "cat"}, {"label": 1}, ["cat"], 3, math.nan]
+    "output", [None, {}, {"prediction": "cat"}, {"label": 1.5}, ["cat"], 3.0, math.nan]
 )
 def test_label_match_malformed_output(output):
     assert_error(run("label_match", output, {"label": "cat"}))
+
+
+@pytest.mark.parametrize(
+    ("output", "truth", "passed"),
+    [
+        ({"label": 3}, {"label": 3}, True),
+        (3, {"label": "3"}, True),
+        ({"label": True}, {"label": "true"}, True),
+        ({"label": 1}, {"label": True}, False),  # 1 is "1", true is "true"
+        ({"label": 2}, {"label": 3}, False),
+    ],
+)
+def test_label_match_scalar_labels(output, truth, passed):
+    verdict = run("label_match", output, truth)
+    assert verdict.passed is passed and verdict.score == float(passed)
+
+
+def test_scikit_learn_integer_predictions_score_and_fill_the_confusion_matrix():
+    """A real classifier's integer predictions, pushed as its JSON (numpy ints via tolist)."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    features, target = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(features, target)
+    predicted = model.predict(features[::10]).tolist()
+    truths = target[::10].tolist()
+    verdicts = [
+        run("label_match", {"label": p}, {"label": t})
+        for p, t in zip(predicted, truths, strict=True)
+    ]
+    assert all(isinstance(p, int) for p in predicted)
+    assert (
+        sum(v.passed for v in verdicts)
+        == sum(p == t for p, t in zip(predicted, truths, strict=True))
+        > 10
+    )
+    assert {v.metrics["actual"] for v in verdicts} == {"0", "1", "2"}
 
 
 def test_label_match_missing_key_is_named():
@@ -158,7 +195,8 @@ def test_multilabel_edge_cases():
 
 def test_multilabel_malformed():
     assert_error(run("multilabel_f1", {"labels": "a"}, ["a"]), mentions='"labels"')
-    assert_error(run("multilabel_f1", ["a"], {"labels": [1]}), ground_truth=True)
+    assert_error(run("multilabel_f1", ["a"], {"labels": [1.5]}), ground_truth=True)
+    assert run("multilabel_f1", [1, True], {"labels": ["1", "true"]}).score == 1.0
 
 
 # --- numeric_tolerance ----------------------------------------------------------------

@@ -106,7 +106,7 @@ def test_failed_model_call_scores_zero_with_feedback_naming_the_failure(classifi
     "output, named",
     [
         ({"confidence": 0.3}, "label"),
-        ({"label": 7}, "label"),
+        ({"label": 7.5}, "label"),  # an integer is a label now; a float is not
         (None, "null"),
         ({"label": None}, "null"),
         ({"label": {"name": "cat"}}, "object"),

@@ -182,6 +182,17 @@ def test_binary_positive_label_defaults_to_the_second_label(classification_run):
     assert (block["binary"]["tp"], block["binary"]["fn"]) == (1, 1)
 
 
+def test_integer_and_boolean_labels_fill_the_confusion_matrix(build):
+    """A scikit-learn classifier's labels are integers: compared and counted as "0", "1"."""
+    run = build.run(config={"positive_label": 1})
+    for truth, predicted in [(0, 0), (1, {"label": 1}), (1, 0), (0, "1")]:
+        build.judge(build.respond(run, build.case({"label": truth}), predicted), "label_match")
+    block = build_run_report(run)["classification"]
+    assert block["labels"] == ["0", "1"] and block["count"] == 4
+    assert block["confusion_matrix"] == [[1, 1], [1, 1]]
+    assert block["binary"]["positive_label"] == "1"
+
+
 def test_three_labels_have_no_binary_block(build):
     run = build.run()
     for truth, predicted in [("a", "a"), ("b", "c"), ("c", "c")]:
