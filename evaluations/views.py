@@ -148,7 +148,7 @@ class _CaseRows:
         rows = reports.comparison_cases(
             *self.args, **self.filters, limit=per_page + 1, offset=(number - 1) * per_page
         )
-        return rows[:per_page], len(rows) > per_page
+        return reports.with_outputs(*self.args, rows[:per_page]), len(rows) > per_page
 
 
 class CompareView(
@@ -281,9 +281,12 @@ class CaseHistoryView(PermissionRequiredMixin, TemplateView):
     template_name = "evaluations/_case_history.html"
 
     def get_context_data(self, **kwargs):
-        case = get_object_or_404(TestCase.objects.only("id"), pk=self.kwargs["pk"])
+        case = get_object_or_404(TestCase.objects.only("id", "ground_truth"), pk=self.kwargs["pk"])
         return super().get_context_data(
-            case_id=case.pk, history=reports.case_history(case.pk), **kwargs
+            case_id=case.pk,
+            expected=case.ground_truth,
+            history=reports.case_history(case.pk),
+            **kwargs,
         )
 
 

@@ -43,6 +43,7 @@ EVALUATION_PANEL = ["evaluations/run_panel.html", "runs/_evaluation_placeholder.
 # What the delete page need not mention: the run's frozen selection and its background jobs.
 RUN_BOOKKEEPING = (RunCase, RunRateLimit, Job)
 LATEST_FAILURES = 10
+LATEST_ANSWERS = 10
 LATEST_TASKS = 3
 SHOWN_IMPORT_ERRORS = 100  # on the page; the CSV has them all
 
@@ -162,6 +163,12 @@ class RunDetailView(PermissionRequiredMixin, DetailView):
         )
         for failure in failures:  # the reply's excerpt only for engineers and admins
             failure.error_message = error_for(self.request.user, failure.error_message)
+        answers = (
+            Response.objects.filter(run=run, error_message="")
+            .select_related("test_case")
+            .only("id", "test_case_id", "output_data", "latency_ms", "test_case__ground_truth")
+            .order_by("-id")[:LATEST_ANSWERS]
+        )
         tasks = run.jobs.filter(kind__in=[JobKind.EXECUTION, JobKind.IMPORT]).select_related(
             "created_by"
         )[:LATEST_TASKS]
@@ -170,6 +177,7 @@ class RunDetailView(PermissionRequiredMixin, DetailView):
         return super().get_context_data(
             run=run,
             failures=failures,
+            answers=answers,
             tasks=tasks,
             last_import=last_import if import_errors else None,
             import_errors=(import_errors or [])[:SHOWN_IMPORT_ERRORS],

@@ -14,7 +14,8 @@ The modules, along the seams of ``tests/evaluations/reports/``:
 - :mod:`.run_report`: :func:`build_run_report` ``(run) -> dict`` (INTERFACES.md "Run report
   JSON") and :func:`failing_evaluations`, its paginated table.
 - :mod:`.comparison`: :func:`compare_runs` ``(run_a, run_b) -> dict`` (INTERFACES.md
-  "Comparison JSON") and :func:`comparison_cases`, its paginated table.
+  "Comparison JSON") and :func:`comparison_cases`, its paginated table (:func:`with_outputs`
+  adds both runs' outputs and the expected answer to a page of it).
 - :mod:`.leaderboard`: :func:`build_leaderboard` ``(model_type=None, evaluator=None)``.
 - :mod:`.case_history`: :func:`case_history` ``(case_id) -> list[dict]``.
 - :mod:`.common`: the cursor, rates, the ``run`` block, the slice dimensions.
@@ -35,7 +36,12 @@ from evaluations.reports.common import (
     run_summary,
     selection_label,
 )
-from evaluations.reports.comparison import CHANGE_KINDS, compare_runs, comparison_cases
+from evaluations.reports.comparison import (
+    CHANGE_KINDS,
+    compare_runs,
+    comparison_cases,
+    with_outputs,
+)
 from evaluations.reports.figures import response_figures, run_figures, verdict_figures
 from evaluations.reports.leaderboard import build_leaderboard
 from evaluations.reports.run_report import build_run_report, failing_evaluations
@@ -49,6 +55,7 @@ __all__ = [
     "case_history",
     "compare_runs",
     "comparison_cases",
+    "with_outputs",
     "failing_evaluations",
     "response_figures",
     "run_figures",

@@ -42,6 +42,8 @@ def case_history(case_id: int, limit: int | None = 200) -> list[dict]:
             "passed": verdict.passed,
             "score": verdict.score,
             "feedback": verdict.feedback,
+            "output": verdict.response.output_data,
+            "error": verdict.response.error_message,
             "previous_version": verdict.previous_version,
             "flipped": verdict.previous_passed is not None
             and verdict.previous_passed != verdict.passed,

@@ -16,9 +16,9 @@ import numpy as np
 from evaluations import stats
 from evaluations.reports.common import SLICE_DIMENSIONS, TAGS_LATERAL, fetch, rate, run_summary
 from mleval_site.db_router import reading_from_replica
-from runs.models import ModelRun
+from runs.models import ModelRun, Response
 
-__all__ = ["ALPHA", "CHANGE_KINDS", "compare_runs", "comparison_cases"]
+__all__ = ["ALPHA", "CHANGE_KINDS", "compare_runs", "comparison_cases", "with_outputs"]
 
 #: Per-case comparison outcomes, in the order the per-case table lists them.
 CHANGE_KINDS = ("regression", "improvement", "only_in_a", "only_in_b", "both_failed", "both_passed")
@@ -337,3 +337,24 @@ def comparison_cases(
             fetch(_COMPARISON_CASES_SQL, params)
         )
     ]
+
+
+@reading_from_replica()
+def with_outputs(run_a: ModelRun, run_b: ModelRun, rows: list[dict]) -> list[dict]:
+    """The per-case rows with each run's output (or call error) and the case's expected answer
+    added (``a_output``, ``a_error``, ``b_output``, ``b_error``, ``expected``): one query for
+    a page of rows (every row has a verdict, so a response, in at least one run)."""
+    answers, expected = {}, {}
+    for run_id, case_id, output, error, truth in Response.objects.filter(
+        run_id__in=(run_a.pk, run_b.pk), test_case_id__in={row["test_case_id"] for row in rows}
+    ).values_list(
+        "run_id", "test_case_id", "output_data", "error_message", "test_case__ground_truth"
+    ):
+        answers[run_id, case_id] = (output, error)
+        expected[case_id] = truth
+    for row in rows:
+        case_id = row["test_case_id"]
+        for side, run in (("a", run_a), ("b", run_b)):
+            row[f"{side}_output"], row[f"{side}_error"] = answers.get((run.pk, case_id), (None, ""))
+        row["expected"] = expected.get(case_id)
+    return rows
