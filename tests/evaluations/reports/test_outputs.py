@@ -59,14 +59,25 @@ def test_run_page_shows_output_next_to_expected(scored, engineer, login):
 
 def test_failing_cases_show_the_output(scored, viewer, login):
     _, run_a, _ = scored
-    html = squeeze(login(viewer).get(f"/runs/{run_a.pk}/report/").content.decode())
-    failing = html[html.index('id="failing"') :]
+    failing = squeeze(
+        login(viewer)
+        .get(f"/runs/{run_a.pk}/report/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="failing")
+        .content.decode()
+    )
     assert "the cat sat on a mat" in failing and "the cat sat on the mat" in failing
 
 
 def test_comparison_rows_show_both_outputs_side_by_side(scored, viewer, login):
     _, run_a, run_b = scored
-    html = squeeze(login(viewer).get(f"/runs/compare/?a={run_a.pk}&b={run_b.pk}").content.decode())
+    html = squeeze(
+        login(viewer)
+        .get(
+            f"/runs/compare/?a={run_a.pk}&b={run_b.pk}",
+            HTTP_HX_REQUEST="true",
+            HTTP_HX_TARGET="compare-cases",
+        )
+        .content.decode()
+    )
     row = html[html.index('class="outputs-row"') :]
     row = row[: row.index("</tr>")]
     assert row.index("the cat sat on the mat") < row.index("on a mat") < row.index("dogs")
