@@ -37,7 +37,7 @@ from mleval_site.api import (
 )
 from runs.endpoint_config import CONNECTION_PREFIX, endpoint_errors
 from runs.execution import stop
-from runs.filters import ModelRunFilterSet
+from runs.filters import HEADLINE_ORDERINGS, ModelRunFilterSet
 from runs.ingestion import IngestError, ingest_responses
 from runs.models import ModelRun, Response
 from runs.replies import error_for
@@ -318,7 +318,8 @@ class RunViewSet(viewsets.ModelViewSet):
         fields = []
         for term in self.request.query_params.get("ordering", "").split(","):
             name = term.strip().lstrip("-")
-            if name in names:
+            # The page's summary columns (nullable annotations) cannot position a cursor.
+            if name in names and name not in HEADLINE_ORDERINGS:
                 fields.append(("-" if term.strip().startswith("-") else "") + names[name])
         if not fields:
             return ("-id",)

@@ -5,22 +5,23 @@ from django.db.models import F
 
 from runs.models import ModelRun, RunStatus
 
-# Sort keys whose runs may have no value (no summary yet): those sort last either way.
-_NULLS_LAST = {"pass_rate", "latency_p95"}
+# Sort keys whose runs may have no value (no summary yet): those sort last either way. The page
+# sorts by them; the API's cursor pages cannot (a cursor needs a non-null column).
+HEADLINE_ORDERINGS = frozenset({"pass_rate", "latency_p95"})
 
 
 class RunOrderingFilter(django_filters.OrderingFilter):
     def filter(self, qs, value):
         """Sorting by a headline figure annotates it first (the API's queryset has not)."""
         wanted = {param.lstrip("-") for param in value or ()}
-        if wanted & _NULLS_LAST and "pass_rate" not in qs.query.annotations:
+        if wanted & HEADLINE_ORDERINGS and "pass_rate" not in qs.query.annotations:
             qs = qs.with_headline()
         return super().filter(qs, value)
 
     def get_ordering_value(self, param: str):
         value = super().get_ordering_value(param)
         name = value.lstrip("-")
-        if name not in _NULLS_LAST:
+        if name not in HEADLINE_ORDERINGS:
             return value
         return (
             F(name).desc(nulls_last=True) if value.startswith("-") else F(name).asc(nulls_last=True)
