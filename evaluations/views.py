@@ -175,14 +175,38 @@ class CompareView(
         return super().get(request, *args, **kwargs)
 
     def _runs(self) -> tuple[ModelRun | None, ModelRun | None]:
-        """The two runs of ?a=&b=, or none (the picker) when neither is given."""
-        if not any(self.request.GET.get(side, "").strip() for side in ("a", "b")):
+        """The two runs of ?a=&b=, or none (the picker) when neither is given. One run alone
+        (the report's "Compare with another run…") is the picker with that run chosen and
+        the runs of its domain offered."""
+        self.anchor: ModelRun | None = None
+        given = {side: self.request.GET.get(side, "").strip() for side in ("a", "b")}
+        if not any(given.values()):
+            return None, None
+        if not all(given.values()) and not self.export_format():
+            side, value = next((side, value) for side, value in given.items() if value)
+            form = RunPairForm({side: value})
+            form.is_valid()
+            self.anchor = form.cleaned_data.get(f"run_{side}")
+            if self.anchor is None:
+                self.errors.extend(
+                    m for m in form.messages() if m.startswith(f"Run {side.upper()}")
+                )
             return None, None
         form = RunPairForm(self.request.GET)
         if not form.is_valid():
             self.errors.extend(form.messages())
             return None, None
         return form.runs()
+
+    def picker_runs(self):
+        """The runs the picker offers: the newest 200, of the chosen run's domain if any."""
+        chosen = self.anchor or self.run_a
+        runs = ModelRun.objects.only(
+            "id", "model_name", "model_version", "model_type", "created_at"
+        ).order_by("-created_at", "-id")
+        if chosen is not None:
+            runs = runs.filter(model_type=chosen.model_type)
+        return runs[:200]
 
     def is_partial(self) -> bool:
         return self.run_a is not None and super().is_partial()
@@ -222,7 +246,7 @@ class CompareView(
             return self.cases_context()
         context = super().get_context_data(
             errors=self.errors,
-            recent_runs=ModelRun.objects.order_by("-created_at", "-id")[:200],
+            recent_runs=self.picker_runs(),
             selected_a=self.request.GET.get("a", ""),
             selected_b=self.request.GET.get("b", ""),
             **kwargs,

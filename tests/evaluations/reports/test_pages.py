@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -299,3 +300,22 @@ def test_case_history_fragment(build, viewer, login, django_assert_max_num_queri
     assert "broke since 1.0" in html
     assert html.index(">2.0<") < html.index(">1.0<")  # newest first
     assert login(viewer).get(reverse("evaluations:case-history", args=[999999])).status_code == 404
+
+
+def test_compare_with_another_run_opens_the_picker_on_the_runs_domain(build, viewer, login):
+    """The report's "Compare with another run…" link (?a= alone): a picker, not a 400, with
+    the run preselected and only runs of its domain offered, each with version and date."""
+    nlp_run, other_nlp = build.run("clf", "1.0"), build.run("clf", "2.0")
+    vision = build.run("det", "1.0", model_type="computer_vision")
+    client = login(viewer)
+    report = client.get(reverse("evaluations:run-report", args=[nlp_run.pk])).content.decode()
+    link = re.search(r'href="([^"]+)">Compare with another run', report).group(1)
+    page = client.get(link.replace("&amp;", "&"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    picker_a = html[html.index('name="a"') : html.index('name="b"')]
+    assert f'<option value="{nlp_run.pk}" selected>' in picker_a
+    assert f'value="{other_nlp.pk}"' in picker_a and f'value="{vision.pk}"' not in html
+    assert f"clf · version 2.0 · {other_nlp.created_at:%Y-%m-%d}" in html
+    missing = client.get(reverse("evaluations:compare") + "?a=999999")
+    assert missing.status_code == 400 and b"there is no run #999999" in missing.content
