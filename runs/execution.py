@@ -342,8 +342,8 @@ class Executor:
     def _loop(self, caller: Caller) -> bool:
         """Call every claimable case; True when none is left, False when the run was stopped."""
         concurrency, per_call = self.options.concurrency, caller.batch_size
-        # Claim whole batches, and keep every connection busy plus about as much waiting (one
-        # batch per connection waiting for a batching kind: batches are big).
+        # Claims are whole batches. In flight: two calls per connection plus a claim for
+        # one-case calls; one batch per connection plus a claim for batching kinds (big).
         chunk = per_call * -(-max(2 * concurrency, 32) // per_call)
         target = (2 if per_call == 1 else 1) * concurrency * per_call + chunk
         in_flight, exhausted = 0, False
