@@ -144,14 +144,13 @@ class ProbeResult:
 
 
 TEST_PROMPT = "Reply with the single word OK."
-HEALTH_PATHS = {"mlflow": "/ping", "kserve-v1": "", "kserve-v2": "/ready"}
 
 
 def probe_connection(connection: Connection, timeout: float = 15.0) -> ProbeResult:
     """Send one real request: a one-message chat completion (openai), or the server's health
     or model-status GET (mlflow, kserve). Headers are resolved from this process's
     environment, and the result never holds them."""
-    from runs.callers import http_transport
+    from runs.callers import caller_class, http_transport
     from runs.openai_caller import chat_url, read_reply
 
     try:
@@ -168,7 +167,8 @@ def probe_connection(connection: Connection, timeout: float = 15.0) -> ProbeResu
         }
         request = ("POST", chat_url(base), json.dumps(body).encode())
     else:
-        request = ("GET", base + HEALTH_PATHS.get(connection.kind, ""), None)
+        endpoint = f"{connection.kind}:{base}"  # the batching kinds' own health URL
+        request = ("GET", caller_class(endpoint).health_url(endpoint), None)
 
     async def send() -> tuple[httpx.Response, int]:
         async with httpx.AsyncClient(

@@ -19,6 +19,7 @@ from runs.batch_callers import (
     tensor_datatype,
 )
 from runs.callers import CALLERS, ExecutionError
+from runs.connections import Connection, probe_connection
 from runs.endpoint_config import BATCHING_KINDS
 from runs.execution import ExecutionOptions, execute_run
 from runs.models import ModelRun, Response
@@ -221,6 +222,19 @@ class TestMlflow:
             execute_run(run, FAST)
         assert mlflow.calls == [] and not Response.objects.filter(run=run).exists()
 
+    def test_a_saved_connection_runs_in_its_batch_size_and_its_test_pings(self, mlflow):
+        tabular_cases(grid(20))
+        Connection.objects.create(
+            name="sklearn-prod", kind="mlflow", base_url=mlflow.url, batch_size=8
+        )
+        run = batch_run("connection:sklearn-prod", features="row")
+        assert run.model_endpoint == f"mlflow:{mlflow.url}" and run.cases_per_call == 8
+        assert execute_run(run, FAST).completed_cases == 20
+        assert sorted(mlflow.rows_per_call()) == [4, 8, 8]
+        mlflow.gets.clear()
+        result = probe_connection(Connection.objects.get(name="sklearn-prod"))
+        assert (result.ok, result.status) == (True, 200) and "/ping" in mlflow.gets
+
     def test_cancel_mid_run_keeps_whole_batches_and_resume_sends_only_the_rest(self, mlflow):
         tabular_cases(grid(80))
         mlflow.delay = 0.2
@@ -272,6 +286,15 @@ class TestKserve:
         # 16, 16, 8; the refused 16 (cases 16-31) → 8 (refused) + 8 → 4 (refused) + 4 → 2
         # (refused) + 2 → 1 + 1 (refused): 3 + 2 + 2 + 2 + 2 calls reach the model's predict
         assert kserve.predict_calls() - before == 11
+
+    @pytest.mark.parametrize("kind", ["kserve-v1", "kserve-v2"])
+    def test_a_saved_connections_test_asks_the_model_status(self, kserve, kind):
+        version = kind[-2:]
+        connection = Connection.objects.create(
+            name=kind, kind=kind, base_url=f"{kserve.url}/{version}/models/adder"
+        )
+        result = probe_connection(connection)
+        assert (result.ok, result.status) == (True, 200) and "adder" in result.reply
 
     def test_v1_regression_cases_get_values(self, kserve):
         tabular_cases([[1.0, 2.0], [0.0, -1.0]], key="x", output_type="regression")
