@@ -100,6 +100,37 @@ def test_a_deleted_case_never_comes_back_from_the_edit_page(curator, login):
     assert not AuditEvent.objects.filter(action="case.update").exists()
 
 
+def test_a_deleted_case_never_comes_back_from_the_admin(admin_user, login, curator):
+    case = make_case(category="before")
+    page = login(admin_user)
+    url = f"/admin/cases/testcase/{case.pk}/change/"
+    fields = {
+        "model_type": "nlp",
+        "category": "late",
+        "input_type": "text",
+        "input_format": "",
+        "output_type": "classification",
+        "input_data": '{"text": "x"}',
+        "ground_truth": '{"label": "positive"}',
+        "tags": "",
+        "difficulty": "medium",
+        "origin": "human",
+        "is_verified": "on",
+        "metadata": "{}",
+        "created_by": "",
+        "_save": "Save",
+    }
+    assert page.get(url).status_code == 200
+    answer = deleted_while_updating(
+        TestCase,
+        case.pk,
+        lambda: page.post(url, fields),
+        lambda: token_client(curator).delete(f"/api/v1/cases/{case.pk}/"),
+    )
+    assert answer.status_code == 404, answer.content[:300]
+    assert not TestCase.objects.filter(pk=case.pk).exists()
+
+
 def test_a_deleted_run_patched_at_once_is_a_404_not_a_500(engineer, golden_run):
     client = token_client(engineer)
     answer = deleted_while_updating(
