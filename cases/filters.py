@@ -10,6 +10,7 @@ import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.urls import reverse_lazy
 from drf_spectacular.utils import extend_schema_field
 
 from cases.models import Difficulty, Origin, Scope, TestCase
@@ -140,6 +141,28 @@ def sort_ordering(sort: str) -> tuple[str, ...]:
     return (sort, f"{direction}id")
 
 
+def known_values_input(field: str) -> forms.TextInput:
+    """A text input suggesting the field's known values (datalist `known-<field>`)."""
+    return forms.TextInput(attrs={"list": f"known-{field}", "autocomplete": "off"})
+
+
+def tag_input() -> forms.TextInput:
+    """A comma-separated tag input whose suggestions follow what is typed (htmx fills the
+    datalist `tag-options` from cases:tag_options)."""
+    return forms.TextInput(
+        attrs={
+            "list": "tag-options",
+            "autocomplete": "off",
+            "hx-get": reverse_lazy("cases:tag_options"),
+            "hx-trigger": "input changed delay:250ms, focus once",
+            "hx-target": "#tag-options",
+            "hx-swap": "innerHTML",
+            "hx-sync": "this:replace",
+            "hx-push-url": "false",  # the case list's form pushes its URL; this must not
+        }
+    )
+
+
 class NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
     """`ids=3,5,8`: the rows a user ticked, as a filter, so bulk actions take one path."""
 
@@ -150,15 +173,16 @@ class TestCaseFilterSet(django_filters.FilterSet):
     scope = django_filters.ChoiceFilter(
         choices=Scope.choices, method="filter_scope", empty_label=None, label="Scope"
     )
-    model_type = django_filters.CharFilter()
-    category = django_filters.CharFilter()
-    input_type = django_filters.CharFilter()
-    output_type = django_filters.CharFilter()
+    # Exact matches; each offers the values the database has (cases.choices, a <datalist>).
+    model_type = django_filters.CharFilter(label="Domain", widget=known_values_input("model_type"))
+    category = django_filters.CharFilter(widget=known_values_input("category"))
+    input_type = django_filters.CharFilter(widget=known_values_input("input_type"))
+    output_type = django_filters.CharFilter(widget=known_values_input("output_type"))
     difficulty = django_filters.ChoiceFilter(choices=Difficulty.choices)
     origin = django_filters.ChoiceFilter(choices=Origin.choices)
     is_verified = YesNoFilter(label="Verified", widget=AnyYesNo)
-    tags = TagsFilter(label="Any of tags")
-    tags_all = TagsFilter(match_all=True, label="All of tags")
+    tags = TagsFilter(label="Any of tags", widget=tag_input())
+    tags_all = TagsFilter(match_all=True, label="All of tags", widget=tag_input())
     created_by = django_filters.CharFilter(field_name="created_by__username", label="Created by")
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
@@ -190,10 +214,13 @@ class TestCaseFilterSet(django_filters.FilterSet):
         """(the scope the selection has, whether its filters widened the requested one).
 
         An explicit origin / verified filter asking for ai-generated or unverified cases is
-        itself a widening the user asked for: the golden set becomes every case. Bad filters
-        select nothing beyond the golden set.
+        itself a widening the user asked for: the golden set becomes every case. With a bad
+        filter the scope is still the one asked for (the page then lists nothing and says why).
         """
-        data = self.form.cleaned_data if self.is_bound and self.is_valid() else {}
+        data = {}
+        if self.is_bound:
+            self.is_valid()  # a bad filter elsewhere leaves the scope asked for (as cleaned)
+            data = self.form.cleaned_data
         scope = data.get("scope") or Scope.GOLDEN
         if scope == Scope.GOLDEN and (
             data.get("origin") == Origin.AI_GENERATED or data.get("is_verified") is False

@@ -19,6 +19,7 @@ from django.views.generic import CreateView, DetailView, FormView, TemplateView,
 
 from accounts.audit import record
 from cases import curation
+from cases.choices import tag_suggestions
 from cases.exporting import CONTENT_TYPES, EXPORT_FORMATS, export_filename, export_lines
 from cases.filters import SORT_CHOICES, TestCaseFilterSet
 from cases.forms import (
@@ -76,6 +77,17 @@ def _optional_url(name: str, *args) -> str | None:
         return reverse(name, args=args)
     except NoReverseMatch:
         return None
+
+
+class TagOptionsView(PermissionRequiredMixin, TemplateView):
+    """htmx: the tag fields' suggestions (<option>s for their datalist) as the user types."""
+
+    permission_required = "cases.view_testcase"
+    template_name = "cases/_tag_options.html"
+
+    def get_context_data(self, **kwargs):
+        typed = self.request.GET.get("tags") or self.request.GET.get("tags_all") or ""
+        return super().get_context_data(options=tag_suggestions(typed[:500]), **kwargs)
 
 
 class CaseListView(PermissionRequiredMixin, PartialMixin, FilterQueryMixin, KeysetPageMixin,

@@ -5,6 +5,8 @@ import json
 from django import template
 from django.http import QueryDict
 
+from cases.choices import known_values
+
 register = template.Library()
 PREVIEW_CHARS = 90
 
@@ -36,3 +38,9 @@ def query_with(querystring: str, **changes) -> str:
 def get_item(mapping, key):
     """mapping[key] for keys a template cannot spell (`ai-generated`)."""
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.inclusion_tag("cases/_known_values.html")
+def known_value_lists() -> dict:
+    """The datalists the case filters' text inputs point at (cases.choices)."""
+    return {"known": known_values()}
