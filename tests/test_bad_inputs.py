@@ -31,6 +31,10 @@ BAD_FILTERS = {
     **{name: {"json": value} for name, value in BAD_JSON_FILTERS.items()},
     "tags_all_nul": {"tags_all": "\x00"},
     "tags_nul": {"tags": "a\x00"},
+    "q_nul": {"q": "a\x00"},
+    "category_nul": {"category": "\x00"},
+    "ids_nan": {"ids": "1,NaN"},
+    "date_overflow": {"created_after": "99999-01-01"},
 }
 
 
