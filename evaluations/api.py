@@ -18,10 +18,12 @@ from rest_framework.response import Response as ApiResponse
 
 from evaluations.evaluators import EvaluatorConfigError
 from evaluations.filters import RunPairForm
+from evaluations.gate import GateError, gate, resolve_run
 from evaluations.models import Evaluation
 from evaluations.pipeline import resolve_evaluators
 from evaluations.summaries import comparison, run_report
 from evaluations.tasks import enqueue_evaluation
+from mleval_site.api import NON_FIELD
 from runs.execution import ExecutionError, ExecutionOptions
 from runs.models import ModelRun, Response
 from runs.tasks import enqueue_execution
@@ -233,3 +235,75 @@ class CompareParams(RunPairForm):
     def clean_case_limit(self) -> int:
         limit = self.cleaned_data["case_limit"]
         return DEFAULT_CASE_LIMIT if limit is None else limit
+
+
+class GateParams(forms.Form):
+    baseline = forms.CharField(max_length=300)
+    candidate = forms.CharField(max_length=300)
+    alpha = forms.FloatField(required=False, min_value=1e-12, max_value=0.999999)
+    min_delta = forms.FloatField(required=False, min_value=0, max_value=0.999999)
+    evaluator = forms.CharField(required=False, max_length=100)
+
+
+GateSerializer = inline_serializer(
+    "GateVerdict",
+    {
+        "status": serializers.ChoiceField(["passed", "regression", "nothing_to_compare"]),
+        "exit_code": serializers.IntegerField(help_text="0, 1 or 2, as compare_runs exits."),
+        "message": serializers.CharField(),
+        "baseline": serializers.DictField(allow_null=True),
+        "candidate": serializers.DictField(allow_null=True),
+        "alpha": serializers.FloatField(),
+        "min_delta": serializers.FloatField(),
+        "checks": serializers.ListField(child=serializers.DictField()),
+        "summary": serializers.CharField(help_text="Plain text for a CI log."),
+        "junit": serializers.CharField(help_text="JUnit XML, one testcase per check."),
+        "markdown": serializers.CharField(help_text="A pull-request comment."),
+    },
+)
+
+
+class GateView(GenericAPIView):
+    """The CI gate's verdict (evaluations.gate), so `mleval gate` never recomputes it."""
+
+    permission_model = Evaluation
+    pagination_class = None
+    filter_backends: list = []
+
+    @extend_schema(
+        summary="Gate a candidate run on its baseline",
+        description="`compare_runs A B --fail-on regression` as JSON: `exit_code` 0 no "
+        "significant regression, 1 a significant regression (overall: McNemar p < alpha; "
+        "slice: Holm-adjusted p < alpha; both with a pass-rate drop beyond min_delta), 2 "
+        "nothing to compare. A bad argument (unknown run or evaluator) is a 400.",
+        parameters=[
+            OpenApiParameter(
+                "baseline", str, required=True, description="A run id or latest:<model name>."
+            ),
+            OpenApiParameter("candidate", str, required=True, description="A run id."),
+            OpenApiParameter("alpha", float, description="Significance level (0.05)."),
+            OpenApiParameter("min_delta", float, description="Pass-rate drop ignored (0)."),
+            OpenApiParameter("evaluator", str, description="Gate on this evaluator only."),
+        ],
+        responses={200: GateSerializer},
+    )
+    def get(self, request):
+        params = GateParams(request.query_params)
+        if not params.is_valid():
+            raise serializers.ValidationError(
+                {name: list(messages) for name, messages in params.errors.items()}
+            )
+        data = params.cleaned_data
+        try:
+            candidate = resolve_run(data["candidate"], flag="candidate")
+            baseline = resolve_run(data["baseline"], candidate, flag="baseline")
+            verdict = gate(
+                baseline,
+                candidate,
+                alpha=0.05 if data["alpha"] is None else data["alpha"],
+                min_delta=data["min_delta"] or 0.0,
+                evaluator=data["evaluator"] or None,
+            )
+        except GateError as error:
+            raise serializers.ValidationError({NON_FIELD: [str(error)]}) from None
+        return ApiResponse(verdict.as_json())

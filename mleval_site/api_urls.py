@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from cases.api import TestCaseViewSet
-from evaluations.api import CompareView, EvaluateView, ExecuteView, ReportView
+from evaluations.api import CompareView, EvaluateView, ExecuteView, GateView, ReportView
 from jobs.api import TaskView
 from mleval_site.api import not_found
 from runs.api import RunResponsesView, RunViewSet
@@ -29,6 +29,7 @@ v1 = [
     path("runs/<int:run_id>/evaluate/", EvaluateView.as_view(), name="run-evaluate"),
     path("runs/<int:run_id>/report/", ReportView.as_view(), name="run-report"),
     path("compare/", CompareView.as_view(), name="compare"),
+    path("gate/", GateView.as_view(), name="gate"),
     path("tasks/<uuid:task_id>/", TaskView.as_view(), name="task"),
 ]
 
