@@ -8,6 +8,7 @@ from django.db import connections, models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from cases.models import TestCase
 from mleval_site import jsonsafe
@@ -211,6 +212,12 @@ class ModelRun(UpdateNeverInserts, models.Model):
     @property
     def remaining_cases(self) -> int:
         return max(self.total_cases - self.done_cases, 0)
+
+    @cached_property
+    def execution_queued(self) -> bool:
+        """An execution job waits for a worker (the run page says "queued", not "not executed
+        yet"). One query; only asked of a pending run."""
+        return self.jobs.filter(kind="execution", state="queued").exists()
 
     @property
     def cases_per_call(self) -> int | None:

@@ -184,7 +184,7 @@ class TestDetail:
         client.post(f"/runs/{run.pk}/execute/", {"concurrency": 2, "timeout": 5, "retries": 1})
         with django_assert_max_num_queries(12):
             assert client.get(f"/runs/{run.pk}/").status_code == 200
-        with django_assert_max_num_queries(5):
+        with django_assert_max_num_queries(6):  # a pending run: is an execution queued?
             assert client.get(f"/runs/{run.pk}/progress/").status_code == 200
         with django_assert_max_num_queries(10):
             assert client.get(f"/runs/{run.pk}/drift/").status_code == 200
@@ -356,3 +356,30 @@ def test_execute_from_the_page_with_the_real_worker(login, engineer, run_worker,
     assert (run.status, run.completed_cases) == ("completed", 8)
     page = client.get(reverse("runs:detail", args=[run.pk]))
     assert b"8 cases called, run completed" in page.content
+
+
+class TestExecuteWording:
+    """The flash, the progress panel and the button say the same thing about a run."""
+
+    def test_after_execute_the_panel_says_queued(self, login, engineer, run):
+        page = login(engineer).post(
+            f"/runs/{run.pk}/execute/", {"concurrency": 2, "timeout": 5, "retries": 0}, follow=True
+        )
+        html = page.content.decode()
+        assert "Execution queued" in html and 'id="run-queued"' in html
+        assert "Not executed yet" not in html
+
+    def test_a_completed_run_does_not_offer_resume(self, login, engineer, run):
+        client = login(engineer)
+        assert ">Execute</button>" in client.get(f"/runs/{run.pk}/").content.decode()
+        execute_run(run)
+        run.refresh_from_db()
+        assert run.status == "completed" and run.remaining_cases == 0
+        html = client.get(f"/runs/{run.pk}/").content.decode()
+        assert "Resume" not in html and 'id="all-answered"' in html
+
+    def test_a_cancelled_half_done_run_offers_resume(self, login, engineer, run, golden):
+        ingest_responses(run, [json.loads(line(golden[0].pk))])
+        ModelRun.objects.filter(pk=run.pk).update(status="cancelled")
+        html = login(engineer).get(f"/runs/{run.pk}/").content.decode()
+        assert ">Resume</button>" in html
