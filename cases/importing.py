@@ -280,8 +280,24 @@ _raw_decode = jsonsafe.raw_decode
 
 def _json_error(error: ValueError) -> str:
     if isinstance(error, json.JSONDecodeError):
-        return f"{error.msg} (column {error.colno})"
+        return f"{error.msg} (column {_stopped_at(error.doc, error.pos)[1]})"
     return str(error)
+
+
+def _stopped_at(doc: str, pos: int) -> tuple[int, int]:
+    """(newlines before, column) of where the parser stopped in `doc`: the error's position
+    moved back over the whitespace before it. A missing brace or comma is only noticed at the
+    next line's first character, but it is missing at the end of the line before, where the
+    reader should look (not "column 1")."""
+    pos = _stopped_where(doc, pos)
+    return doc.count("\n", 0, pos), pos - (doc.rfind("\n", 0, pos) + 1) + 1
+
+
+def _stopped_where(doc: str, pos: int) -> int:
+    """`pos` moved back over the whitespace before it (see _stopped_at)."""
+    while pos > 0 and doc[pos - 1].isspace():
+        pos -= 1
+    return pos
 
 
 def _jsonl_records(reader: _CountingReader, report: ImportReport) -> Iterator[tuple[int, Any]]:
@@ -468,7 +484,7 @@ def _json_array_records(reader: _CountingReader, report: ImportReport) -> Iterat
                     if not eof and unfinished and len(buf) - pos < MAX_JSON_ELEMENT:
                         fill()
                         continue
-                    err_line = line_at(min(where, len(buf)))
+                    err_line = line_at(_stopped_where(buf, min(where, len(buf))))
                     raise _FileError(err_line, f"malformed JSON: {_json_error(error)}") from None
                 if end == len(buf) and not eof:
                     fill()

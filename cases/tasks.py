@@ -54,6 +54,20 @@ def import_checked(checked: Job, user) -> Job:
     return job
 
 
+def import_outcome(job: Job) -> tuple[str, str]:
+    """(label, badge class) of an import job on the pages. The job "succeeds" whenever the file
+    was read to the end, so its state alone would call a refused import done."""
+    if not job.is_finished:
+        return job.get_state_display(), "warn"
+    if job.state != Job.State.SUCCEEDED:
+        return job.get_state_display(), "bad"
+    errors = (job.result or {}).get("error_count")
+    dry_run = job.params.get("dry_run", True)
+    if errors:
+        return ("Errors found" if dry_run else "Refused"), "bad"
+    return ("Clean" if dry_run else "Imported"), "ok"
+
+
 def import_is_clean(job: Job) -> bool:
     """The import ran to the end and found no error (a check that may become an import)."""
     return job.state == Job.State.SUCCEEDED and not (job.result or {}).get("error_count")

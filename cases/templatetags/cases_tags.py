@@ -5,6 +5,7 @@ import json
 from django import template
 from django.http import QueryDict
 
+from cases import tasks
 from cases.choices import known_values
 
 register = template.Library()
@@ -44,3 +45,9 @@ def get_item(mapping, key):
 def known_value_lists() -> dict:
     """The datalists the case filters' text inputs point at (cases.choices)."""
     return {"known": known_values()}
+
+
+@register.simple_tag
+def import_outcome(job) -> tuple[str, str]:
+    """`{% import_outcome job as outcome %}`: (label, badge class), cases.tasks.import_outcome."""
+    return tasks.import_outcome(job)

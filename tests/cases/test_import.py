@@ -377,3 +377,19 @@ class TestCommand:
         out = io.StringIO()
         call_command("import_cases", "-", "--format", "jsonl", stdout=out, stderr=io.StringIO())
         assert out.getvalue().strip() == "imported 1 cases"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("file_format", ["jsonl", "json"])
+def test_a_missing_brace_is_reported_where_the_parser_stopped(file_format):
+    """Not "column 1" of the next line: the end of the line that lacks the brace."""
+    whole = json.dumps(case())
+    cut = whole[:-1]  # the closing brace missing
+    if file_format == "jsonl":
+        data = f"{whole}\n{whole}\n{cut}\n{whole}\n".encode()
+    else:
+        data = f"[\n{whole},\n{whole},\n{cut}\n]\n".encode()
+    line = 3 if file_format == "jsonl" else 4
+    (error,) = run(data, file_format, dry_run=True).errors
+    assert error.line == line
+    assert f"(column {len(cut) + 1})" in error.message

@@ -207,3 +207,26 @@ def test_progress_is_readable_while_the_import_is_uncommitted(monkeypatch, make_
     assert TestCase.objects.count() == 12
     job.refresh_from_db()
     assert job.state == "succeeded" and job.done == job.total == job.file_size > 0
+
+
+@pytest.mark.django_db
+def test_a_refused_import_is_not_listed_as_succeeded(login, curator):
+    client = login(curator)
+    bad = [*GOOD[:2], json.dumps(record(origin="robot"))]
+    for name, lines, button in (
+        ("bad.jsonl", bad, "import"),
+        ("checked.jsonl", bad, "check"),
+        ("good.jsonl", GOOD, "import"),
+    ):
+        client.post(reverse("cases:import"), {"file": upload(name, lines), button: "1"})
+    for job in Job.objects.all():
+        import_cases_task.call(job.pk)
+    html = client.get(reverse("cases:import")).content.decode()
+    rows = {
+        name: html[html.index(name) : html.index("</tr>", html.index(name))]
+        for name in ("bad.jsonl", "checked.jsonl", "good.jsonl")
+    }
+    assert '<span class="badge bad">Refused</span>' in rows["bad.jsonl"]
+    assert '<span class="badge bad">Errors found</span>' in rows["checked.jsonl"]
+    assert '<span class="badge ok">Imported</span>' in rows["good.jsonl"]
+    assert "Succeeded" not in html
