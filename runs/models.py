@@ -210,6 +210,30 @@ class ModelRun(UpdateNeverInserts, models.Model):
         return self.completed_cases + self.failed_cases
 
     @property
+    def outcome(self) -> dict:
+        """Answered vs succeeded vs failed, the one reading the run page, the run list and the
+        dashboard show: a run whose every call failed answered all its cases and succeeded on
+        none, which "40/40 answered" alone used to present as a success."""
+        answered = self.completed_cases + self.failed_cases
+        if answered == 0:
+            verdict = "nothing answered yet"
+        elif self.completed_cases == 0:
+            verdict = "every call failed"
+        elif self.failed_cases:
+            verdict = "some calls failed"
+        else:
+            verdict = "every call succeeded"
+        return {
+            "total": self.total_cases,
+            "answered": answered,
+            "succeeded": self.completed_cases,
+            "failed": self.failed_cases,
+            "unanswered": max(self.total_cases - answered, 0),
+            "verdict": verdict,
+            "all_failed": answered > 0 and self.completed_cases == 0,
+        }
+
+    @property
     def remaining_cases(self) -> int:
         return max(self.total_cases - self.done_cases, 0)
 

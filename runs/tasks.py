@@ -60,13 +60,19 @@ def execute_run_task(context, run_id: int, options: dict) -> dict:
             resume_finished=False,
             progress=lambda completed, failed, total: progress.update(completed + failed, total),
         )
+        # A run whose every call failed is a failed execution, not a "succeeded" task.
+        message = (
+            f"{summary.called} cases called: {summary.completed_cases} succeeded, "
+            f"{summary.failed_cases} failed; run {summary.status}"
+        )
         finish(
             job_id,
-            state=JobState.CANCELLED
-            if summary.status == RunStatus.CANCELLED
-            else JobState.SUCCEEDED,
+            state={RunStatus.CANCELLED: JobState.CANCELLED, RunStatus.FAILED: JobState.FAILED}.get(
+                summary.status, JobState.SUCCEEDED
+            ),
             result=asdict(summary),
-            message=f"{summary.called} cases called, run {summary.status}",
+            message=message,
+            error=message if summary.status == RunStatus.FAILED else "",
             done=summary.completed_cases + summary.failed_cases,
             total=summary.total_cases,
         )

@@ -54,7 +54,7 @@ SELECT r.run_id,
        avg(r.latency_ms)::float8,
        percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY r.latency_ms),
        max(r.latency_ms),
-       coalesce(sum(r.tokens_used), 0)::bigint,
+       sum(r.tokens_used)::bigint,  -- NULL (unknown, shown "–") when no response said
        avg(r.tokens_used)::float8,
        avg(r.memory_mb)::float8,
        max(r.memory_mb)::float8,
@@ -72,7 +72,7 @@ _CASES_JOIN = """
 JOIN test_cases tc ON tc.id = r.test_case_id
 JOIN model_runs mr ON mr.id = r.run_id"""
 # The row of a run without responses (GROUP BY yields none).
-_NO_RESPONSES = (0, 0, None, None, None, 0, None, None, None, 0, 0, 0, 0, 0)
+_NO_RESPONSES = (0, 0, None, None, None, None, None, None, None, 0, 0, 0, 0, 0)
 
 
 def response_figures(run_ids: Iterable[int], *, detail: bool = False) -> dict[int, dict]:

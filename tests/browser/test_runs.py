@@ -38,4 +38,6 @@ def test_register_execute_and_watch_a_run(live_server, engineer_page, run_worker
     # The progress block polls; when the run ends the page reloads with its tasks and counts.
     expect(page.locator("#run-progress .badge")).to_have_text("Completed", timeout=60_000)
     expect(page.locator("#run-progress")).to_contain_text("12 / 12")
-    expect(page.locator("#run-tasks")).to_contain_text("12 cases called, run completed")
+    expect(page.locator("#run-tasks")).to_contain_text(
+        "12 cases called: 12 succeeded, 0 failed; run completed"
+    )

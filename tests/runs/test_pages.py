@@ -15,6 +15,7 @@ from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response
 from runs.selection import register_run
 from runs.tasks import import_responses_task
+from tests.baker_recipes import make_case
 from tests.runs.conftest import SENTIMENT
 
 READERS = ["viewer", "curator", "engineer", "admin_user"]
@@ -355,7 +356,7 @@ def test_execute_from_the_page_with_the_real_worker(login, engineer, run_worker,
     run.refresh_from_db()
     assert (run.status, run.completed_cases) == ("completed", 8)
     page = client.get(reverse("runs:detail", args=[run.pk]))
-    assert b"8 cases called, run completed" in page.content
+    assert b"8 cases called: 8 succeeded, 0 failed; run completed" in page.content
 
 
 class TestExecuteWording:
@@ -383,3 +384,27 @@ class TestExecuteWording:
         ModelRun.objects.filter(pk=run.pk).update(status="cancelled")
         html = login(engineer).get(f"/runs/{run.pk}/").content.decode()
         assert ">Resume</button>" in html
+
+
+@pytest.mark.worker
+def test_a_run_whose_every_call_failed_never_reads_as_a_success(login, engineer, run_worker, db):
+    """All 40 calls failed: the run said Failed but its task "succeeded" and "40/40 cases
+    answered (100 %)"; now the run page, the list and the dashboard agree: 0 succeeded."""
+    for i in range(40):
+        make_case(input_data={"no_text": i})  # the demo model raises KeyError: 'text'
+    run = register_run(
+        model_name="broken", model_version="1", model_type="nlp", model_endpoint=SENTIMENT
+    )
+    client = login(engineer)
+    client.post(f"/runs/{run.pk}/execute/", {"concurrency": 2, "timeout": 5, "retries": 0})
+    assert run_worker(batch=True).returncode == 0
+    run.refresh_from_db()
+    assert (run.status, run.completed_cases, run.failed_cases) == ("failed", 0, 40)
+    job = run.jobs.get(kind="execution")
+    assert job.state == "failed" and "0 succeeded, 40 failed" in job.message
+    detail = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert 'id="all-failed"' in detail and "Every call failed" in detail
+    assert "succeeded</span>" in detail and "badge bad" in detail
+    outcome = '0 <span class="muted">succeeded</span> · <span class="error">40 failed</span>'
+    for page in ("/runs/", "/"):
+        assert outcome in client.get(page).content.decode(), page

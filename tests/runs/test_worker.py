@@ -51,7 +51,8 @@ def test_the_worker_executes_a_queued_run(model_server, run_worker):
     assert task.status == "SUCCESSFUL" and task.return_value["called"] == 12
     job = Job.objects.for_target(run).get()
     assert (job.kind, job.state, job.done, job.total) == ("execution", "succeeded", 12, 12)
-    assert job.message == "12 cases called, run completed" and job.result["called"] == 12
+    assert job.message == "12 cases called: 12 succeeded, 0 failed; run completed"
+    assert job.result["called"] == 12
 
 
 def test_a_worker_killed_mid_run_is_resumed_after_restart(model_server, run_worker):

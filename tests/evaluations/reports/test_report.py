@@ -285,7 +285,7 @@ def test_empty_run(build, django_assert_max_num_queries):
     assert report["evaluators"] == {}
     assert report["latency_ms"]["count"] == 0
     assert report["latency_ms"]["p50"] is None
-    assert report["tokens"] == {"total": 0, "mean": None}
+    assert report["tokens"] == {"total": None, "mean": None}
     assert report["errors"] == 0
     assert report["breakdowns"] == {"category": [], "difficulty": [], "model_type": [], "tag": []}
     assert all(report[block] is None for block in ("classification", "detection", "forecast"))
@@ -351,3 +351,35 @@ def test_selection_drift_from_the_runs_app(build, django_assert_max_num_queries)
     rows = {(r[0], r[4]): r[5] for r in report_rows(build_run_report(run))}
     assert rows[("selection_drift", "added")] == 1
     assert rows[("cases", "edited_since_run")] == 1
+
+
+def test_unknown_tokens_show_a_dash_not_0(build, login, viewer):
+    """No response reported tokens: the report said "0 tokens"; now "–" (null in JSON)."""
+    run = build.run()
+    for i in range(3):
+        build.respond(run, build.case({"label": "a"}), {"label": "a"}, latency_ms=5 + i)
+    assert build_run_report(run)["tokens"]["total"] is None
+    html = login(viewer).get(f"/runs/{run.pk}/report/").content.decode()
+    tile = html[html.index('id="performance"') :]
+    assert '<span class="num">–</span><span>tokens</span>' in tile
+    build.respond(run, build.case({"label": "a"}), {"label": "a"}, tokens_used=0)
+    assert build_run_report(run)["tokens"]["total"] == 0  # a reported 0 stays 0
+
+
+def test_each_headline_figure_says_what_it_covers(build, login, viewer):
+    """0.9366 accuracy on the well-formed vs 0.8533 pass rate on all disagreed silently."""
+    run = build.run()
+    outputs = [{"label": "a"}] * 3 + [{"label": "b"}] + [{"no_label": 1}]  # 1 malformed
+    for output in outputs:
+        build.judge(build.respond(run, build.case({"label": "a"}), output), "label_match")
+    failed = build.respond(run, build.case({"label": "a"}), {}, error_message="timeout")
+    build.judge(failed, "label_match")
+    report = build_run_report(run)
+    assert report["classification"]["accuracy"] == 0.75  # 3 of 4 well-formed
+    assert report["evaluators"]["label_match"]["pass_rate"] == 0.5  # 3 of all 6
+    html = login(viewer).get(f"/runs/{run.pk}/report/").content.decode()
+    tile = html[html.index('id="accuracy"') :]
+    tile = tile[: tile.index("</div>")]
+    assert "on 4 well-formed of 6 responses" in tile
+    assert "the label_match pass rate, 50" in tile and "is on all 6" in tile
+    assert "of 6 verdicts" in html and 'id="pass-rate-covers"' in html
