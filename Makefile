@@ -13,6 +13,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 REDIS_STAMP := $(VENV)/.installed-redis
+CLIENT_STAMP := $(VENV)/.installed-client
 PIP_INSTALL := $(PY) -m pip install --quiet
 RUNTIME := $(RUN_STAMP) $(if $(filter redis://% rediss://%,$(CACHE_URL)),$(REDIS_STAMP))
 
@@ -34,6 +35,11 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 $(TEST_STAMP) $(BENCH_STAMP) $(REDIS_STAMP): $(VENV)/.installed-%: pyproject.toml | $(PY)
 	$(PIP_INSTALL) -e '.[$*]'
 	@touch $@ $(RUN_STAMP)
+
+# The Python client (client/, its own package: mleval-client); its tests run against a live server.
+$(CLIENT_STAMP): client/pyproject.toml | $(PY)
+	$(PIP_INSTALL) -e ./client
+	@touch $@
 
 install: $(RUNTIME)
 
@@ -61,7 +67,7 @@ serve: $(RUNTIME)
 # (pytest-xdist; `auto`: one per core, 0: in this process), each on its own test database
 # (test_<name>_gw0, _gw1, ...); a test file's tests stay in one process (--dist loadscope).
 PYTEST_WORKERS ?= auto
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(CLIENT_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	export DJANGO_SETTINGS_MODULE=mleval_site.settings_test; \

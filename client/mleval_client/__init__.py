@@ -1,0 +1,11 @@
+"""mleval-client: the mleval API from Python, `run_experiment` and the `mleval gate` CI gate.
+
+from mleval_client import Client, run_experiment
+client = Client("http://127.0.0.1:8000", token)   # or MLEVAL_URL / MLEVAL_TOKEN
+report = run_experiment({"category": "sentiment"}, my_model, client=client)
+"""
+
+from mleval_client.client import ENDPOINTS, Client, MlevalError
+from mleval_client.experiment import run_experiment
+
+__all__ = ["ENDPOINTS", "Client", "MlevalError", "run_experiment"]
