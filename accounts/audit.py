@@ -45,8 +45,12 @@ class AuditEventFilterSet(django_filters.FilterSet):
     action = django_filters.CharFilter(lookup_expr="startswith", label="Action (prefix)")
     target_type = django_filters.CharFilter(label="Target type")
     target_id = django_filters.CharFilter(label="Target id")
-    since = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
-    until = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    since = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__gte", label="From (date)"
+    )
+    until = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__lte", label="Until (date)"
+    )
 
     class Meta:
         model = AuditEvent

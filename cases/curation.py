@@ -28,6 +28,25 @@ class BulkAction(models.TextChoices):
     DELETE = "delete", "Delete"
 
 
+# What the flash says after an action ("Approved: 1 case."): the review queue's verify is
+# an approval.
+DONE = {
+    BulkAction.VERIFY: "Verified",
+    BulkAction.UNVERIFY: "Unverified",
+    BulkAction.ADD_TAG: "Tag added",
+    BulkAction.REMOVE_TAG: "Tag removed",
+    BulkAction.SET_CATEGORY: "Category set",
+    BulkAction.SET_DIFFICULTY: "Difficulty set",
+    BulkAction.DELETE: "Deleted",
+}
+
+
+def done_message(action: str, changed: int, *, reviewing: bool = False) -> str:
+    """The flash after a bulk action, in the past tense, naming what happened."""
+    done = "Approved" if reviewing and action == BulkAction.VERIFY else DONE[BulkAction(action)]
+    return f"{done}: {changed:,} case{'s' if changed != 1 else ''}."
+
+
 NEEDS_VALUE = {
     BulkAction.ADD_TAG: "tag",
     BulkAction.REMOVE_TAG: "tag",

@@ -109,7 +109,9 @@ class BulkActionView(PermissionRequiredMixin, View):
                 **({"ids": data["ids"]} if data["target"] == "selected" else {}),
             },
         )
-        messages.success(request, f"{label}: {changed} case{'s' if changed != 1 else ''} changed.")
+        messages.success(
+            request, curation.done_message(action, changed, reviewing=_is_review(selection))
+        )
         return HttpResponseRedirect(back)
 
 

@@ -184,8 +184,12 @@ class TestCaseFilterSet(django_filters.FilterSet):
     tags = TagsFilter(label="Any of tags", widget=tag_input())
     tags_all = TagsFilter(match_all=True, label="All of tags", widget=tag_input())
     created_by = django_filters.CharFilter(field_name="created_by__username", label="Created by")
-    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
-    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    created_after = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__gte", label="Created from"
+    )
+    created_before = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__lte", label="Created until"
+    )
     json = django_filters.CharFilter(
         method="filter_json", label="JSON key=value", validators=[parse_json_condition]
     )

@@ -65,7 +65,7 @@ class RunForm(forms.ModelForm):
     class Meta:
         model = ModelRun
         fields = ["model_name", "model_version", "model_type", "model_endpoint", "config"]
-        labels = {"model_type": "Domain (model type)", "model_endpoint": "Endpoint"}
+        labels = {"model_type": "Domain", "model_endpoint": "Endpoint"}
         widgets = {"model_endpoint": forms.TextInput(attrs={"spellcheck": "false"})}
         help_texts = {
             "model_type": "nlp, computer_vision, time_series, ...: cases of this domain are used.",

@@ -11,8 +11,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
+
+
+@register.filter
+def ago(moment) -> str:
+    """ "just now" under a minute, else Django's "3 minutes ago" (never "0 minutes ago")."""
+    if moment is None:
+        return ""
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment)} ago"
+
 
 _LOW = (238, 242, 250)  # the lightest cell of a heat-map
 _HIGH = (36, 87, 197)  # the stylesheet's --accent

@@ -72,7 +72,7 @@ def test_bulk_verify_two_cases(page):
     page.click("button:has-text('Apply to selected')")
     expect(page.locator(".bulk-summary")).to_contain_text("2 selected cases")
     page.click("button:has-text('Verify 2 cases')")
-    expect(page.locator(".flash.success")).to_contain_text("Verify: 2 cases changed")
+    expect(page.locator(".flash.success")).to_contain_text("Verified: 2 cases.")
     verified = set(TestCase.objects.filter(is_verified=True).values_list("pk", flat=True))
     assert verified == {a.pk, b.pk} and c.pk not in verified
 

@@ -161,6 +161,7 @@ class TestReviewQueue:
         assert response["Location"] == "/cases/review/"
         case.refresh_from_db()
         assert case.is_verified and case.origin == "ai-generated"
+        assert "Approved: 1 case." in client.get("/cases/review/").content.decode()
         assert list(client.get(reverse("cases:review")).context["page"]) == []
 
     def test_approve_selected_needs_no_confirmation_page(self, login, curator, make_case):

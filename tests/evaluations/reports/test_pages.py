@@ -319,3 +319,12 @@ def test_compare_with_another_run_opens_the_picker_on_the_runs_domain(build, vie
     assert f"clf · version 2.0 · {other_nlp.created_at:%Y-%m-%d}" in html
     missing = client.get(reverse("evaluations:compare") + "?a=999999")
     assert missing.status_code == 400 and b"there is no run #999999" in missing.content
+
+
+def test_a_forecast_report_speaks_of_points_not_boxes(build, viewer, login):
+    run = build.run("fc")
+    case = build.case({"values": [1.0, 2.0]}, output_type="forecast")
+    build.judge(build.respond(run, case, {"values": [1.0, 2.5]}), "forecast_error")
+    html = login(viewer).get(reverse("evaluations:run-report", args=[run.pk])).content.decode()
+    assert 'id="forecast"' in html
+    assert "Pooled over all points" in html and "boxes" not in html
