@@ -15,12 +15,15 @@ wrong key for anything else. They never mutate their input.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, NamedTuple
 
 __all__ = [
     "OUTPUT_TYPE_NEEDS",
     "Box",
+    "ASSERTION_TYPES",
     "ShapeError",
+    "assertion_errors",
     "coerce_boxes",
     "coerce_confidence",
     "canonical_label",
@@ -327,17 +330,91 @@ OUTPUT_TYPE_NEEDS: dict[str, tuple[str, Any]] = {
 }
 
 
+# The per-case checks of the ``assertions`` evaluator (ground truth ``"assert"``): each type
+# with a description of the "value" it needs. The evaluator and the case editor both use
+# assertion_errors, so an "assert" list the editor accepts is one the evaluator can score.
+ASSERTION_TYPES: dict[str, str] = {
+    "contains": "a non-empty string",
+    "not_contains": "a non-empty string",
+    "icontains": "a non-empty string",
+    "regex": "a Python regular expression",
+    "equals": "any JSON value",
+    "json_schema": "a JSON Schema (an object or a boolean)",
+    "numeric": "a number",
+    "llm_rubric": "a non-empty string (the criterion a judge checks)",
+}
+_ASSERTION_KEYS = {"type", "value", "weight", "tolerance"}
+
+
+def _assertion_item_error(item: Any) -> str | None:
+    if type(item) is not dict:
+        return f'must be an object {{"type", "value"}}, got {json_type(item)}'
+    unknown = sorted(set(item) - _ASSERTION_KEYS)
+    if unknown:
+        return f'unknown key "{unknown[0]}" (allowed: type, value, weight, tolerance)'
+    kind = item.get("type")
+    if kind not in ASSERTION_TYPES:
+        return f'"type" must be one of {", ".join(ASSERTION_TYPES)}, got {kind!r}'
+    if "value" not in item:
+        return f'missing "value" ({ASSERTION_TYPES[kind]})'
+    value = item["value"]
+    if "weight" in item:
+        try:
+            if _number(item["weight"], '"weight"') < 0:
+                return '"weight" must be >= 0'
+        except ShapeError as exc:
+            return str(exc)
+    if "tolerance" in item and kind != "numeric":
+        return '"tolerance" applies to type numeric only'
+    if kind in ("contains", "not_contains", "icontains", "llm_rubric", "regex"):
+        if type(value) is not str or not value:
+            return f'"value" must be {ASSERTION_TYPES[kind]}, got {json_type(value)}'
+        if kind == "regex":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                return f'"value" is not a valid regular expression: {exc}'
+    elif kind == "json_schema" and type(value) not in (dict, bool):
+        return f'"value" must be {ASSERTION_TYPES[kind]}, got {json_type(value)}'
+    elif kind == "numeric":
+        try:
+            _number(value, '"value"')
+            if _number(item.get("tolerance", 0), '"tolerance"') < 0:
+                return '"tolerance" must be >= 0'
+        except ShapeError as exc:
+            return str(exc)
+    return None
+
+
+def assertion_errors(items: Any) -> list[str]:
+    """Why a ground truth's ``"assert"`` list cannot be scored, one message per bad item."""
+    if type(items) is not list:
+        return [f'"assert" must be an array of {{"type", "value"}} objects, got {json_type(items)}']
+    if not items:
+        return ['"assert" must hold at least one assertion']
+    errors = []
+    for i, item in enumerate(items):
+        error = _assertion_item_error(item)
+        if error:
+            errors.append(f'"assert"[{i}]: {error}')
+    return errors
+
+
 def ground_truth_errors(output_type: str, ground_truth: Any) -> list[str]:
     """Why a ground truth cannot be scored for its output_type; empty when it can.
 
-    ``structured`` and unknown output types accept any JSON value.
+    ``structured`` and unknown output types accept any JSON value. An ``"assert"`` list, for
+    any output type, must be well formed (assertion_errors).
     """
+    errors = []
+    if type(ground_truth) is dict and "assert" in ground_truth:
+        errors = [f"ground_truth {e}" for e in assertion_errors(ground_truth["assert"])]
     needs = OUTPUT_TYPE_NEEDS.get(output_type)
     if needs is None:
-        return []
+        return errors
     description, check = needs
     try:
         check(ground_truth)
     except ShapeError as exc:
-        return [f"ground_truth needs {description} for output_type {output_type}: {exc}"]
-    return []
+        errors.append(f"ground_truth needs {description} for output_type {output_type}: {exc}")
+    return errors

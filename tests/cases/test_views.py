@@ -308,6 +308,18 @@ class TestCreateEdit:
             ("input_data", '{"text": "hi",}', "", "Invalid JSON at line 1, column 15"),
             ("ground_truth", '{"labl": "cat"}', "classification", 'missing key "label"'),
             ("input_data", "[]", "", "must be a JSON object"),
+            (
+                "ground_truth",
+                '{"text": "8", "assert": [{"type": "regex", "value": "(8"}]}',
+                "text",
+                '"assert"[0]: "value" is not a valid regular expression',
+            ),
+            (
+                "ground_truth",
+                '{"assert": [{"type": "contains", "value": "8"}]}',
+                "structured",
+                '"badge ok">valid JSON',
+            ),
         ],
     )
     def test_live_json_hint(self, login, viewer, field, text, output_type, expected):

@@ -780,6 +780,7 @@ def test_defaults_per_output_type():
 
 
 EXPECTED = {
+    "assertions",
     "exact_match",
     "label_match",
     "multilabel_f1",
