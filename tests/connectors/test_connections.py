@@ -208,3 +208,17 @@ def test_a_registered_run_cannot_be_patched_onto_a_connection(saved, cases, engi
     )
     assert answer.status_code == 400
     assert "register a new run" in answer.json()["errors"]["model_endpoint"][0]
+
+
+def test_the_test_of_a_batching_kind_is_its_health_get(db, openai_server):
+    kserve = Connection.objects.create(
+        name="kserve", kind="kserve-v2", base_url=f"{openai_server.base_url}/v2/models/iris"
+    )
+    result = probe_connection(kserve)
+    assert (result.ok, result.status, result.problem) == (False, 404, "HTTP 404")
+    assert "no route GET /v1/v2/models/iris/ready" in result.reply
+    mlflow = Connection.objects.create(
+        name="mlflow", kind="mlflow", base_url=openai_server.base_url
+    )
+    assert "GET /v1/ping" in probe_connection(mlflow).reply
+    assert openai_server.chat_requests() == []
