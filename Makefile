@@ -20,7 +20,8 @@ RUNTIME := $(RUN_STAMP) $(if $(filter redis://% rediss://%,$(CACHE_URL)),$(REDIS
 .PHONY: run test bench lint format install serve stop-db clean
 WEB_WORKERS ?= 4
 TASK_WORKERS ?= 2
-BIND ?= 127.0.0.1:8000
+PORT ?= 8000
+BIND ?= 127.0.0.1:$(PORT)
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "mleval needs Python 3.12 or newer: none found; set PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -43,13 +44,16 @@ $(CLIENT_STAMP): client/pyproject.toml | $(PY)
 
 install: $(RUNTIME)
 
-# Development mode on the embedded PostgreSQL (or DATABASE_URL): migrate, seed once, worker + web server.
+# Development mode on the embedded PostgreSQL (or DATABASE_URL): migrate, seed once, worker + web server
+# on BIND (PORT=8001 make run, or BIND=0.0.0.0:8000). The first run writes a git-ignored .env
+# (DEBUG=true, a generated SECRET_KEY) so plain `manage.py` commands work in this checkout too.
 run: $(RUNTIME)
+	$(PY) -m mleval_site.dotenv && \
 	export DEBUG=true; \
 	$(MANAGE) migrate --no-input && \
 	$(MANAGE) bootstrap && \
 	{ $(MANAGE) db_worker --queue-name '*' & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(MANAGE) runserver 127.0.0.1:8000; }
+	  $(MANAGE) runserver $(BIND); }
 
 # The production stack on one machine: gunicorn (WEB_WORKERS processes) and TASK_WORKERS task
 # workers, DEBUG off, against DATABASE_URL (or the embedded PostgreSQL). Needs SECRET_KEY.

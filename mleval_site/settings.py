@@ -1,7 +1,10 @@
 """mleval settings, read from the environment (django-environ).
 
 Production-safe by default: DEBUG is off unless DEBUG=true, and SECRET_KEY is then required.
-`make run` switches on development mode. With no DATABASE_URL an embedded PostgreSQL is started.
+`make run` switches on development mode, and its first run writes a git-ignored `.env`
+(DEBUG=true, a generated SECRET_KEY; mleval_site/dotenv.py) read here, so `manage.py` commands
+work in that checkout; variables set in the environment win over the file. With no
+DATABASE_URL an embedded PostgreSQL is started.
 """
 
 import importlib.util
@@ -15,6 +18,11 @@ from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
+# The checkout's local settings (written by the first `make run`: DEBUG=true and a generated
+# SECRET_KEY), so `manage.py` works there without exports; the environment wins over the file.
+_ENV_FILE = Path(env.str("MLEVAL_ENV_FILE", default="") or BASE_DIR / ".env")
+if _ENV_FILE.is_file():
+    environ.Env.read_env(_ENV_FILE, overwrite=False)
 
 
 def _read(name: str, cast, default):
