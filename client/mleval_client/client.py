@@ -298,8 +298,17 @@ class Runs:
             )
         return state
 
-    def report(self, run: Any) -> dict:
-        return self.client.request("runs.report", path={"run_id": _id(run)})
+    def report(self, run: Any, *, fresh: bool = False, timeout: float = 120, poll: float = 0.3):
+        """The run report. The server serves its stored figures, marked ``summary.state``
+        "computing" while the worker recomputes them (right after scoring, say); ``fresh``
+        waits until they are current."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.client.request("runs.report", path={"run_id": _id(run)})
+            state = (report.get("summary") or {}).get("state", "fresh")
+            if not fresh or state == "fresh" or time.monotonic() > deadline:
+                return report
+            time.sleep(poll)
 
 
 class Versions:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +59,7 @@ def run_experiment(
             raise MlevalError(f"no case selected by {selection_or_version!r}")
         run = _register(client, selection_or_version, cases, task, model_name, model_version,
                         model_type)  # fmt: skip
+        print(f"mleval: run #{run['id']} (to resume it: run={run['id']})", file=sys.stderr)
         todo = cases
     else:
         run = client.runs.get(run)
@@ -67,7 +69,7 @@ def run_experiment(
     if todo:
         _execute(client, run, todo, task, concurrency, push_every)
     client.runs.evaluate(run, evaluators, wait=True, progress=progress)
-    return client.runs.report(run)
+    return client.runs.report(run, fresh=True)
 
 
 def _cases(client: Client, selection_or_version: Any) -> list[dict]:

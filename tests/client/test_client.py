@@ -57,7 +57,7 @@ def test_every_method(connect, admin_user, run_worker):
     for run in (run_a, run_b):
         state = client.runs.evaluate(run, ["label_match"], progress=False, timeout=120)
         assert state["status"] == "completed"
-    report = client.runs.report(run_b)
+    report = client.runs.report(run_b, fresh=True)
     assert report["evaluators"]["label_match"]["pass_rate"] == pytest.approx(190 / 250)
     assert client.runs.get(run_b)["status"] == "completed"
 
