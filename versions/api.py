@@ -92,7 +92,10 @@ class VersionCasesView(generics.ListAPIView):
     def page_ordering(self) -> tuple[str, ...]:
         return ("case_id",)
 
-    @extend_schema(summary="A version's cases (paged)")
+    @extend_schema(
+        summary="A version's cases (paged)",
+        parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH, description="Version id")],
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -19,6 +19,7 @@ from runs.connections import Connection
 from runs.ingestion import ingest_responses
 from runs.selection import register_run
 from tests.baker_recipes import make_case
+from versions.freezing import freeze
 
 # The API's catch-all answers "nothing here" (JSON 404) to everyone, so scripts get JSON, never
 # a login page; it reads and writes nothing. (The admin's catch-all redirects to its login.)
@@ -69,8 +70,14 @@ def _value(pattern: str, name: str, ids: dict) -> str:
     if name in ("object_id", "id"):
         admin = re.match(r"admin/(\w+)/(\w+)/", pattern)
         return str(ids["admin"].get(admin.groups() if admin else None, ids["case"]))
+    if name == "revision":  # versions/cases/<pk>/revisions/<revision>/restore/
+        return "1"
     if name == "pk":
         for prefix, key in (
+            ("versions/cases/", "case"),
+            ("versions/", "version"),
+            ("api/v1/versions/", "version"),
+            ("api/v1/^versions", "version"),
             ("cases/import/", "import_job"),
             ("jobs/", "import_job"),
             ("accounts/tokens/", "token"),
@@ -131,8 +138,11 @@ def seeded(db, make_user, admin_user) -> dict:
     connection = Connection.objects.create(
         name="seeded", kind="openai", base_url="http://127.0.0.1:9/v1", created_by=admin_user
     )
+    version = freeze("seeded v1", selection={})
+    TestCase.objects.filter(pk=cases[0].pk).update(category="edited")  # revision 1 kept
     case_type = ContentType.objects.get_for_model(TestCase)
     return {
+        "version": version.pk,
         "case": cases[0].pk,
         "cases": [c.pk for c in cases],
         "waiting": waiting.pk,
