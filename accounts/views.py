@@ -1,5 +1,7 @@
 """/accounts/tokens/: every logged-in user manages their own API tokens."""
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db import transaction
@@ -69,3 +71,10 @@ class AuditLogView(PermissionRequiredMixin, FilterQueryMixin, FilterView):
 
     def get_queryset(self):
         return AuditEvent.objects.all()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        for event in context["object_list"]:  # a page of them: JSON, not a Python dict
+            event.detail_json = json.dumps(event.detail, indent=2, ensure_ascii=False)
+            event.detail_line = json.dumps(event.detail, ensure_ascii=False)
+        return context

@@ -30,3 +30,13 @@ def test_ago_says_just_now_under_a_minute():
     assert ago(now - timedelta(seconds=20)) == "just now"
     assert ago(now - timedelta(minutes=3, seconds=5)) == "3\xa0minutes ago"
     assert ago(None) == ""
+
+
+@pytest.mark.django_db
+def test_audit_details_are_json_not_python(admin_user, login):
+    from accounts.audit import record
+
+    record(admin_user, "case.update", None, changed=True, fields=["tags"], note=None)
+    html = login(admin_user).get("/audit/").content.decode()
+    assert "&quot;changed&quot;: true" in html and "&quot;note&quot;: null" in html
+    assert "True" not in html and "&#x27;fields&#x27;" not in html
