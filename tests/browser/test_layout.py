@@ -45,7 +45,9 @@ def main_pages() -> list[str]:
     ]
 
 
-def test_main_pages_fit_1280_px_and_carry_the_menu(seeded, session_context, admin_user, live_server):
+def test_main_pages_fit_1280_px_and_carry_the_menu(
+    seeded, session_context, admin_user, live_server
+):
     context = session_context(admin_user)
     page = context.new_page()
     page.set_viewport_size({"width": WIDTH, "height": 900})
