@@ -51,3 +51,25 @@ def known_value_lists() -> dict:
 def import_outcome(job) -> tuple[str, str]:
     """`{% import_outcome job as outcome %}`: (label, badge class), cases.tasks.import_outcome."""
     return tasks.import_outcome(job)
+
+
+READABLE_CHARS = 600
+
+
+@register.filter
+def readable(value, limit: int = READABLE_CHARS) -> str:
+    """An input or ground truth to judge in a table without opening the case: a flat object
+    as `key: value` lines (the text itself when it has one key), else compact JSON; cut at
+    `limit` characters."""
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(v, str | int | float | bool) for v in value.values())
+    ):
+        if len(value) == 1:
+            text = str(next(iter(value.values())))
+        else:
+            text = "\n".join(f"{key}: {v}" for key, v in value.items())
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"

@@ -152,6 +152,19 @@ class TestReviewQueue:
         page = login(viewer).get(reverse("cases:review")).context["page"]
         assert [c.pk for c in page] == [first.pk, second.pk]
 
+    def test_shows_enough_text_to_judge_with_the_ground_truth(self, login, viewer, make_case):
+        text = "The kettle boils fast but the lid broke after a week, which is annoying. " * 4
+        make_case(
+            origin="ai-generated",
+            is_verified=False,
+            input_data={"text": text.strip()},
+            ground_truth={"label": "negative"},
+        )
+        html = login(viewer).get(reverse("cases:review")).content.decode()
+        row = html[html.index('class="review-text"') :]
+        assert text.strip().replace("'", "&#x27;") in row  # the whole text (up to 600 chars)
+        assert row.index("kettle") < row.index(">negative<")  # the truth right beside it
+
     def test_approve_one_keeps_its_origin(self, login, curator, make_case):
         case = make_case(origin="ai-generated", is_verified=False)
         client = login(curator)
