@@ -20,6 +20,7 @@ FOLD_CHARS = 300  # longer than this (or more than FOLD_LINES lines): folded, a 
 FOLD_LINES = 8
 DIFF_TOKENS = 4000  # past this many words a side, no diff (SequenceMatcher is quadratic)
 PREVIEW_CHARS = 120
+COMPACT_CHARS = 60
 _TOKEN = re.compile(r"\s+|[^\s]+")
 
 
@@ -40,7 +41,9 @@ def shown(value: Any) -> dict:
     and the preview line a folded value shows."""
     if value is None:
         return {"missing": True}
-    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if len(text) > COMPACT_CHARS and not isinstance(value, str):  # short JSON stays on a line
+        text = json.dumps(value, indent=2, ensure_ascii=False)
     folded = len(text) > FOLD_CHARS or text.count("\n") >= FOLD_LINES
     preview = " ".join(text.split())
     if len(preview) > PREVIEW_CHARS:
