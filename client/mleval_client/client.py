@@ -107,7 +107,7 @@ class Client:
         """One call of an :data:`ENDPOINTS` operation; 429s are retried after Retry-After."""
         method, template, _ = ENDPOINTS[endpoint]
         url = template.format(**(path or {}))
-        params = {k: v for k, v in (params or {}).items() if v is not None}
+        params = {k: _query(v) for k, v in (params or {}).items() if v is not None}
         headers = {"Content-Type": content_type} if content_type else None
         if json_body is not None:
             content = _dumps(json_body)
@@ -333,6 +333,16 @@ class Versions:
         key = self.get(version)["id"] if not isinstance(_id(version), int) else _id(version)
         for case in self.client.pages("versions.cases", path={"pk": key}):
             yield {"id": case["case_id"], **case}
+
+
+def _query(value: Any) -> Any:
+    """A query value as the API reads it: lists (tags, ids; a run's stored selection has them)
+    comma-separated, booleans true/false."""
+    if isinstance(value, list | tuple | set):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 def _dumps(value: Any) -> bytes:

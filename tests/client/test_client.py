@@ -20,6 +20,8 @@ def test_every_method(connect, admin_user, run_worker):
     listed = list(client.cases.list(category="client", page_size=100))  # three pages
     assert sorted(case["id"] for case in listed) == sorted(case["id"] for case in created)
     assert client.cases.get(created[3])["external_id"] == "c-3"
+    picked = [created[5]["id"], created[9]["id"]]
+    assert [c["id"] for c in client.cases.list(ids=picked, is_verified=True, sort="id")] == picked
     frame = pd.DataFrame(case_rows(2, "frame", prefix="f"))
     assert [case["external_id"] for case in client.cases.create(frame)] == ["f-0", "f-1"]
 
