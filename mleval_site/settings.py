@@ -259,6 +259,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # runs their code), how often a running run's watchdog checks that its worker is alive, and the
 # largest response upload the run page ingests at once (bigger ones go to the worker).
 MLEVAL_PYTHON_ENDPOINT_MODULES = _read("MLEVAL_PYTHON_ENDPOINT_MODULES", list, ["runs.demo_models"])
+# Custom evaluators (docs/evaluators.md): dotted paths to an Evaluator, a list of them or a
+# scoring function, registered at start-up beside the entry point group mleval.evaluators.
+MLEVAL_EVALUATORS = _read("MLEVAL_EVALUATORS", list, [])
 # The hosts and networks a run's http(s) endpoint may reach (runs/reach.py): `*` (anything, the
 # development and test default), `public` (globally routable addresses only, the production
 # default), CIDR networks, addresses, host names and `.domain` suffixes, comma-separated.
