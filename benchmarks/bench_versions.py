@@ -57,6 +57,7 @@ def revisions_cost(n: int, rounds: int) -> dict:
     """Import and bulk-update seconds with the triggers off and on, best of `rounds` each."""
     seconds: dict[str, list[float]] = {"import_off": [], "import_on": [], "bulk_off": [],
                                        "bulk_on": []}  # fmt: skip
+    written = 0
     with tempfile.TemporaryDirectory(prefix="mleval-bench-") as tmp:
         path = Path(tmp) / "cases.jsonl"
         bench_cases.generate(path, n)
@@ -73,6 +74,8 @@ def revisions_cost(n: int, rounds: int) -> dict:
                     seconds[f"bulk_{label}"].append(
                         timed(lambda: sql(BULK_UPDATE))  # fmt: skip
                     )
+                    if on:  # the bulk update's revisions (one per case), checked below
+                        written = _count("case_revisions")
         finally:
             revision_triggers(True)
     best = {key: min(values) for key, values in seconds.items()}
@@ -85,7 +88,7 @@ def revisions_cost(n: int, rounds: int) -> dict:
         "bulk_update_without_revisions_s": round(best["bulk_off"], 2),
         "bulk_update_with_revisions_s": round(best["bulk_on"], 2),
         "bulk_update_ratio": round(best["bulk_on"] / best["bulk_off"], 3),
-        "revisions_written": _count("case_revisions"),
+        "revisions_written_by_the_bulk_update": written,
     }
 
 
