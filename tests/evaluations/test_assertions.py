@@ -143,3 +143,32 @@ def test_invalid_schema_and_missing_list_are_ground_truth_errors():
 def test_zero_weights_are_an_error_verdict():
     verdict = run(SPIDER, [{"type": "contains", "value": "8", "weight": 0}])
     assert verdict.score == 0.0 and "every weight is 0" in verdict.metrics["error"]
+
+
+@pytest.mark.django_db
+def test_a_run_scores_assertions_and_counts_cases_without_them_apart():
+    """Through the pipeline: a case without "assert" is not applicable (not a curation error),
+    a malformed list is a curation error, the others are scored."""
+    from model_bakery import baker
+
+    from cases.models import TestCase
+    from evaluations.models import Evaluation
+    from evaluations.pipeline import evaluate_run
+    from runs.models import ModelRun, Response
+
+    run = baker.make(ModelRun, model_type="nlp")
+    truths = [
+        {"text": "8", "assert": [{"type": "contains", "value": "8"}]},
+        {"text": "8", "assert": [{"type": "regex", "value": "eight"}]},
+        {"text": "8"},
+        {"text": "8", "assert": [{"type": "numeric", "value": "8"}]},
+    ]
+    for truth in truths:
+        case = baker.make(TestCase, output_type="text", ground_truth=truth)
+        baker.make(Response, run=run, test_case=case, output_data={"text": "It has 8 legs."})
+    result = evaluate_run(run, ["assertions"])
+    assert (result.not_applicable, result.curation_errors) == (1, 1)
+    verdicts = Evaluation.objects.filter(evaluator_type="assertions").order_by("response_id")
+    assert [v.passed for v in verdicts] == [True, False, False, False]
+    assert verdicts[2].metrics["not_applicable"] is True
+    assert verdicts[3].metrics["ground_truth_error"] is True
