@@ -20,9 +20,10 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from accounts.audit import record
-from cases import validation
+from cases import openapi, validation
 from cases.filters import TestCaseFilterSet, sort_ordering
 from cases.models import TestCase
+from mleval_site.api import Conflict
 
 EDITABLE_FIELDS = validation.FIELDS
 _datetime = serializers.DateTimeField().to_representation
@@ -52,7 +53,7 @@ def _on_conflict(serializer: serializers.BaseSerializer) -> str:
 def stored_by_external_id(values_list: list[dict], on_conflict: str) -> dict[str, TestCase]:
     """The stored cases (locked) that share an external_id with the posted ones.
 
-    With on_conflict "error" any such case is a 400 naming the object (and index, for a list);
+    With on_conflict "error" any such case is a 409 naming the object (and index, for a list);
     "skip" and "update" get the cases back to keep or overwrite. No query when none has one.
     """
     wanted = {values["external_id"]: i for i, values in enumerate(values_list)}
@@ -72,8 +73,8 @@ def stored_by_external_id(values_list: list[dict], on_conflict: str) -> dict[str
             )
             errors[wanted[external_id]] = {"external_id": [message]}
         if len(values_list) == 1:
-            raise serializers.ValidationError(errors[0])
-        raise serializers.ValidationError([errors.get(i, {}) for i in range(len(values_list))])
+            raise Conflict(errors[0])
+        raise Conflict([errors.get(i, {}) for i in range(len(values_list))])
     return stored
 
 
@@ -145,6 +146,11 @@ class TestCaseSerializer(serializers.ModelSerializer):
                 {"non_field_errors": [f"a case must be a JSON object, got {type(data).__name__}"]}
             )
         record = dict(data)
+        if self.instance is not None and ("ground_truth" in data) != ("output_type" in data):
+            missing = "output_type" if "ground_truth" in data else "ground_truth"
+            raise serializers.ValidationError(
+                {missing: ["send ground_truth and output_type together (the shape follows it)"]}
+            )
         if self.instance is not None:  # a partial update: unchanged fields keep their values
             stored = {name: getattr(self.instance, name) for name in EDITABLE_FIELDS}
             record = {**stored, **record}
@@ -200,6 +206,10 @@ CASE_OR_LIST = PolymorphicProxySerializer(
         description="The golden set unless `scope` (or an origin / verified filter) widens it; "
         "the filters of the /cases/ page. Newest first unless `sort` says otherwise; "
         "cursor-paginated (follow `next`).",
+        parameters=[
+            OpenApiParameter("json", {"type": "string", "pattern": openapi.JSON_CONDITION}),
+            OpenApiParameter("is_verified", {"enum": openapi.YES_NO}),
+        ],
         responses={200: TestCaseSerializer(many=True)},
     ),
     create=extend_schema(
@@ -217,11 +227,13 @@ CASE_OR_LIST = PolymorphicProxySerializer(
                 description="What a known external_id does (default error).",
             )
         ],
-        request=CASE_OR_LIST,
+        request={"application/json": openapi.CASE_CREATE_BODY},
         responses={201: CASE_OR_LIST},
     ),
     retrieve=extend_schema(responses={200: TestCaseSerializer}),
-    partial_update=extend_schema(responses={200: TestCaseSerializer}),
+    partial_update=extend_schema(
+        request={"application/json": openapi.CASE_PATCH_BODY}, responses={200: TestCaseSerializer}
+    ),
     destroy=extend_schema(
         description="Deletes the case with its responses and their evaluations.",
         responses={204: OpenApiResponse(description="Deleted.")},

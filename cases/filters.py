@@ -4,6 +4,7 @@ The list page, bulk actions ("all matching"), export, run selection, the API and
 all go through TestCaseFilterSet, so a selection means the same thing everywhere.
 """
 
+import re
 from argparse import ArgumentParser
 
 import django_filters
@@ -163,8 +164,31 @@ def tag_input() -> forms.TextInput:
     )
 
 
-class NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
+IDS_PATTERN = r"(\d{1,18}(,\d{1,18})*)?"  # bigint ids; the API schema states the same
+
+
+class IdsField(forms.CharField):
+    """Case ids: "3,5,8" (the pages, the API) or a list of integers (a run's selection)."""
+
+    def to_python(self, value) -> list[int]:
+        if isinstance(value, list | tuple):
+            if not all(type(item) is int and 0 <= item < 10**18 for item in value):
+                raise ValidationError("Give case ids (whole numbers).", code="invalid")
+            return list(value)
+        text = "" if value in self.empty_values else str(value)  # not stripped: as the schema
+        if not re.fullmatch(IDS_PATTERN, text):
+            raise ValidationError("Give case ids as whole numbers separated by commas.")
+        return [int(item) for item in text.split(",") if item]
+
+
+@extend_schema_field({"type": "string", "pattern": f"^{IDS_PATTERN}$"})
+class NumberInFilter(django_filters.Filter):
     """`ids=3,5,8`: the rows a user ticked, as a filter, so bulk actions take one path."""
+
+    field_class = IdsField
+
+    def filter(self, qs, value):
+        return qs.filter(id__in=value) if value else qs
 
 
 class TestCaseFilterSet(django_filters.FilterSet):
@@ -283,7 +307,7 @@ def selection_errors(selection: dict) -> dict[str, list[str]]:
             errors[key] = [f"must be a string, number or boolean, not {type(value).__name__}"]
         elif isinstance(value, bool) and key != "is_verified":
             errors[key] = ["must be a string, not a boolean"]
-        elif isinstance(value, int) and not isinstance(value, bool) and key != "ids":
+        elif isinstance(value, int) and not isinstance(value, bool):
             errors[key] = ["must be a string, not a number"]
     return errors
 

@@ -17,7 +17,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response as ApiResponse
 
 from evaluations.evaluators import EvaluatorConfigError
-from evaluations.filters import RunPairForm
+from evaluations.filters import MAX_ID, RunPairForm
 from evaluations.gate import GateError, gate, resolve_run
 from evaluations.models import Evaluation
 from evaluations.pipeline import resolve_evaluators
@@ -30,6 +30,7 @@ from runs.tasks import enqueue_execution
 
 DEFAULT_CASE_LIMIT = 1000
 MAX_CASE_LIMIT = 100_000
+RUN_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}  # as RunIdField checks it
 
 
 def task_url(request, task_id: str) -> str:
@@ -204,11 +205,11 @@ class CompareView(GenericAPIView):
         description="The JSON of `compare_runs` (INTERFACES.md, Comparison JSON). `cases` lists "
         "the paired verdicts, regressions first, at most `case_limit` of them.",
         parameters=[
-            OpenApiParameter("a", int, required=True, description="Run A (the baseline)."),
-            OpenApiParameter("b", int, required=True, description="Run B (the candidate)."),
+            OpenApiParameter("a", RUN_ID, required=True, description="Run A (the baseline)."),
+            OpenApiParameter("b", RUN_ID, required=True, description="Run B (the candidate)."),
             OpenApiParameter(
                 "case_limit",
-                int,
+                {"type": "integer", "minimum": 0, "maximum": MAX_CASE_LIMIT},
                 description=f"Most case pairs listed (default {DEFAULT_CASE_LIMIT}, at most "
                 f"{MAX_CASE_LIMIT}; 0 lists none).",
             ),

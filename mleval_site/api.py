@@ -22,6 +22,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from mleval_site import jsonsafe
+from mleval_site.api_schema import CURSOR_FORMAT
 
 
 class RolePermissions(DjangoModelPermissions):
@@ -119,6 +120,33 @@ class CursorPage(CursorPagination):
                     {"cursor": ["Invalid cursor: follow the `next` and `previous` links."]}
                 ) from None
         return cursor
+
+    def get_page_size(self, request) -> int:
+        """`page_size` from 1 to max_page_size (the default when absent); anything else is a 400
+        naming it, as the schema says (DRF quietly used the default for `page_size=null`)."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+            message = f"give a whole number from 1 to {self.max_page_size}, got {raw[:20]!r}"
+            raise exceptions.ValidationError({self.page_size_query_param: [message]})
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        """The paging parameters as the API checks them: an opaque cursor, a bounded size."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.cursor_query_param:
+                cursor = {"type": "string", "format": CURSOR_FORMAT}
+                parameter["schema"] = {"anyOf": [cursor, {"const": ""}]}  # "": the first page
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                    "default": self.page_size,
+                }
+        return parameters
 
 
 class OldestFirstCursorPage(CursorPage):
@@ -250,13 +278,15 @@ def exception_handler(exc, context):
     if response is None:
         return None
     data = response.data
-    if isinstance(exc, exceptions.ValidationError):
+    by_field = isinstance(data, list) or (isinstance(data, dict) and set(data) != {"detail"})
+    if isinstance(exc, exceptions.ValidationError) or by_field:  # e.g. Conflict({field: ...})
         errors: dict[str, list[str]] = {}
         for field, messages in _flatten(data):
             errors.setdefault(field, []).extend(messages)
         first_field, first_messages = next(iter(errors.items()), ("", [""]))
         where = "" if first_field == api_settings.NON_FIELD_ERRORS_KEY else f"{first_field}: "
-        response.data = error_body(f"Invalid input: {where}{first_messages[0]}", errors)
+        kind = "Invalid input" if isinstance(exc, exceptions.ValidationError) else "Conflict"
+        response.data = error_body(f"{kind}: {where}{first_messages[0]}", errors)
     else:
         detail = data.get("detail", "") if isinstance(data, dict) else data
         response.data = error_body(force_str(detail))
@@ -271,51 +301,3 @@ def not_found(request, path: str = "") -> JsonResponse:
 
 
 not_found.login_required = False  # answer scripts with JSON, never a login redirect
-
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-            "description": "Messages by field; `<index>.<field>` for an object of a list.",
-        },
-    },
-    "required": ["detail", "errors"],
-}
-ERROR_CODES = {
-    "400": "Invalid input: `errors` names each field (and index, for a list).",
-    "401": "No credentials, or an invalid, expired or revoked token.",
-    "403": "Your role does not allow this.",
-    "404": "No such object (or no such path).",
-    "409": "Conflicts with the current state.",
-    "413": "The request body is too large.",
-    "415": "Unsupported Content-Type.",
-    "429": "Too many requests for this token: wait (see Retry-After).",
-}
-
-
-def add_error_responses(result: dict, generator, **kwargs) -> dict:
-    """drf-spectacular postprocessing hook: every operation documents the one error format."""
-    components = result.setdefault("components", {})
-    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
-    responses = components.setdefault("responses", {})
-    for code, description in ERROR_CODES.items():
-        responses[f"Error{code}"] = {
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-    for operations in result.get("paths", {}).values():
-        for method, operation in operations.items():
-            codes = ["400", "401", "403", "404", "429"]
-            if method in ("post", "put", "patch"):
-                codes += ["409", "413", "415"]
-            elif method == "delete":
-                codes.append("409")
-            for code in codes:
-                operation["responses"].setdefault(
-                    code, {"$ref": f"#/components/responses/Error{code}"}
-                )
-    return result

@@ -310,12 +310,13 @@ SPECTACULAR_SETTINGS = {
         'session. Errors: `{"detail": "...", "errors": {"field": ["..."]}}`.'
     ),
     "VERSION": "1",
+    "OAS_VERSION": "3.1.0",  # JSON Schema 2020-12: propertyNames, if/then (mleval_site.api_schema)
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "mleval_site.api.add_error_responses",
+        "mleval_site.api_schema.complete_schema",
     ],
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "SWAGGER_UI_DIST": "SIDECAR",

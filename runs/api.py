@@ -28,6 +28,7 @@ from rest_framework.settings import api_settings
 
 from accounts.audit import record
 from cases.filters import SelectionError
+from cases.openapi import SELECTION
 from mleval_site.api import (
     Conflict,
     OldestFirstCursorPage,
@@ -35,13 +36,14 @@ from mleval_site.api import (
     check_body_size,
     check_constraint_errors,
 )
+from mleval_site.api_schema import json_object
 from runs.endpoint_config import CONNECTION_PREFIX, endpoint_errors
 from runs.execution import stop
 from runs.filters import HEADLINE_ORDERINGS, ModelRunFilterSet
 from runs.ingestion import IngestError, ingest_responses
-from runs.models import ModelRun, Response
+from runs.models import ENDPOINT_PATTERN, ModelRun, Response
 from runs.replies import error_for
-from runs.selection import register_run
+from runs.selection import NothingSelected, register_run
 from versions.models import Version
 
 NDJSON = "application/x-ndjson"
@@ -80,6 +82,7 @@ def _strip_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
 @extend_schema_field(
     {
         "oneOf": [
+            {"type": "null"},
             {"type": "string", "description": "written: the version's name"},
             {"type": "integer", "description": "written: the version's id"},
             {
@@ -88,7 +91,6 @@ def _strip_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
                 "description": "read",
             },
         ],
-        "nullable": True,
     }
 )
 class VersionField(serializers.Field):
@@ -105,15 +107,28 @@ class VersionField(serializers.Field):
         return version.as_ref()
 
 
+@extend_schema_field(SELECTION)
+class SelectionField(serializers.DictField):
+    """The case filters a run selects by (validated by cases.filters.select_cases)."""
+
+
+@extend_schema_field(json_object(description="Settings for the run (a JSON object)."))
+class ConfigField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"anyOf": [{"const": ""}, {"type": "string", "pattern": ENDPOINT_PATTERN}]})
+class EndpointField(serializers.CharField):
+    pass
+
+
 class RunSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
-    selection = serializers.DictField(
-        required=False,
-        help_text="The case list's filters (as on /cases/ and /api/v1/cases/); default: the "
-        "golden set of the run's model_type. Fixed when the run is registered.",
-    )
+    selection = SelectionField(required=False)
+    config = ConfigField(required=False)
+    model_endpoint = EndpointField(required=False, allow_blank=True)
     version = VersionField(
         required=False,
         allow_null=True,
@@ -209,7 +224,9 @@ class RunSerializer(serializers.ModelSerializer):
                 version=validated_data.get("version"),
                 created_by=self.context["request"].user,
             )
-        except SelectionError as error:  # a filter of the selection, or nothing selected
+        except NothingSelected as error:  # well-formed, but today no case matches it
+            raise Conflict({"selection": error.errors["selection"]}) from None
+        except SelectionError as error:  # a filter of the selection
             raise serializers.ValidationError(
                 {
                     name if name == "selection" else f"selection.{name}": messages

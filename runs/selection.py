@@ -40,6 +40,10 @@ def cases_hash_sql(run_column: str) -> str:
     )
 
 
+class NothingSelected(SelectionError):
+    """A well-formed selection that matches no case today (the API's 409, not a 400)."""
+
+
 def register_run(
     *,
     model_name: str,
@@ -92,7 +96,7 @@ def register_run(
             )
         fingerprint = _run_cases_fingerprint(run)
         if not fingerprint["count"]:
-            raise SelectionError({"selection": ["No test case matches this selection."]})
+            raise NothingSelected({"selection": ["No test case matches this selection."]})
         run.total_cases = fingerprint["count"]
         run.selection_fingerprint = fingerprint["fingerprint"]
         with connection.cursor() as cursor:

@@ -26,12 +26,12 @@ class TestApi:
     def post(self, client, data, query=""):
         return client.post(self.URL + query, json.dumps(data), content_type="application/json")
 
-    def test_a_known_external_id_is_a_400_by_default(self, as_persona):
+    def test_a_known_external_id_is_a_409_by_default(self, as_persona):
         client = as_persona("curator")
         first = self.post(client, case("r1"))
         assert first.status_code == 201 and first.json()["external_id"] == "r1"
         again = self.post(client, [case("r2"), case("r1")])
-        assert again.status_code == 400
+        assert again.status_code == 409
         assert list(again.json()["errors"]) == ["1.external_id"]
         assert TestCase.objects.count() == 1
 

@@ -1,0 +1,173 @@
+"""The OpenAPI schema's shared parts: the one error format, status codes, JSON values, paging.
+
+The schema must say exactly what the API accepts and answers (tests/api/test_schema.py runs
+schemathesis with every check against it), so the rules every endpoint shares are described
+here once and applied by the drf-spectacular postprocessing hook `complete_schema`:
+
+- every operation documents the error responses that can happen to it (`ERROR_CODES`), all
+  with the one body `{"detail": "...", "errors": {"field": ["..."]}}` (`Error`);
+- every free-text query parameter is read through a Django form field, which refuses NUL
+  characters: the hook gives such parameters the `NO_NUL` pattern;
+- JSON bodies go into jsonb, which cannot hold a NUL in any string or key: `json_value()`
+  and `json_object()` describe such values (OpenAPI 3.1, for `propertyNames`).
+
+A new endpoint gets all of that by being under /api/v1/; see docs/api.md for what else it
+needs (bounds on its own parameters, request schemas that match its validator).
+"""
+
+from typing import Any
+
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text and jsonb cannot hold U+0000
+# The page/API cursor: an opaque token from `next`/`previous`. Its own format (not a pattern)
+# because what decodes is not a regular language; the test suite teaches schemathesis it.
+CURSOR_FORMAT = "cursor"
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string", "description": "One sentence naming the first problem."},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "description": "Messages by field; `<index>.<field>` for an object of a list, "
+            "`selection.<filter>` for a run's selection, `non_field_errors` for the whole input.",
+        },
+    },
+    "required": ["detail", "errors"],
+    "additionalProperties": False,
+}
+ERROR_CODES = {
+    "400": "Invalid input: `errors` names each field (and index, for a list).",
+    "401": "No credentials, or an invalid, expired or revoked token.",
+    "403": "Your role does not allow this.",
+    "404": "No such object (or no such path).",
+    "409": "Conflicts with the current state (e.g. a finished run, a known external_id, a "
+    "selection that matches no case).",
+    "413": "The request body is too large.",
+    "414": "The URL is too long (answered by the web server, gunicorn: 4094 bytes per request "
+    "line); send long filters in a POST body or split them.",
+    "415": "Unsupported Content-Type.",
+    "429": "Too many requests for this token: wait (see Retry-After).",
+}
+READ_CODES = ("400", "401", "403", "404", "414", "429")
+WRITE_CODES = (*READ_CODES, "409", "413", "415")
+
+
+def text(**extra: Any) -> dict:
+    """A string PostgreSQL can store (no NUL)."""
+    return {"type": "string", "pattern": NO_NUL, **extra}
+
+
+JSON_VALUE_REF = {"$ref": "#/components/schemas/JsonValue"}
+JSON_OBJECT_REF = {"$ref": "#/components/schemas/JsonObject"}
+JSON_SCHEMAS = {
+    "JsonValue": {
+        "description": "Any JSON value jsonb can store: no NUL (U+0000) in a string or key.",
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "number"},
+            text(),
+            {"type": "array", "items": JSON_VALUE_REF},
+            JSON_OBJECT_REF,
+        ],
+    },
+    "JsonObject": {
+        "type": "object",
+        "description": "A JSON object jsonb can store: no NUL (U+0000) in a string or key.",
+        "propertyNames": {"pattern": NO_NUL},
+        "additionalProperties": JSON_VALUE_REF,
+    },
+}
+
+
+def json_value(**extra: Any) -> dict:
+    return {**JSON_VALUE_REF, **extra} if extra else dict(JSON_VALUE_REF)
+
+
+def json_object(**extra: Any) -> dict:
+    return {**JSON_OBJECT_REF, **extra} if extra else dict(JSON_OBJECT_REF)
+
+
+def nullable(schema: dict) -> dict:
+    """`schema` or null (OpenAPI 3.1 has no `nullable`)."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _tighten_query_parameter(parameter: dict) -> None:
+    """A free-text query parameter (no enum, format or pattern) refuses NUL like its form field;
+    a choice or a date may also be empty (no filter)."""
+    schema = parameter.get("schema", {})
+    if parameter.get("in") != "query":
+        return
+    if schema.get("type") == "string" and not {"enum", "format", "pattern"} & set(schema):
+        schema["pattern"] = NO_NUL
+    if schema.get("type") == "string" and "" not in schema.get("enum", [""]):
+        schema["enum"] = [*schema["enum"], ""]  # an empty choice is no filter, as on the pages
+    if schema.get("type") == "string" and schema.get("format") in ("date", "date-time"):
+        parameter["schema"] = {"anyOf": [schema, {"const": ""}]}  # empty: no filter
+    items = schema.get("items", {})
+    if schema.get("type") == "array" and items.get("type") == "string" and "enum" not in items:
+        items.setdefault("pattern", NO_NUL)
+    if schema.get("type") == "array" and "" not in items.get("enum", [""]):
+        items["enum"] = [*items["enum"], ""]
+
+
+def _tighten_request_component(schema: dict) -> None:
+    """A serializer's CharField refuses NUL (DRF's ProhibitNullCharactersValidator)."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("type") == "string" and not {"enum", "format", "pattern"} & set(prop):
+            prop["pattern"] = NO_NUL
+
+
+def complete_schema(result: dict, generator, **kwargs) -> dict:
+    """drf-spectacular postprocessing hook: the shared parts above, on every operation."""
+    components = result.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    for name, schema in schemas.items():
+        if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: serializers as read from a body
+            _tighten_request_component(schema)
+    schemas.update(JSON_SCHEMAS)
+    schemas.update(COMPONENTS)
+    responses = components.setdefault("responses", {})
+    for code, description in ERROR_CODES.items():
+        responses[f"Error{code}"] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for parameter in operation.get("parameters", []):
+                _tighten_query_parameter(parameter)
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                if content.get("schema", {}).pop(BODY_REQUIRED, False):
+                    operation["requestBody"]["required"] = True
+            if method == "delete":
+                codes = (*READ_CODES, "409")
+            else:
+                codes = WRITE_CODES if method in ("post", "put", "patch") else READ_CODES
+            for code in codes:
+                operation["responses"].setdefault(
+                    code, {"$ref": f"#/components/responses/Error{code}"}
+                )
+    return result
+
+
+# Schemas an app's api.py contributes as components (`register`), added by `complete_schema`.
+COMPONENTS: dict[str, dict] = {}
+BODY_REQUIRED = "x-mleval-body-required"  # a raw request schema's marker, removed by the hook
+
+
+def register(name: str, schema: dict) -> dict:
+    """Make `schema` the component `name`; returns a reference to it."""
+    COMPONENTS[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def required_body(schema: dict) -> dict:
+    """A raw request-body schema the operation cannot do without (drf-spectacular marks raw
+    schemas optional; the API answers 400 to a missing body)."""
+    return {**schema, BODY_REQUIRED: True}
