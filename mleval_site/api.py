@@ -279,13 +279,13 @@ def exception_handler(exc, context):
         return None
     data = response.data
     by_field = isinstance(data, list) or (isinstance(data, dict) and set(data) != {"detail"})
-    if isinstance(exc, exceptions.ValidationError) or by_field:  # e.g. Conflict({field: ...})
+    if isinstance(exc, exceptions.ValidationError) or by_field:  # or Conflict({field: [...]})
         errors: dict[str, list[str]] = {}
         for field, messages in _flatten(data):
             errors.setdefault(field, []).extend(messages)
         first_field, first_messages = next(iter(errors.items()), ("", [""]))
         where = "" if first_field == api_settings.NON_FIELD_ERRORS_KEY else f"{first_field}: "
-        kind = "Invalid input" if isinstance(exc, exceptions.ValidationError) else "Conflict"
+        kind = {404: "Not found", 409: "Conflict"}.get(response.status_code, "Invalid input")
         response.data = error_body(f"{kind}: {where}{first_messages[0]}", errors)
     else:
         detail = data.get("detail", "") if isinstance(data, dict) else data

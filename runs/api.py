@@ -22,6 +22,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response as ApiResponse
 from rest_framework.settings import api_settings
@@ -36,7 +37,7 @@ from mleval_site.api import (
     check_body_size,
     check_constraint_errors,
 )
-from mleval_site.api_schema import json_object
+from mleval_site.api_schema import NO_NUL, json_object
 from runs.endpoint_config import CONNECTION_PREFIX, endpoint_errors
 from runs.execution import stop
 from runs.filters import HEADLINE_ORDERINGS, ModelRunFilterSet
@@ -83,24 +84,22 @@ def _strip_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
     {
         "oneOf": [
             {"type": "null"},
-            {"type": "string", "description": "written: the version's name"},
+            {"type": "string", "pattern": NO_NUL, "description": "written: the version's name"},
             {"type": "integer", "description": "written: the version's id"},
-            {
-                "type": "object",
-                "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
-                "description": "read",
-            },
         ],
+        "description": "Read as {id, name}. An unknown version is a 404.",
     }
 )
 class VersionField(serializers.Field):
     """A golden-set version: written as its name or id, read as {"id", "name"} (or null)."""
 
     def to_internal_value(self, data) -> Version:
-        lookup = {"pk": data} if isinstance(data, int) else {"name": str(data)}
+        if not isinstance(data, int | str) or isinstance(data, bool):
+            raise serializers.ValidationError("give the version's name or id")
+        lookup = {"pk": data} if isinstance(data, int) else {"name": data}
         version = Version.objects.filter(**lookup).first()
-        if version is None:
-            raise serializers.ValidationError(f"no version {data!r}")
+        if version is None:  # well-formed, but names nothing: like an unknown id in a path
+            raise NotFound({"version": [f"There is no golden-set version {data!r}."]})
         return version
 
     def to_representation(self, version: Version) -> dict:
