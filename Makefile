@@ -49,7 +49,7 @@ install: $(RUNTIME)
 # (DEBUG=true, a generated SECRET_KEY) so plain `manage.py` commands work in this checkout too.
 run: $(RUNTIME)
 	$(PY) -m mleval_site.dotenv && \
-	export DEBUG=true; \
+	export DEBUG=true MLEVAL_EXPECT_WORKER=$${MLEVAL_EXPECT_WORKER:-true}; \
 	$(MANAGE) migrate --no-input && \
 	$(MANAGE) bootstrap && \
 	{ $(MANAGE) db_worker --queue-name '*' & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
@@ -61,7 +61,7 @@ run: $(RUNTIME)
 # JSON line per request and per task (mleval_site/observability.py), so no access log besides.
 serve: $(RUNTIME)
 	@test -n "$$SECRET_KEY" || { echo "make serve needs SECRET_KEY (a long random string)" >&2; exit 1; }
-	export DEBUG=false MLEVAL_HTTPS=$${MLEVAL_HTTPS:-false} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost}; \
+	export DEBUG=false MLEVAL_EXPECT_WORKER=$${MLEVAL_EXPECT_WORKER:-true} MLEVAL_HTTPS=$${MLEVAL_HTTPS:-false} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost}; \
 	$(MANAGE) migrate --no-input && $(MANAGE) collectstatic --no-input -v0 && \
 	{ pids=""; for i in $$(seq $(TASK_WORKERS)); do $(MANAGE) db_worker --queue-name '*' & pids="$$pids $$!"; done; \
 	  trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \

@@ -11,6 +11,8 @@ import time
 from django.db import connections
 from django.tasks.signals import task_finished, task_started
 
+from system.counters import count_request
+
 request_log = logging.getLogger("mleval.requests")
 task_log = logging.getLogger("mleval.tasks")
 
@@ -42,6 +44,7 @@ class RequestLogMiddleware:
         start = time.perf_counter()
         with connections["default"].execute_wrapper(counter):
             response = self.get_response(request)
+        count_request(response.status_code)  # the per-minute counters behind /system/
         user = getattr(request, "user", None)
         request_log.info(
             "request",

@@ -107,6 +107,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_filters",
+    # Before django_tasks_db: its db_worker command (with a heartbeat) replaces the plain one.
+    "system",
     "django_htmx",
     "django_tasks_db",
     "rest_framework",
@@ -254,6 +256,11 @@ if CACHES["default"]["BACKEND"].endswith(".RedisCache") and not importlib.util.f
 
 # Background work: Django's task API on the database backend; `manage.py db_worker` runs it.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Worker heartbeats (system/): /healthz answers 503 when a worker is expected and none has beaten
+# within the stale age. `make run` and `make serve` set MLEVAL_EXPECT_WORKER=true.
+MLEVAL_EXPECT_WORKER = env.bool("MLEVAL_EXPECT_WORKER", default=False)
+MLEVAL_WORKER_STALE_SECONDS = env.int("MLEVAL_WORKER_STALE_SECONDS", default=120)
+MLEVAL_WORKER_HEARTBEAT_SECONDS = env.float("MLEVAL_WORKER_HEARTBEAT_SECONDS", default=30)
 
 # Runs (runs/callers.py): modules a `python:module:function` endpoint may name (importing
 # runs their code), how often a running run's watchdog checks that its worker is alive, and the

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db import connection
@@ -8,17 +9,28 @@ from django.views.generic import TemplateView
 
 from cases.models import AWAITING_REVIEW, GOLDEN, TestCase
 from runs.models import ModelRun
+from system.models import WorkerHeartbeat
 
 
 @login_not_required
 @require_safe
 def healthz(request):
-    """Load balancers' probe: 200 when the database answers, 503 when it does not."""
+    """Load balancers' probe: 200 when the database answers, 503 when it does not.
+
+    With MLEVAL_EXPECT_WORKER also 503 when no task worker has a heartbeat younger than
+    MLEVAL_WORKER_STALE_SECONDS: queued work would wait forever.
+    """
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception:  # any database failure means "not healthy", whatever its class
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    if settings.MLEVAL_EXPECT_WORKER:
+        if not WorkerHeartbeat.objects.alive().exists():
+            return JsonResponse(
+                {"status": "error", "database": "ok", "worker": "stale"}, status=503
+            )
+        return JsonResponse({"status": "ok", "database": "ok", "worker": "ok"})
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
