@@ -51,6 +51,13 @@ class AuditEventFilterSet(django_filters.FilterSet):
     until = django_filters.DateFilter(
         field_name="created_at", lookup_expr="date__lte", label="Until (date)"
     )
+    exports = django_filters.BooleanFilter(
+        field_name="action", method="filter_exports", label="Downloads only"
+    )
+
+    def filter_exports(self, queryset, name, value):
+        """The export history: every `<kind>.export` action (cases, reports, versions...)."""
+        return queryset.filter(action__endswith=".export") if value else queryset
 
     class Meta:
         model = AuditEvent

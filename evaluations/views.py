@@ -37,6 +37,7 @@ class ReportExportMixin(ExportMixin):
 
     export_formats = {"json": JSON, "csv": CSV}  # in the order the 400 names them
     export_header = exports.LONG_COLUMNS
+    export_audit_action = "report.export"
 
     def export_data(self) -> dict:
         raise NotImplementedError
@@ -279,6 +280,7 @@ class LeaderboardView(PermissionRequiredMixin, ReportExportMixin, TemplateView):
     template_name = "evaluations/leaderboard.html"
     export_header = exports.LEADERBOARD_COLUMNS
     export_name = "leaderboard"
+    export_audit_action = "leaderboard.export"
 
     def get(self, request, *args, **kwargs):
         self.board = reports.build_leaderboard(

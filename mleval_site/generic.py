@@ -97,6 +97,9 @@ class ExportMixin:
     export_formats: dict[str, str] = {"csv": CSV, "json": JSON}  # ?format= → content type
     export_stream = False
     export_name = "export"  # the file is called "<export_name>.<format>"
+    # The audit action of a download ("report.export"): the export history on /audit/. None:
+    # the view records its own (cases.export counts the rows it streamed) or nothing.
+    export_audit_action: str | None = None
 
     def export_format(self) -> str | None:
         """The requested format, or None for the page itself (no format, or "html")."""
@@ -116,8 +119,25 @@ class ExportMixin:
     def export(self, fmt: str) -> HttpResponse | StreamingHttpResponse:
         response_class = StreamingHttpResponse if self.export_stream else HttpResponse
         response = response_class(self.export_content(fmt), content_type=self.export_formats[fmt])
-        response["Content-Disposition"] = f'attachment; filename="{self.get_export_filename(fmt)}"'
+        filename = self.get_export_filename(fmt)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        if self.export_audit_action:
+            self.audit_export(fmt, filename)
         return response
+
+    def audit_export(self, fmt: str, filename: str) -> None:
+        """Who downloaded what: one audit row per download (a streamed one when it starts)."""
+        from accounts.audit import record  # the project's audit trail; generic stays importable
+
+        target = getattr(self, "object", None)
+        record(
+            self.request.user,
+            self.export_audit_action,
+            target if target is not None else self.export_name,
+            format=fmt,
+            filename=filename,
+            path=self.request.get_full_path(),
+        )
 
     def dispatch(self, request, *args, **kwargs):
         fmt = self.export_format()

@@ -108,6 +108,7 @@ class VersionDetailView(PermissionRequiredMixin, ExportMixin, DetailView):
     context_object_name = "version"
     export_formats = CONTENT_TYPES
     export_stream = True
+    export_audit_action = "version.export"
 
     def contents(self):
         return VersionCaseContent.objects.filter(version=self.object).annotate(id=F("case_id"))
