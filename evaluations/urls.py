@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluations import views
+from evaluations import model_pages, views
 
 app_name = "evaluations"
 urlpatterns = [
@@ -8,6 +8,8 @@ urlpatterns = [
     path("runs/<int:pk>/report/", views.RunReportView.as_view(), name="run-report"),
     path("runs/compare/", views.CompareView.as_view(), name="compare"),
     path("leaderboard/", views.LeaderboardView.as_view(), name="leaderboard"),
+    path("models/", model_pages.ModelListView.as_view(), name="models"),
+    path("models/<path:name>/", model_pages.ModelDetailView.as_view(), name="model"),
     path(
         "reports/cases/<int:pk>/history/",
         views.CaseHistoryView.as_view(),

@@ -61,6 +61,8 @@ def _value(pattern: str, name: str, ids: dict) -> str:
         return str(ids["response_import"])
     if name == "app_label":
         return "cases"
+    if name == "name":  # models/<path:name>/: the seeded run's model
+        return "lexicon-sent"
     if name == "url":
         return "no/such/page/"
     if name == "path":
