@@ -18,6 +18,7 @@ from evaluations.evaluators import (
     run_evaluator,
     validate_params,
 )
+from evaluations.evaluators.docs import evaluators_page
 from evaluations.forms import EvaluateRunForm
 from evaluations.models import Evaluation
 from evaluations.tasks import enqueue_evaluation
@@ -34,10 +35,13 @@ def plugin_path(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _restore_registry():
+    """The registry and the /evaluators/ page built from it (once per process) as they were."""
     before = dict(REGISTRY)
+    evaluators_page.cache_clear()
     yield
     REGISTRY.clear()
     REGISTRY.update(before)
+    evaluators_page.cache_clear()
 
 
 def load(settings, paths):
