@@ -51,7 +51,7 @@ run: $(RUNTIME)
 	$(PY) -m mleval_site.dotenv && \
 	export DEBUG=true MLEVAL_EXPECT_WORKER=$${MLEVAL_EXPECT_WORKER:-true}; \
 	$(MANAGE) migrate --no-input && \
-	$(MANAGE) bootstrap && \
+	$(MANAGE) bootstrap --url http://$(BIND)/ && \
 	{ $(MANAGE) db_worker --queue-name '*' & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(MANAGE) runserver $(BIND); }
 

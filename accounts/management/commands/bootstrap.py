@@ -13,6 +13,11 @@ class Command(BaseCommand):
         "and seed the demo data when the database has no users yet. Does nothing afterwards."
     )
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000/", help="Where the site is served (printed)."
+        )
+
     def handle(self, *args, **options) -> None:
         if User.objects.exists():
             return
@@ -23,5 +28,5 @@ class Command(BaseCommand):
         banner = "=" * 60
         self.stdout.write(
             f"{banner}\n mleval admin login (shown once, stored only hashed):\n"
-            f"   user: admin   password: {password}\n   http://127.0.0.1:8000/\n{banner}"
+            f"   user: admin   password: {password}\n   {options['url']}\n{banner}"
         )
