@@ -6,10 +6,13 @@ import time
 from collections import defaultdict
 
 import pytest
+from django.db import connections
 from pytest_httpserver import HTTPServer
 from werkzeug import Response as WerkzeugResponse
 
 from cases.models import TestCase
+from runs.execution import ExecutionOptions, ExecutionSummary, execute_run
+from runs.models import ModelRun
 from runs.selection import register_run
 from tests.baker_recipes import make_case
 
@@ -78,3 +81,24 @@ def model_server():
     server.clear()
     if server.is_running():
         server.stop()
+
+
+def execute_concurrently(
+    run: ModelRun, options: ExecutionOptions, executors: int = 3
+) -> list[ExecutionSummary]:
+    """Execute `run` from several threads at once, each on its own database connection, as
+    several workers would; the executors' summaries."""
+    summaries: list[ExecutionSummary] = []
+
+    def execute() -> None:
+        try:
+            summaries.append(execute_run(ModelRun.objects.get(pk=run.pk), options))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=execute) for _ in range(executors)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return summaries

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from cases.models import TestCase
 from runs.batch_callers import (
@@ -25,6 +25,7 @@ from runs.execution import ExecutionOptions, execute_run
 from runs.models import ModelRun, Response
 from runs.selection import register_run
 from tests.baker_recipes import case as case_recipe
+from tests.runs.conftest import execute_concurrently
 from tests.runs.model_servers import KserveServer, Served, mlflow_scoring_app
 
 FAST = ExecutionOptions(concurrency=4, timeout=10, retries=2, backoff=0.05)
@@ -190,19 +191,7 @@ class TestMlflow:
         tabular_cases(grid(120))
         mlflow.delay = 0.05
         run = batch_run(f"mlflow:{mlflow.url}", features="row", batch_size=8)
-        summaries = []
-
-        def execute():
-            try:
-                summaries.append(execute_run(ModelRun.objects.get(pk=run.pk), FAST))
-            finally:
-                connections.close_all()
-
-        threads = [threading.Thread(target=execute) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        summaries = execute_concurrently(run, FAST)
         assert sum(mlflow.rows_per_call()) == 120 and max(mlflow.rows_per_call()) == 8
         assert sum(s.called for s in summaries) == 120
         run.refresh_from_db()

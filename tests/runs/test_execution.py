@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from runs import callers
 from runs.execution import ExecutionError, ExecutionOptions, execute_run, forget_failures
@@ -12,6 +12,7 @@ from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response, RunCase
 from runs.selection import register_run
 from tests.baker_recipes import make_case
+from tests.runs.conftest import execute_concurrently
 
 FAST = ExecutionOptions(concurrency=4, timeout=5, retries=2, backoff=0.05)
 
@@ -284,19 +285,7 @@ class TestConcurrency:
             make_case()
         model_server.behaviour = lambda case_id, attempt: (200, {"label": "positive"}, 0.01)
         run = http_run(model_server.url)
-        summaries = []
-
-        def execute():
-            try:
-                summaries.append(execute_run(ModelRun.objects.get(pk=run.pk), FAST))
-            finally:
-                connections.close_all()
-
-        threads = [threading.Thread(target=execute) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        summaries = execute_concurrently(run, FAST)
         assert sorted(len(times) for times in model_server.calls.values()) == [1] * 80
         assert sum(s.called for s in summaries) == 80
         run.refresh_from_db()
