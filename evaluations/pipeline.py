@@ -169,10 +169,11 @@ def _named(specs: Iterable[SpecLike], where: str) -> list[PlannedEvaluator]:
 
 
 def run_output_types(run: ModelRun) -> list[str]:
-    """The output types of the cases the run has responses for."""
-    return sorted(
-        TestCase.objects.filter(responses__run=run).values_list("output_type", flat=True).distinct()
-    )
+    """The output types of the cases the run has responses for: for a run on a golden-set
+    version, the pinned revisions' (what _FETCH_SQL scores against), not today's."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OUTPUT_TYPES_SQL, {"run": run.pk, "version": run.version_id})
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def resolve_evaluators(
@@ -229,14 +230,23 @@ def chunk_bounds(run_id: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tupl
 
 # A run on a golden-set version is scored against the version's ground truth: the kept
 # revision when the case was edited since the freeze (%(version)s is null for other runs).
-_FETCH_SQL = f"""
-    SELECT r.id, r.output_data, r.error_message,
-           CASE WHEN kr.id IS NULL THEN c.ground_truth ELSE kr.ground_truth END,
-           CASE WHEN kr.id IS NULL THEN c.output_type ELSE kr.output_type END
+_PINNED_FROM = f"""
     FROM {Response._meta.db_table} r JOIN {TestCase._meta.db_table} c ON c.id = r.test_case_id
     LEFT JOIN version_cases vc ON vc.version_id = %(version)s AND vc.case_id = r.test_case_id
     LEFT JOIN case_revisions kr ON kr.case_id = vc.case_id AND kr.revision = vc.revision
-    WHERE r.run_id = %(run)s AND r.id BETWEEN %(low)s AND %(high)s
+"""
+
+
+def _pinned(column: str) -> str:
+    return f"CASE WHEN kr.id IS NULL THEN c.{column} ELSE kr.{column} END"
+
+
+_FETCH_SQL = f"""
+    SELECT r.id, r.output_data, r.error_message, {_pinned("ground_truth")}, {_pinned("output_type")}
+    {_PINNED_FROM} WHERE r.run_id = %(run)s AND r.id BETWEEN %(low)s AND %(high)s
+"""
+_OUTPUT_TYPES_SQL = f"""
+    SELECT DISTINCT {_pinned("output_type")} {_PINNED_FROM} WHERE r.run_id = %(run)s
 """
 
 # The chunk's verdicts are COPied into a session-private staging table, then upserted with one

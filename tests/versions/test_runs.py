@@ -123,6 +123,30 @@ class TestContentsArePinned:
         assert verdicts(pinned) == {case.pk: True}  # judged against the version's answer
         assert verdicts(plain) == {case.pk: False}  # judged against today's
 
+    def test_default_evaluators_follow_the_versions_output_type(self, make_case):
+        """No evaluator named: the default is chosen from the pinned revision's output type
+        (classification: label_match), not from today's (regression), and scores the version's
+        ground truth."""
+        case = make_case(ground_truth={"label": "positive"}, output_type="classification")
+        version = freezing.freeze("v1", selection={})
+        TestCase.objects.filter(pk=case.pk).update(
+            output_type="regression", ground_truth={"value": 3.0}
+        )
+        pinned = run_on(version)
+        plain = register_run(model_name="m", model_version="1", model_type="nlp")
+        answer(pinned, {case.pk: "positive"})
+        ingest_responses(plain, [{"test_case_id": case.pk, "output_data": {"value": 3.0}}])
+        for run in (pinned, plain):
+            evaluate_run(run)
+        pinned_types = set(
+            Evaluation.objects.filter(response__run=pinned).values_list("evaluator_type", flat=True)
+        )
+        plain_types = set(
+            Evaluation.objects.filter(response__run=plain).values_list("evaluator_type", flat=True)
+        )
+        assert pinned_types == {"label_match"} and verdicts(pinned) == {case.pk: True}
+        assert plain_types == {"numeric_tolerance"} and verdicts(plain) == {case.pk: True}
+
     def test_execution_calls_the_versions_input(self, make_case):
         case = make_case(input_data=LOVE, ground_truth={"label": "positive"})
         version = freezing.freeze("v1", selection={})
