@@ -18,9 +18,9 @@ from django.views.generic import DetailView, TemplateView
 
 from accounts.audit import record
 from cases import curation
-from cases.filters import SelectionError, select_cases
 from cases.forms import BulkActionForm
 from cases.models import Origin, TestCase
+from cases.selection import SelectionError, select_cases
 from mleval_site.db import cascade_counts
 from mleval_site.generic import KeysetPageMixin, safe_next
 

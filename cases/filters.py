@@ -1,11 +1,11 @@
 """The one definition of how cases are filtered.
 
 The list page, bulk actions ("all matching"), export, run selection, the API and the CLI flags
-all go through TestCaseFilterSet, so a selection means the same thing everywhere.
+all go through TestCaseFilterSet, so a selection means the same thing everywhere; a stored or
+posted selection of these filters is read by cases.selection.
 """
 
 import re
-from argparse import ArgumentParser
 
 import django_filters
 from django import forms
@@ -276,144 +276,3 @@ class TestCaseFilterSet(django_filters.FilterSet):
 
     def filter_text(self, qs, name, value):
         return qs.search(value)
-
-
-class SelectionError(ValueError):
-    """A selection with bad filters; `errors` maps each filter name to its messages."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        self.errors = errors
-        detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
-        super().__init__(f"Bad case selection: {detail}")
-
-
-def selection_errors(selection: dict) -> dict[str, list[str]]:
-    """What is wrong with a stored or posted selection before its filters read it: keys that
-    are no filter (they used to be ignored), values of the wrong JSON type."""
-    errors: dict[str, list[str]] = {}
-    for key, value in selection.items():
-        if key not in TestCaseFilterSet.base_filters:
-            known = ", ".join(TestCaseFilterSet.base_filters)
-            errors[key] = [f"not a case filter (known: {known})"]
-        elif isinstance(value, list) and key in ("tags", "tags_all"):
-            if not all(isinstance(item, str) for item in value):
-                errors[key] = ["must be a list of strings"]
-        elif isinstance(value, list) and key == "ids":
-            if not all(type(item) is int for item in value):
-                errors[key] = ["must be a list of case ids"]
-        elif isinstance(value, str) and (reason := jsonsafe.text_problem(value)):
-            errors[key] = [reason]
-        elif value is not None and not isinstance(value, str | int | bool):
-            errors[key] = [f"must be a string, number or boolean, not {type(value).__name__}"]
-        elif isinstance(value, bool) and key != "is_verified":
-            errors[key] = ["must be a string, not a boolean"]
-        elif isinstance(value, int) and not isinstance(value, bool):
-            errors[key] = ["must be a string, not a number"]
-    return errors
-
-
-def select_cases(selection: dict | None, queryset=None):
-    """The cases a selection (TestCaseFilterSet parameters) means; raises SelectionError."""
-    if not isinstance(selection or {}, dict):
-        raise SelectionError({"selection": ["must be a JSON object of case filters"]})
-    if errors := selection_errors(selection or {}):
-        raise SelectionError(errors)
-    filterset = TestCaseFilterSet(
-        data=selection or {}, queryset=TestCase.objects.all() if queryset is None else queryset
-    )
-    if not filterset.is_valid():
-        raise SelectionError({f: [str(m) for m in msgs] for f, msgs in filterset.errors.items()})
-    return filterset.qs
-
-
-# Filters that shape a list but not a set of cases: never part of a stored selection.
-NOT_A_SELECTION = ("sort",)
-
-
-def canonical_selection(selection: dict | None) -> dict:
-    """A selection in its one stored form, so equal selections are equal dicts: what the
-    filters parsed (no empty or "unknown"/"Any" values, no sort), tags and ids sorted, dates
-    as ISO strings, the effective scope explicit (an ai-generated origin widens golden to all),
-    keys sorted. Raises SelectionError for bad filters, as `select_cases` does.
-
-    The run form, the API, `create_run` and the seed all register runs through
-    runs.selection.register_run, which stores this; a data migration rewrote older ones.
-    """
-    if not isinstance(selection or {}, dict):
-        raise SelectionError({"selection": ["must be a JSON object of case filters"]})
-    if errors := selection_errors(selection or {}):
-        raise SelectionError(errors)
-    filterset = TestCaseFilterSet(data=selection or {}, queryset=TestCase.objects.none())
-    if not filterset.is_valid():
-        raise SelectionError({f: [str(m) for m in msgs] for f, msgs in filterset.errors.items()})
-    cleaned = filterset.form.cleaned_data
-    canonical: dict = {}
-    for name, value in cleaned.items():
-        if name in NOT_A_SELECTION or value is None or value == "" or value == []:
-            continue
-        if name == "json_in" and not cleaned.get("json"):
-            continue  # which field a JSON filter applies to means nothing without one
-        if name in ("tags", "tags_all"):
-            value = sorted(set(value))
-        elif name == "ids":
-            value = sorted({int(item) for item in value})
-        elif hasattr(value, "isoformat"):
-            value = value.isoformat()
-        elif not isinstance(value, bool):
-            value = str(value)
-        canonical[name] = value
-    canonical["scope"] = str(filterset.effective_scope()[0])
-    return dict(sorted(canonical.items()))
-
-
-def add_selection_arguments(parser: ArgumentParser, *, model_type: bool = True) -> None:
-    """The case list's filters as command-line flags, so a CLI selection means what the page does.
-
-    `model_type=False` leaves out `--model-type` for commands that declare it themselves
-    (create_run: the run's model type is also its selection's).
-    """
-    group = parser.add_argument_group("case selection (default: the golden set)")
-    if model_type:
-        group.add_argument("--model-type", help="cases of this domain (model_type)")
-    group.add_argument("--category", help="cases of this category")
-    group.add_argument(
-        "--tag",
-        action="append",
-        dest="tags",
-        metavar="TAG",
-        help="cases carrying any of these tags (repeat the flag for several)",
-    )
-    group.add_argument("--difficulty", choices=Difficulty.values)
-    group.add_argument("--origin", choices=Origin.values, help="widens the scope when ai-generated")
-    verified = group.add_mutually_exclusive_group()
-    verified.add_argument(
-        "--verified", dest="is_verified", action="store_true", default=None, help="verified only"
-    )
-    verified.add_argument(
-        "--unverified",
-        dest="is_verified",
-        action="store_false",
-        default=None,
-        help="unverified only (widens the scope)",
-    )
-    group.add_argument(
-        "--all",
-        dest="scope",
-        action="store_const",
-        const=Scope.ALL,
-        default=Scope.GOLDEN,
-        help="widen beyond the golden set to every case, ai-generated and unverified included",
-    )
-
-
-def selection_from_options(options: dict) -> dict:
-    """The selection (TestCaseFilterSet parameters, JSON-ready) that the flags above mean."""
-    selection: dict = {"scope": str(options.get("scope") or Scope.GOLDEN)}
-    for name in ("model_type", "category", "difficulty", "origin"):
-        if options.get(name):
-            selection[name] = options[name]
-    if options.get("tags"):
-        selection["tags"] = list(options["tags"])
-    if options.get("is_verified") is not None:
-        selection["is_verified"] = options["is_verified"]
-    return selection

@@ -9,8 +9,8 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse_lazy
 
 from cases.curation import BulkAction
-from cases.importing import FORMATS, format_from_name
 from cases.models import Origin, TestCase
+from cases.readers import FORMATS, format_from_name
 from cases.validation import validate_record
 from mleval_site import jsonsafe
 

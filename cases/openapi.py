@@ -1,10 +1,10 @@
-"""The case API's request schemas, written to match `cases.validation` and `cases.shapes`.
+"""The case API's request schemas, written to match `cases.validation` and `cases.ground_truth`.
 
 The validator is hand-written (it is the import's), so its rules are described here by hand;
 tests/api/test_schema.py (schemathesis, every check) fails when the two disagree.
 """
 
-from cases import shapes, validation
+from cases import ground_truth, shapes, validation
 from cases.filters import IDS_PATTERN, SORT_CHOICES, TestCaseFilterSet
 from cases.models import Difficulty, Origin, Scope
 from mleval_site.api_schema import (
@@ -62,7 +62,7 @@ RELEVANCE = {
     "additionalProperties": {"type": "number", "minimum": 0, "maximum": shapes.MAX_RELEVANCE_GRADE},
     "not": {"additionalProperties": {"maximum": 0}},  # some grade above 0 (and not empty)
 }
-# The ground truth each output type needs (cases.shapes.OUTPUT_TYPE_NEEDS); others: any JSON.
+# The ground truth each output type needs (cases.ground_truth.OUTPUT_TYPE_NEEDS); others: any JSON.
 GROUND_TRUTH = {
     "classification": _keyed("label", text(), bare=text()),
     "multilabel": _keyed("labels", _list(text()), bare=_list(text())),
@@ -85,7 +85,9 @@ GROUND_TRUTH = {
     },
     "forecast": _keyed("values", _list(NUMBER, 1), bare=_list(NUMBER, 1)),
 }
-assert set(GROUND_TRUTH) == set(shapes.OUTPUT_TYPE_NEEDS), "describe every output type's shape"
+assert set(GROUND_TRUTH) == set(ground_truth.OUTPUT_TYPE_NEEDS), (
+    "describe every output type's shape"
+)
 
 _TAG_END = rf"[^{_WS},;\x00]"
 _ID_END = rf"[^{_WS}\x00]"

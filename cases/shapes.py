@@ -1,11 +1,11 @@
 """JSON shapes of ground truth and model output, per output_type.
 
 This is the one module that knows them: the case form (app ``cases``) checks a
-curator's ground truth with :func:`ground_truth_errors`, and the evaluators
-(app ``evaluations``) read both sides with the ``coerce_*`` functions. Keeping
-both on the same functions means a ground truth the form accepts is one the
-evaluators can score. Pure Python, no Django: ``cases`` must not import
-``evaluations``, and the evaluators must stay usable without a database.
+curator's ground truth with :func:`cases.ground_truth.ground_truth_errors`, built on these
+coercers, and the evaluators (app ``evaluations``) read both sides with the ``coerce_*``
+functions. Keeping both on the same functions means a ground truth the form accepts is one the
+evaluators can score. Pure Python, no Django: ``cases`` must not import ``evaluations``, and the
+evaluators must stay usable without a database.
 
 Each coercer accepts the canonical shape (``{"label": "cat"}``) and the obvious
 bare form (``"cat"``) and raises :class:`ShapeError` naming the missing or
@@ -15,15 +15,11 @@ wrong key for anything else. They never mutate their input.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, NamedTuple
 
 __all__ = [
-    "OUTPUT_TYPE_NEEDS",
     "Box",
-    "ASSERTION_TYPES",
     "ShapeError",
-    "assertion_errors",
     "coerce_boxes",
     "coerce_confidence",
     "canonical_label",
@@ -35,7 +31,7 @@ __all__ = [
     "coerce_series",
     "coerce_text",
     "coerce_texts",
-    "ground_truth_errors",
+    "finite_number",
     "json_type",
 ]
 
@@ -87,7 +83,7 @@ def _unwrap(value: Any, key: str, bare: str) -> Any:
     return value
 
 
-def _number(value: Any, what: str) -> float:
+def finite_number(value: Any, what: str) -> float:
     """A finite float from a JSON number; bools, strings, NaN and inf are refused."""
     if type(value) is float:
         if math.isfinite(value):
@@ -99,7 +95,7 @@ def _number(value: Any, what: str) -> float:
         except OverflowError:
             raise ShapeError(f"{what} is too large to be a number") from None
     if isinstance(value, float):  # float subclasses
-        return _number(float(value), what)
+        return finite_number(float(value), what)
     raise ShapeError(f"{what} must be a number, got {json_type(value)}")
 
 
@@ -156,7 +152,7 @@ def coerce_confidence(value: Any) -> float | None:
     """
     if type(value) is not dict or value.get("confidence") is None:
         return None
-    return _number(value["confidence"], '"confidence"')
+    return finite_number(value["confidence"], '"confidence"')
 
 
 def coerce_labels(value: Any) -> list[str]:
@@ -178,7 +174,7 @@ def coerce_labels(value: Any) -> list[str]:
 
 def coerce_number(value: Any, key: str = "value") -> float:
     """The number of ``{key: 3.2}`` or a bare ``3.2``; finite numbers only."""
-    return _number(_unwrap(value, key, "a number"), f'"{key}"')
+    return finite_number(_unwrap(value, key, "a number"), f'"{key}"')
 
 
 def coerce_text(value: Any) -> str:
@@ -238,7 +234,7 @@ def coerce_boxes(value: Any) -> list[Box]:
         bbox = box["bbox"]
         if type(bbox) is not list or len(bbox) != 4:
             raise ShapeError(f'box {i} "bbox" must be an array of 4 numbers [x1, y1, x2, y2]')
-        x1, y1, x2, y2 = (_number(c, f'box {i} "bbox" coordinate') for c in bbox)
+        x1, y1, x2, y2 = (finite_number(c, f'box {i} "bbox" coordinate') for c in bbox)
         if x2 < x1 or y2 < y1:
             raise ShapeError(f'box {i} "bbox" must have x2 >= x1 and y2 >= y1, got {bbox}')
         result.append(Box(label, x1, y1, x2, y2))
@@ -277,7 +273,7 @@ def coerce_relevance(value: Any) -> dict[str, float]:
             )
         result = {}
         for item, grade in grades.items():
-            g = _number(grade, f'"relevance" grade of "{item}"')
+            g = finite_number(grade, f'"relevance" grade of "{item}"')
             if not 0 <= g <= MAX_RELEVANCE_GRADE:
                 raise ShapeError(
                     f'"relevance" grade of "{item}" must be between 0 and '
@@ -302,119 +298,4 @@ def coerce_series(value: Any, key: str = "values") -> list[float]:
         raise ShapeError(f'"{key}" must be an array of numbers, got {json_type(series)}')
     if not series:
         raise ShapeError(f'"{key}" must hold at least one number')
-    return [_number(v, f'"{key}"[{i}]') for i, v in enumerate(series)]
-
-
-def _ranking_ground_truth(value: Any) -> None:
-    grades = coerce_relevance(value)
-    if not any(g > 0 for g in grades.values()):
-        raise ShapeError("no item has a relevance grade above 0, so NDCG is undefined")
-
-
-# What each output_type's ground truth needs, in a curator's words, and the
-# function that checks it. Output types not listed here accept anything.
-OUTPUT_TYPE_NEEDS: dict[str, tuple[str, Any]] = {
-    "classification": ('"label" (a string, integer or boolean)', coerce_label),
-    "multilabel": ('"labels" (an array of strings, integers or booleans)', coerce_labels),
-    "regression": ('"value" (a number)', coerce_number),
-    "text": ('"text" (a string) or "texts" (an array of strings)', coerce_texts),
-    "bounding_boxes": (
-        '"boxes" (an array of {"label": string, "bbox": [x1, y1, x2, y2]})',
-        coerce_boxes,
-    ),
-    "ranking": (
-        '"relevant" (an array of item ids) or "relevance" ({item_id: grade})',
-        _ranking_ground_truth,
-    ),
-    "forecast": ('"values" (an array of numbers)', coerce_series),
-}
-
-
-# The per-case checks of the ``assertions`` evaluator (ground truth ``"assert"``): each type
-# with a description of the "value" it needs. The evaluator and the case editor both use
-# assertion_errors, so an "assert" list the editor accepts is one the evaluator can score.
-ASSERTION_TYPES: dict[str, str] = {
-    "contains": "a non-empty string",
-    "not_contains": "a non-empty string",
-    "icontains": "a non-empty string",
-    "regex": "a Python regular expression",
-    "equals": "any JSON value",
-    "json_schema": "a JSON Schema (an object or a boolean)",
-    "numeric": "a number",
-    "llm_rubric": "a non-empty string (the criterion a judge checks)",
-}
-_ASSERTION_KEYS = {"type", "value", "weight", "tolerance"}
-
-
-def _assertion_item_error(item: Any) -> str | None:
-    if type(item) is not dict:
-        return f'must be an object {{"type", "value"}}, got {json_type(item)}'
-    unknown = sorted(set(item) - _ASSERTION_KEYS)
-    if unknown:
-        return f'unknown key "{unknown[0]}" (allowed: type, value, weight, tolerance)'
-    kind = item.get("type")
-    if kind not in ASSERTION_TYPES:
-        return f'"type" must be one of {", ".join(ASSERTION_TYPES)}, got {kind!r}'
-    if "value" not in item:
-        return f'missing "value" ({ASSERTION_TYPES[kind]})'
-    value = item["value"]
-    if "weight" in item:
-        try:
-            if _number(item["weight"], '"weight"') < 0:
-                return '"weight" must be >= 0'
-        except ShapeError as exc:
-            return str(exc)
-    if "tolerance" in item and kind != "numeric":
-        return '"tolerance" applies to type numeric only'
-    if kind in ("contains", "not_contains", "icontains", "llm_rubric", "regex"):
-        if type(value) is not str or not value:
-            return f'"value" must be {ASSERTION_TYPES[kind]}, got {json_type(value)}'
-        if kind == "regex":
-            try:
-                re.compile(value)
-            except re.error as exc:
-                return f'"value" is not a valid regular expression: {exc}'
-    elif kind == "json_schema" and type(value) not in (dict, bool):
-        return f'"value" must be {ASSERTION_TYPES[kind]}, got {json_type(value)}'
-    elif kind == "numeric":
-        try:
-            _number(value, '"value"')
-            if _number(item.get("tolerance", 0), '"tolerance"') < 0:
-                return '"tolerance" must be >= 0'
-        except ShapeError as exc:
-            return str(exc)
-    return None
-
-
-def assertion_errors(items: Any) -> list[str]:
-    """Why a ground truth's ``"assert"`` list cannot be scored, one message per bad item."""
-    if type(items) is not list:
-        return [f'"assert" must be an array of {{"type", "value"}} objects, got {json_type(items)}']
-    if not items:
-        return ['"assert" must hold at least one assertion']
-    errors = []
-    for i, item in enumerate(items):
-        error = _assertion_item_error(item)
-        if error:
-            errors.append(f'"assert"[{i}]: {error}')
-    return errors
-
-
-def ground_truth_errors(output_type: str, ground_truth: Any) -> list[str]:
-    """Why a ground truth cannot be scored for its output_type; empty when it can.
-
-    ``structured`` and unknown output types accept any JSON value. An ``"assert"`` list, for
-    any output type, must be well formed (assertion_errors).
-    """
-    errors = []
-    if type(ground_truth) is dict and "assert" in ground_truth:
-        errors = [f"ground_truth {e}" for e in assertion_errors(ground_truth["assert"])]
-    needs = OUTPUT_TYPE_NEEDS.get(output_type)
-    if needs is None:
-        return errors
-    description, check = needs
-    try:
-        check(ground_truth)
-    except ShapeError as exc:
-        errors.append(f"ground_truth needs {description} for output_type {output_type}: {exc}")
-    return errors
+    return [finite_number(v, f'"{key}"[{i}]') for i, v in enumerate(series)]

@@ -10,7 +10,8 @@ written stay invisible (and are rolled back if a line is bad).
 from django.db import transaction
 from django.tasks import task
 
-from cases.importing import ImportReport, import_cases
+from cases.importing import import_cases
+from cases.validation import ImportReport
 from jobs.models import Job, JobKind
 from jobs.running import ProgressWriter, finish, running
 

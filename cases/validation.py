@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cases.ground_truth import ground_truth_errors
 from cases.models import Difficulty, Origin, default_is_verified
-from cases.shapes import ground_truth_errors, json_type
+from cases.shapes import json_type
 from mleval_site import jsonsafe
 
 # The case fields of the file formats (INTERFACES.md), in the order export writes them.

@@ -28,9 +28,9 @@ from cases.forms import (
     check_json,
     upload_too_large_message,
 )
+from cases.ground_truth import ground_truth_errors
 from cases.models import Scope, TestCase
 from cases.previews import input_preview
-from cases.shapes import ground_truth_errors
 from cases.tasks import create_import_job, import_checked, import_is_clean
 from jobs.models import Job
 from mleval_site.generic import (

@@ -25,8 +25,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from cases.ground_truth import ground_truth_errors
 from cases.models import TestCase
-from cases.shapes import ground_truth_errors
 from evaluations.evaluators import (
     REGISTRY,
     EvaluatorConfigError,

@@ -28,8 +28,8 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.settings import api_settings
 
 from accounts.audit import record
-from cases.filters import SelectionError
 from cases.openapi import SELECTION
+from cases.selection import SelectionError
 from mleval_site.api import (
     Conflict,
     OldestFirstCursorPage,
@@ -108,7 +108,7 @@ class VersionField(serializers.Field):
 
 @extend_schema_field(SELECTION)
 class SelectionField(serializers.DictField):
-    """The case filters a run selects by (validated by cases.filters.select_cases)."""
+    """The case filters a run selects by (validated by cases.selection.select_cases)."""
 
 
 @extend_schema_field(json_object(description="Settings for the run (a JSON object)."))

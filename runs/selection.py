@@ -13,15 +13,15 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from accounts.audit import record
-from cases.filters import SelectionError, canonical_selection, select_cases
 from cases.models import TestCase
+from cases.selection import SelectionError, canonical_selection, select_cases
 from runs.connections import expand_connection
 from runs.models import ModelRun, RunCase
 from versions.models import VersionCase
 
 
 def normalize_selection(selection: dict | None, model_type: str) -> dict:
-    """The selection as stored (cases.filters.canonical_selection), the run's model type
+    """The selection as stored (cases.selection.canonical_selection), the run's model type
     explicit when the selection names none. Default (nothing chosen): the golden set of the
     run's model type. Raises SelectionError for bad filters."""
     if isinstance(selection, dict) and not selection.get("model_type"):

@@ -18,7 +18,8 @@ from django.views.generic import DeleteView, DetailView, FormView
 from django_filters.views import FilterView
 
 from accounts.audit import record
-from cases.filters import SelectionError, TestCaseFilterSet, select_cases
+from cases.filters import TestCaseFilterSet
+from cases.selection import SelectionError, select_cases
 from jobs.models import Job, JobKind
 from mleval_site.db import cascade_counts
 from mleval_site.generic import FilterQueryMixin, PartialMixin

@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import generics, serializers, status, viewsets
 from rest_framework.response import Response
 
-from cases.filters import SelectionError
+from cases.selection import SelectionError
 from mleval_site.api import CursorPage
 from versions import freezing
 from versions.models import SNAPSHOT_FIELDS, Version, VersionCaseContent

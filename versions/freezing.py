@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.expressions import RawSQL
 
 from accounts.audit import record
-from cases.filters import SelectionError, select_cases
+from cases.selection import SelectionError, select_cases
 from versions.models import CONTENT_FIELDS, Version
 
 # Each version has its own partition of version_cases (migration 0003): filled by one

@@ -12,8 +12,9 @@ from django.views import View
 from django.views.generic import DetailView, ListView, TemplateView
 
 from cases.exporting import CONTENT_TYPES, export_lines
-from cases.filters import SelectionError, TestCaseFilterSet
+from cases.filters import TestCaseFilterSet
 from cases.models import TestCase
+from cases.selection import SelectionError
 from mleval_site.generic import ExportMixin, FilterQueryMixin
 from versions import freezing, revisions
 from versions.models import CaseRevision, Version, VersionCaseContent

@@ -1,6 +1,6 @@
 """Per-case assertions (as promptfoo's ``assert``): the ground truth carries its own checks.
 
-The list's shape rule is :func:`cases.shapes.assertion_errors`, shared with the case editor;
+The list's shape rule is :func:`cases.ground_truth.assertion_errors`, shared with the case editor;
 a malformed list is a ground-truth error verdict (run_evaluator), never a raise. ``llm_rubric``
 items need a judge: without one they are skipped (listed in ``metrics.skipped``, left out of
 the weighted mean), not failed.
@@ -14,7 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cases.shapes import ShapeError, assertion_errors, coerce_number, coerce_text
+from cases.ground_truth import assertion_errors
+from cases.shapes import ShapeError, coerce_number, coerce_text
 
 from .base import Evaluator, Example, GroundTruthError, Verdict, quote, threshold_param
 from .structured import _canonical, _validator, check_schema, json_equal

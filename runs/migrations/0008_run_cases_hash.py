@@ -1,5 +1,5 @@
 """Runs gain cases_hash (the md5 of their fixed case ids), filled in for existing runs, and
-their stored selections are rewritten in the one canonical form (cases.filters)."""
+their stored selections are rewritten in the one canonical form (cases.selection)."""
 
 from django.db import migrations, models
 
@@ -8,7 +8,7 @@ def canonical_selections(apps, schema_editor) -> None:
     """Rewrite each run's config["selection"] as canonical_selection gives it (a page-made run
     stored `is_verified: "unknown"`; an API one did not). A selection that no longer parses is
     left as it is: the run page reports it."""
-    from cases.filters import SelectionError, canonical_selection
+    from cases.selection import SelectionError, canonical_selection
 
     ModelRun = apps.get_model("runs", "ModelRun")
     for run in ModelRun.objects.exclude(config__selection=None).only("id", "config").iterator():

@@ -8,8 +8,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from cases.exporting import export_lines
-from cases.importing import FIELDS, import_cases
+from cases.importing import import_cases
 from cases.models import TestCase
+from cases.validation import FIELDS
 
 
 @pytest.fixture

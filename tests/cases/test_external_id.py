@@ -10,8 +10,9 @@ from django.db import IntegrityError, transaction
 from model_bakery import baker
 
 from cases.exporting import export_lines
-from cases.importing import FIELDS, import_cases
+from cases.importing import import_cases
 from cases.models import TestCase
+from cases.validation import FIELDS
 
 
 def case(external_id=None, label="positive", **overrides) -> dict:

@@ -7,8 +7,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from cases import filters
-from cases.filters import SelectionError, select_cases
 from cases.models import TestCase
+from cases.selection import SelectionError, select_cases
 
 
 def ids(selection: dict) -> set[int]:

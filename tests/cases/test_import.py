@@ -111,9 +111,9 @@ class TestGoodFiles:
         ]
 
     def test_json_array_in_small_chunks(self, monkeypatch):
-        from cases import importing
+        from cases import readers
 
-        monkeypatch.setattr(importing, "CHUNK", 7)  # elements cut across many reads
+        monkeypatch.setattr(readers, "CHUNK", 7)  # elements cut across many reads
         records = [case(input_data={"text": "x" * (i * 13)}) for i in range(20)]
         report = run(json.dumps(records, indent=1).encode(), "json")
         assert report.ok and report.imported == 20

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from cases.filters import select_cases
+from cases.selection import select_cases
 from mleval_site import pagination
 from mleval_site.pagination import BadCursor, capped_count, keyset_page
 

@@ -1,10 +1,12 @@
-"""The JSON shapes shared by the case form and the evaluators (cases/shapes.py)."""
+"""The JSON shapes shared by the case form and the evaluators (cases/shapes.py) and the
+ground-truth rule built on them (cases/ground_truth.py)."""
 
 import copy
 import math
 
 import pytest
 
+from cases.ground_truth import ground_truth_errors
 from cases.shapes import (
     Box,
     ShapeError,
@@ -18,7 +20,6 @@ from cases.shapes import (
     coerce_series,
     coerce_text,
     coerce_texts,
-    ground_truth_errors,
 )
 
 # --- labels ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ Expected scores are worked out by hand in the comments.
 
 import pytest
 
-from cases.shapes import assertion_errors, ground_truth_errors
+from cases.ground_truth import assertion_errors, ground_truth_errors
 from evaluations.evaluators import run_evaluator, validate_params
 
 

@@ -3,8 +3,8 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from cases.filters import SelectionError
 from cases.models import TestCase
+from cases.selection import SelectionError
 from runs.models import RunCase
 from runs.selection import Drift, register_run, selection_drift
 from tests.baker_recipes import make_case

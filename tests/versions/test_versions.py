@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
-from cases.filters import SelectionError
 from cases.models import TestCase
+from cases.selection import SelectionError
 from versions import freezing
 from versions.models import Version, VersionCaseContent
 

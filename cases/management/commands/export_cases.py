@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.audit import record
 from cases.exporting import EXPORT_FORMATS, export_lines
-from cases.filters import (
+from cases.selection import (
     SelectionError,
     add_selection_arguments,
     select_cases,

@@ -3,8 +3,10 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.importing import FORMATS, ON_CONFLICT, format_from_name, import_cases
+from cases.importing import import_cases
 from cases.models import Origin
+from cases.readers import FORMATS, format_from_name
+from cases.validation import ON_CONFLICT
 from mleval_site.cli import ProgressReporter, open_input
 
 MAX_PRINTED_ERRORS = 50

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.filters import SelectionError, add_selection_arguments, selection_from_options
+from cases.selection import SelectionError, add_selection_arguments, selection_from_options
 from mleval_site import jsonsafe
 from runs.selection import register_run
 from versions.models import Version

@@ -10,7 +10,7 @@ from django.apps import apps
 from django.core.management import call_command
 from django.db import connection
 
-from cases.filters import canonical_selection
+from cases.selection import canonical_selection
 from evaluations.reports import build_leaderboard, compare_runs
 from runs.models import ModelRun, Response
 from runs.selection import register_run

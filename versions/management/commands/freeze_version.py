@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.filters import SelectionError, add_selection_arguments, selection_from_options
+from cases.selection import SelectionError, add_selection_arguments, selection_from_options
 from versions.freezing import freeze
 
 
