@@ -278,7 +278,8 @@ class ImportRunView(PermissionRequiredMixin, View):
 
 
 class ExportView(PermissionRequiredMixin, ExportMixin, FilterQueryMixin, TemplateView):
-    """The filtered selection as a JSONL or CSV download, streamed; without a format, the page."""
+    """The filtered selection as a JSONL, CSV or Parquet download, streamed; without a format,
+    the page."""
 
     permission_required = "cases.view_testcase"
     template_name = "cases/export.html"
@@ -305,16 +306,12 @@ class ExportView(PermissionRequiredMixin, ExportMixin, FilterQueryMixin, Templat
         selection = QueryDict(self.filter_query()).dict()
 
         def audited():
-            count = 0
-            for line in lines if first is None else chain([first], lines):
-                count += 1
-                yield line
-            cases = count - 1 if fmt == "csv" else count  # the CSV header is a line too
+            yield from () if first is None else chain([first], lines)
             record(
                 self.request.user,
                 "cases.export",
                 "testcase",
-                count=max(cases, 0),
+                count=lines.cases,
                 format=fmt,
                 selection=selection,
             )

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.audit import record
-from cases.exporting import EXPORT_FORMATS, export_lines
+from cases.exporting import BINARY_FORMATS, EXPORT_FORMATS, export_lines
 from cases.selection import (
     SelectionError,
     add_selection_arguments,
@@ -18,19 +18,22 @@ from mleval_site.cli import ProgressReporter
 
 class Command(BaseCommand):
     help = (
-        "Export a selection of test cases (the golden set unless widened) as JSONL or CSV; "
+        "Export a selection of test cases (the golden set unless widened) as JSONL, CSV or "
+        "Parquet; "
         "the file re-imports with import_cases. PATH - writes to standard output."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", help="the file to write, or - for standard output")
         parser.add_argument(
-            "--format", choices=EXPORT_FORMATS, help="default: from the file ending, else jsonl"
+            "--format",
+            choices=EXPORT_FORMATS,
+            help="default: from the file ending (.csv, .parquet), else jsonl",
         )
         add_selection_arguments(parser)
 
     def handle(self, *args, path: str, format: str | None, **options) -> None:
-        file_format = format or ("csv" if path.lower().endswith(".csv") else "jsonl")
+        file_format = format or _format_from_name(path)
         selection = selection_from_options(options)
         try:
             queryset = select_cases(selection)
@@ -38,27 +41,31 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         total = queryset.count()
         to_stdout = path == "-"
+        binary = file_format in BINARY_FORMATS
         try:
-            out = sys.stdout if to_stdout else Path(path).open("w", encoding="utf-8", newline="")
+            if to_stdout:
+                out = sys.stdout.buffer if binary else sys.stdout
+            elif binary:
+                out = Path(path).open("wb")
+            else:
+                out = Path(path).open("w", encoding="utf-8", newline="")
         except OSError as error:
             raise CommandError(f"Cannot write {path}: {error.strerror}.") from None
         progress = ProgressReporter(total, stream=self.stderr._out, label="exporting", unit="cases")
-        count = 0
+        stream = export_lines(queryset, file_format)
         try:
-            lines = export_lines(queryset, file_format)
-            if file_format == "csv":
-                out.write(next(lines))  # the header
-            for count, line in enumerate(lines, start=1):
-                out.write(line)
-                if count % 5000 == 0:
-                    progress.update(count, count)
-            progress.update(count, count)
+            for piece in stream:
+                out.write(piece)
+                if stream.cases % 5000 == 0 or binary:
+                    progress.update(stream.cases, stream.cases)
+            progress.update(stream.cases, stream.cases)
         except BrokenPipeError:  # e.g. `export_cases - | head`: the reader has had enough
-            raise CommandError(f"standard output was closed after {count} cases") from None
+            raise CommandError(f"standard output was closed after {stream.cases} cases") from None
         finally:
             progress.close()
             if not to_stdout:
                 out.close()
+        count = stream.cases
         record(
             None,
             "cases.export",
@@ -70,3 +77,8 @@ class Command(BaseCommand):
         )
         # With the cases on standard output, the summary goes to standard error.
         (self.stderr if to_stdout else self.stdout).write(f"exported {count} cases")
+
+
+def _format_from_name(path: str) -> str:
+    lower = path.lower()
+    return next((f for f in EXPORT_FORMATS if lower.endswith(f".{f}")), "jsonl")
