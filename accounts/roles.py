@@ -1,16 +1,18 @@
-"""The four roles, as auth groups. One definition, applied by a migration and after every migrate.
+"""The roles, as auth groups. One definition, applied by a migration and after every migrate.
 
-viewer reads everything; curator edits cases; engineer manages runs, responses and evaluations;
-admin does all. A user's role is the group they are in (superusers pass every check anyway).
+viewer reads everything; curator edits cases; engineer manages runs, responses, evaluations and
+grading tasks; grader reads everything and grades the answers assigned to them; admin does all.
+A user's role is the group they are in (superusers pass every check anyway).
 """
 
 from collections.abc import Iterable
 
-PROJECT_APPS = ("accounts", "jobs", "cases", "runs", "evaluations", "versions")
+PROJECT_APPS = ("accounts", "jobs", "cases", "runs", "evaluations", "versions", "grading")
 # What every role may read; accounts (tokens, the audit trail) is for admins only.
-DATA_APPS = ("jobs", "cases", "runs", "evaluations", "versions")
+DATA_APPS = ("jobs", "cases", "runs", "evaluations", "versions", "grading")
 VIEWER, CURATOR, ENGINEER, ADMIN = "viewer", "curator", "engineer", "admin"
-ROLE_NAMES = (VIEWER, CURATOR, ENGINEER, ADMIN)
+GRADER = "grader"
+ROLE_NAMES = (VIEWER, CURATOR, ENGINEER, ADMIN, GRADER)
 
 # Models each role may add, change and delete, on top of viewing everything.
 EDITABLE_MODELS = {
@@ -21,7 +23,18 @@ EDITABLE_MODELS = {
         ("runs", "response"),
         ("runs", "connection"),
         ("evaluations", "evaluation"),
+        ("grading", "gradingtask"),
+        ("grading", "gradingitem"),
+        ("grading", "assignment"),
     ),
+    GRADER: (),
+}
+# Single permissions on top (app_label, codename): who may grade the answers assigned to them.
+EXTRA_PERMISSIONS = {
+    VIEWER: (),
+    CURATOR: (("grading", "grade"),),
+    ENGINEER: (("grading", "grade"),),
+    GRADER: (("grading", "grade"),),
 }
 
 
@@ -48,7 +61,7 @@ def sync_roles(apps) -> None:
         if role == ADMIN:
             group.permissions.set(Permission.objects.all())
             continue
-        wanted = _codenames(EDITABLE_MODELS[role])
+        wanted = _codenames(EDITABLE_MODELS[role]) | set(EXTRA_PERMISSIONS[role])
         editable = [
             permission
             for permission in project_permissions.select_related("content_type")

@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "runs",
     "evaluations",
     "versions",
+    "grading",
 ]
 
 MIDDLEWARE = [
@@ -269,6 +270,11 @@ MLEVAL_PYTHON_ENDPOINT_MODULES = _read("MLEVAL_PYTHON_ENDPOINT_MODULES", list, [
 # Custom evaluators (docs/evaluators.md): dotted paths to an Evaluator, a list of them or a
 # scoring function, registered at start-up beside the entry point group mleval.evaluators.
 MLEVAL_EVALUATORS = _read("MLEVAL_EVALUATORS", list, [])
+# Human grading (docs/grading.md): an automatic evaluator is trusted once the lower bound of the
+# 95% interval of its kappa against the graders' majority reaches MLEVAL_TRUST_MIN_KAPPA, on at
+# least MLEVAL_TRUST_MIN_GRADED graded responses; below either it is marked on every page.
+MLEVAL_TRUST_MIN_KAPPA = _read("MLEVAL_TRUST_MIN_KAPPA", float, 0.6)
+MLEVAL_TRUST_MIN_GRADED = _read("MLEVAL_TRUST_MIN_GRADED", int, 30)
 # The hosts and networks a run's http(s) endpoint may reach (runs/reach.py): `*` (anything, the
 # development and test default), `public` (globally routable addresses only, the production
 # default), CIDR networks, addresses, host names and `.domain` suffixes, comma-separated.

@@ -1,0 +1,67 @@
+"""A grade and the human verdict (an evaluation "human") it writes."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from evaluations.models import Evaluation
+from grading.assigning import create_task
+from grading.models import Assignment, Scale
+from grading.verdicts import AlreadyGraded, record_grade
+
+
+def assignments_of(item):
+    return list(item.assignments.select_related("grader").order_by("grader__username"))
+
+
+def test_majority_becomes_the_human_evaluation(graded_run, graders):
+    task = create_task(
+        graded_run.run, name="t", graders=graders, overlap=3, scale=Scale.ONE_TO_FIVE
+    )
+    item = task.items.first()
+    a, b, c = assignments_of(item)
+    record_grade(a, passed=True, score=5, comment="clear")
+    record_grade(b, passed=False, score=2)
+    human = record_grade(c, passed=True, score=4)
+    stored = Evaluation.objects.get(response=item.response, evaluator_type="human")
+    assert stored.pk == human.pk and stored.passed is True
+    assert stored.score == pytest.approx((1 + 0.25 + 0.75) / 3)
+    assert stored.metrics["grader"] == "alice, bob, carol"
+    assert stored.metrics["votes"] == {"pass": 2, "fail": 1}
+    assert [g["grader"] for g in stored.metrics["graders"]] == ["alice", "bob", "carol"]
+    assert "alice: pass (5 on 1-5) — clear" in stored.feedback
+
+
+def test_a_tie_is_a_fail_marked_tie(task):
+    item = task.items.first()
+    first, second = item.assignments.all()
+    record_grade(first, passed=True)
+    human = record_grade(second, passed=False)
+    assert human.passed is False and human.metrics["tie"] is True and human.score == 0.5
+
+
+def test_a_second_grade_is_refused_unless_amending(task):
+    assignment = Assignment.objects.filter(item__task=task).first()
+    record_grade(assignment, passed=True)
+    with pytest.raises(AlreadyGraded):
+        record_grade(assignment, passed=False)
+    human = record_grade(assignment, passed=False, amend=True)
+    assert human.passed is False
+
+
+def test_bad_grades_name_every_field(task):
+    assignment = Assignment.objects.filter(item__task=task).first()
+    with pytest.raises(ValidationError) as error:
+        record_grade(assignment, passed="yes", score=3, comment=1)
+    assert set(error.value.message_dict) == {"passed", "score", "comment"}
+    assignment.refresh_from_db()
+    assert assignment.graded_at is None
+
+
+def test_scores_outside_the_scale_are_refused(graded_run, graders):
+    task = create_task(
+        graded_run.run, name="t", graders=graders, overlap=1, scale=Scale.ONE_TO_FIVE
+    )
+    assignment = Assignment.objects.filter(item__task=task).first()
+    for bad in (0, 6, "x", float("nan")):
+        with pytest.raises(ValidationError):
+            record_grade(assignment, passed=True, score=bad)
