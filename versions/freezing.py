@@ -13,6 +13,7 @@ from django.db.models.expressions import RawSQL
 
 from accounts.audit import record
 from cases.selection import SelectionError, select_cases
+from jobs.signals import wrote
 from versions.models import CONTENT_FIELDS, Version
 
 # Each version has its own partition of version_cases (migration 0003): filled by one
@@ -45,7 +46,9 @@ def freeze(name: str, *, selection: dict, description: str = "", created_by=None
     """Freeze the selection's cases at their current revisions as version `name`.
 
     Raises SelectionError (bad filters, nothing selected) or ValidationError (name taken or
-    blank); writes nothing then.
+    blank); writes nothing then. After commit the new partition is ANALYZEd like every bulk
+    write's tables (:func:`jobs.signals.wrote`): the version's pages and the comparisons that
+    join it get real row counts from the first query on.
     """
     name = (name or "").strip()
     if not name:
@@ -71,6 +74,8 @@ def freeze(name: str, *, selection: dict, description: str = "", created_by=None
         if Version.objects.filter(name=name).exists():
             raise ValidationError({"name": [f"A version named {name!r} exists already."]}) from None
         raise error
+    # No run's data changed: a run on a version keeps the revisions it was frozen with.
+    wrote({names["table"]: count}, [], sender=freeze)
     return version
 
 

@@ -12,6 +12,8 @@ from django.urls import reverse
 
 from cases.models import TestCase
 from cases.selection import SelectionError
+from jobs.signals import ANALYZE_MIN_ROWS
+from tests.baker_recipes import case
 from versions import freezing
 from versions.models import Version, VersionCaseContent
 
@@ -90,6 +92,22 @@ class TestFreeze:
         assert (version.name, version.description, version.case_count) == ("golden v1", "x", 1)
         with pytest.raises(CommandError, match="exists already"):
             call_command("freeze_version", "golden v1", stdout=out)
+
+    def test_a_big_freeze_leaves_its_partition_analyzed(self, django_capture_on_commit_callbacks):
+        case.make(_quantity=ANALYZE_MIN_ROWS, _bulk_create=True)
+        with django_capture_on_commit_callbacks(execute=True):
+            big = freezing.freeze("big", selection={})
+            small = freezing.freeze("small", selection={"ids": [TestCase.objects.first().pk]})
+        # The primary key's build counts the rows; only ANALYZE writes column statistics.
+        assert analyzed_columns(f"version_cases_{big.pk}") == {"case_id", "revision", "version_id"}
+        assert analyzed_columns(f"version_cases_{small.pk}") == set()  # left to autovacuum
+
+
+def analyzed_columns(table: str) -> set[str]:
+    """The table's columns with planner statistics (pg_stats: what ANALYZE wrote)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT attname FROM pg_stats WHERE tablename = %s", [table])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def freezing_export(version, fmt):
