@@ -1,16 +1,19 @@
-"""What a case's input looks like to a person, by input_type: text as text, an image as an image,
-a series as a small line chart, tabular data as a table. Pure functions of the case; the detail
-template draws the result."""
+"""What a case's input looks like to a person, by input_type: text as text, an image as an image
+(with its ground-truth boxes drawn over it, or on a blank canvas of its size when the browser
+cannot reach it), a series as a small line chart with axes, tabular data as a table. Pure
+functions of the case; the detail template draws the result (geometry in cases/charts.py)."""
 
+import json
 import math
 from typing import Any
 
+from cases.charts import boxes_drawing, image_size, line_chart
 from cases.models import TestCase
+from cases.shapes import ShapeError, coerce_boxes
 
 IMAGE_KEYS = ("image_url", "url", "image_path", "path", "image", "src", "file")
 BASE64_KEYS = ("image_base64", "base64", "data", "image")
 SERIES_KEYS = ("series", "values", "history", "y")
-CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 520, 140, 6
 MAX_TABLE_ROWS = 50
 
 
@@ -59,35 +62,6 @@ def _series(case: TestCase) -> dict | None:
     return {"kind": "series", **line_chart(series, future)}
 
 
-def line_chart(series: list[float], future: list[float]) -> dict:
-    """SVG polyline points for a series and (dashed, after it) its expected continuation."""
-    values = [float(v) for v in (*series, *future)]
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    steps = max(len(values) - 1, 1)
-
-    def point(i: int, v: float) -> str:
-        x = CHART_PAD + i * (CHART_WIDTH - 2 * CHART_PAD) / steps
-        y = CHART_PAD + (high - v) * (CHART_HEIGHT - 2 * CHART_PAD) / span
-        return f"{x:.1f},{y:.1f}"
-
-    known = " ".join(point(i, float(v)) for i, v in enumerate(series))
-    start = len(series) - 1
-    expected = " ".join(
-        point(start + i, float(v)) for i, v in enumerate([series[-1], *future]) if future
-    )
-    return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "points": known,
-        "future_points": expected,
-        "low": low,
-        "high": high,
-        "count": len(series),
-        "future_count": len(future),
-    }
-
-
 def _table(case: TestCase) -> dict | None:
     data = case.input_data
     rows = data.get("rows")
@@ -121,8 +95,31 @@ def _audio(case: TestCase) -> dict | None:
     return None
 
 
+def truth_boxes(case: TestCase) -> list | None:
+    """The ground truth's boxes when the case is a detection case, else None."""
+    if case.output_type != "bounding_boxes":
+        return None
+    try:
+        return coerce_boxes(case.ground_truth)
+    except ShapeError:
+        return None  # the page lists the shape errors instead
+
+
+def _boxes(case: TestCase) -> dict | None:
+    boxes = truth_boxes(case)
+    if boxes is None:
+        return None
+    image = _image(case) if isinstance(case.input_data, dict) else None
+    src = image["src"] if image else None
+    size = image_size(case.input_data) if isinstance(case.input_data, dict) else None
+    location = image["location"] if image else None
+    return {"kind": "boxes", "location": location, **boxes_drawing(boxes, size, src)}
+
+
 def input_preview(case: TestCase) -> dict | None:
     """A preview of the case's input for its input_type, or None (the JSON speaks for itself)."""
+    if boxes := _boxes(case):
+        return boxes
     if not isinstance(case.input_data, dict):
         return None
     input_type = case.input_type
@@ -142,3 +139,28 @@ def input_preview(case: TestCase) -> dict | None:
         if preview := build(case):
             return preview
     return None
+
+
+def pretty_json(value: Any, indent: int = 2, width: int = 88) -> str:
+    """JSON indented for reading, with short arrays of scalars kept on one line: a box's
+    `[x1, y1, x2, y2]` or a series reads as one line, not one number per line."""
+    return _pretty(value, 0, indent, width)
+
+
+def _pretty(value: Any, level: int, indent: int, width: int) -> str:
+    if isinstance(value, list) and not any(isinstance(v, dict | list) for v in value):
+        inline = json.dumps(value, ensure_ascii=False)
+        if len(inline) + level * indent <= width:
+            return inline
+    if isinstance(value, dict) and value:
+        pad = " " * (level + 1) * indent
+        items = (
+            f"{pad}{json.dumps(k, ensure_ascii=False)}: {_pretty(v, level + 1, indent, width)}"
+            for k, v in value.items()
+        )
+        return "{\n" + ",\n".join(items) + "\n" + " " * level * indent + "}"
+    if isinstance(value, list) and value:
+        pad = " " * (level + 1) * indent
+        items = (f"{pad}{_pretty(v, level + 1, indent, width)}" for v in value)
+        return "[\n" + ",\n".join(items) + "\n" + " " * level * indent + "]"
+    return json.dumps(value, ensure_ascii=False)

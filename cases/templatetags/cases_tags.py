@@ -5,7 +5,7 @@ import json
 from django import template
 from django.http import QueryDict
 
-from cases import tasks
+from cases import previews, tasks
 from cases.choices import known_values
 
 register = template.Library()
@@ -21,7 +21,7 @@ def json_preview(value, limit: int = PREVIEW_CHARS) -> str:
 
 @register.filter
 def pretty_json(value) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    return previews.pretty_json(value)
 
 
 @register.simple_tag

@@ -14,6 +14,10 @@ from typing import Any
 
 from django import template
 
+from cases.charts import boxes_drawing
+from cases.previews import pretty_json
+from cases.shapes import ShapeError, coerce_boxes
+
 register = template.Library()
 
 FOLD_CHARS = 300  # longer than this (or more than FOLD_LINES lines): folded, a preview shown
@@ -43,7 +47,7 @@ def shown(value: Any) -> dict:
         return {"missing": True}
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     if len(text) > COMPACT_CHARS and not isinstance(value, str):  # short JSON stays on a line
-        text = json.dumps(value, indent=2, ensure_ascii=False)
+        text = pretty_json(value)
     folded = len(text) > FOLD_CHARS or text.count("\n") >= FOLD_LINES
     preview = " ".join(text.split())
     if len(preview) > PREVIEW_CHARS:
@@ -67,6 +71,20 @@ def word_diff(expected: str, output: str) -> list[tuple[str, str]] | None:
         if tag in ("insert", "replace"):
             segments.append(("insert", "".join(b[j1:j2])))
     return segments
+
+
+def boxes_compared(output: Any, expected: Any) -> dict | None:
+    """Expected boxes (dashed) and the output's (solid) drawn together, when both are boxes;
+    on a canvas spanning them (the image's size is on the case, not here)."""
+    if output is None or expected is None:
+        return None
+    try:
+        truth, predicted = coerce_boxes(expected), coerce_boxes(output)
+    except ShapeError:
+        return None
+    if not truth and not predicted:
+        return None
+    return boxes_drawing(truth, None, None, predicted=predicted)
 
 
 @register.inclusion_tag("runs/_output.html")
@@ -93,4 +111,5 @@ def model_output(
         "expected": shown(expected) if show_expected else None,
         "diff": diff,
         "matches": not error and out_text is not None and out_text == exp_text,
+        "drawing": None if error else boxes_compared(output, expected),
     }

@@ -38,7 +38,8 @@ def test_a_text_diff_marks_the_words_that_differ():
 def test_json_is_pretty_and_long_values_fold():
     assert shown({"boxes": [1, 2]})["text"] == '{"boxes": [1, 2]}'  # short: one line
     wide = {"boxes": [[10, 20, 30, 40], [50, 60, 70, 80]], "labels": ["cat", "dog"]}
-    assert shown(wide)["text"].startswith('{\n  "boxes": [\n    [\n      10,')
+    # Arrays of numbers stay on a line: a box reads as one line, not four.
+    assert shown(wide)["text"].startswith('{\n  "boxes": [\n    [10, 20, 30, 40],\n')
     assert not shown("short")["folded"]
     long = shown("word " * FOLD_CHARS)
     assert long["folded"] and len(long["preview"]) <= 120
