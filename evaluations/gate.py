@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 from xml.etree import ElementTree as ET
 
 from evaluations.summaries import comparison
+from runs import baselines
 from runs.models import ModelRun, RunStatus
 
 PASSED, FAILED, NOTHING = 0, 1, 2
-LATEST_PREFIX = "latest:"
 
 
 class GateError(ValueError):
@@ -181,35 +181,64 @@ def _run_label(run: dict) -> str:
 
 
 def resolve_run(value: str | int, candidate: ModelRun | None = None, flag: str = "run") -> ModelRun:
-    """A run id, or ``latest:<model name>``: the newest completed run of that model on the
-    candidate's cases (same version, else same case set, else same selection), never the
-    candidate itself."""
+    """A run id, or a selector of the candidate's baseline (``latest`` and ``baseline`` alone
+    name the candidate's own model):
+
+    - ``latest:<model name>``: the newest completed run of that model on the candidate's cases
+      (same version, else same case set, else same selection), never the candidate itself;
+    - ``baseline:<model name>``: the run a lead marked that model's baseline on the
+      candidate's cases (runs.baselines: same golden-set version, else same case set).
+    """
     text = str(value).strip()
-    if text.startswith(LATEST_PREFIX):
+    kind, _, name = text.partition(":")
+    if kind in SELECTORS:
         if candidate is None:
-            raise GateError(f"{flag}: latest:<model name> needs a candidate run")
-        name = text.removeprefix(LATEST_PREFIX)
-        runs = ModelRun.objects.filter(model_name=name, status=RunStatus.COMPLETED).exclude(
-            pk=candidate.pk
-        )
-        if candidate.version_id:
-            runs = runs.filter(version_id=candidate.version_id)
-        elif candidate.cases_hash:
-            runs = runs.filter(cases_hash=candidate.cases_hash)
-        else:
-            runs = runs.filter(config__selection=candidate.selection)
-        run = runs.order_by("-completed_at", "-id").first()
-        if run is None:
-            raise GateError(
-                f"{flag}: no completed run of model {name!r} on the cases of run #{candidate.pk}"
-            )
-        return run
+            raise GateError(f"{flag}: {kind}:<model name> needs a candidate run")
+        return SELECTORS[kind](name or candidate.model_name, candidate, flag)
     if not text.isdigit():
-        raise GateError(f"{flag}: give a run id or latest:<model name>, got {text!r}")
+        raise GateError(
+            f"{flag}: give a run id, latest:<model name> or baseline:<model name>, got {text!r}"
+        )
     run = ModelRun.objects.filter(pk=int(text)).first()
     if run is None:
         raise GateError(f"{flag}: there is no run #{text}")
     return run
+
+
+def _latest(name: str, candidate: ModelRun, flag: str) -> ModelRun:
+    runs = ModelRun.objects.filter(model_name=name, status=RunStatus.COMPLETED).exclude(
+        pk=candidate.pk
+    )
+    if candidate.version_id:
+        runs = runs.filter(version_id=candidate.version_id)
+    elif candidate.cases_hash:
+        runs = runs.filter(cases_hash=candidate.cases_hash)
+    else:
+        runs = runs.filter(config__selection=candidate.selection)
+    run = runs.order_by("-completed_at", "-id").first()
+    if run is None:
+        raise GateError(
+            f"{flag}: no completed run of model {name!r} on the cases of run #{candidate.pk}"
+        )
+    return run
+
+
+def _baseline(name: str, candidate: ModelRun, flag: str) -> ModelRun:
+    run = baselines.baseline_for(candidate, name)
+    if run is None:
+        itself = (
+            " (it is the baseline itself)"
+            if candidate.baseline_since and name == candidate.model_name
+            else ""
+        )
+        raise GateError(
+            f"{flag}: model {name!r} has no baseline on the cases of run #{candidate.pk}"
+            f"{itself}; a lead marks one on the model page"
+        )
+    return run
+
+
+SELECTORS = {"latest": _latest, "baseline": _baseline}
 
 
 def gate(

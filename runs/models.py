@@ -2,7 +2,6 @@ import re
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
-from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import connections, models
 from django.db.models import F, Q, Value
@@ -10,7 +9,6 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from cases.models import TestCase
 from mleval_site import jsonsafe
 from mleval_site.db import CascadingDeleteQuerySet, UpdateNeverInserts
 from runs import reach
@@ -109,6 +107,10 @@ class ModelRun(UpdateNeverInserts, models.Model):
     # md5 of the sorted ids of the run's fixed cases (run_cases) at registration: the
     # comparison pairs and the leaderboard groups runs computed on the same cases by it.
     cases_hash = models.CharField(max_length=32, blank=True, default="", db_default="")
+    # Set while the run is its model's baseline on its case set (runs.baselines): newer runs
+    # of the model on the same cases are compared with it, and the gate's baseline: selector
+    # picks it. One per model and golden-set version (or case set, off a version).
+    baseline_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -133,6 +135,7 @@ class ModelRun(UpdateNeverInserts, models.Model):
     class Meta:
         db_table = "model_runs"
         ordering = ["-id"]
+        permissions = [("mark_baseline", "Can mark a run the baseline of its model")]
         indexes = [
             models.Index(fields=["status"], name="runs_modelrun_status"),
             models.Index(fields=["model_type", "model_version"], name="runs_modelrun_type_version"),
@@ -158,6 +161,22 @@ class ModelRun(UpdateNeverInserts, models.Model):
             models.CheckConstraint(
                 condition=~Q(model_name="") & ~Q(model_version="") & ~Q(model_type=""),
                 name="%(app_label)s_%(class)s_identity_required",
+            ),
+            models.UniqueConstraint(
+                fields=["model_name", "version"],
+                condition=Q(baseline_since__isnull=False, version__isnull=False),
+                name="%(app_label)s_%(class)s_one_baseline_per_version",
+            ),
+            models.UniqueConstraint(
+                fields=["model_name", "cases_hash"],
+                condition=Q(baseline_since__isnull=False, version__isnull=True),
+                name="%(app_label)s_%(class)s_one_baseline_per_case_set",
+            ),
+            models.CheckConstraint(
+                condition=Q(baseline_since__isnull=True)
+                | Q(version__isnull=False)
+                | ~Q(cases_hash=""),
+                name="%(app_label)s_%(class)s_baseline_has_cases",
             ),
         ]
 
@@ -296,102 +315,8 @@ class ModelRun(UpdateNeverInserts, models.Model):
         return cancelled
 
 
-class Response(models.Model):
-    """What the model answered for one test case in one run."""
-
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="responses")
-    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="responses")
-    output_data = models.JSONField()
-    latency_ms = models.FloatField(null=True, blank=True)  # decimals kept (sub-millisecond)
-    memory_mb = models.FloatField(null=True, blank=True)
-    tokens_used = models.IntegerField(null=True, blank=True)
-    error_message = models.TextField(blank=True, default="", db_default="")
-    created_at = models.DateTimeField(db_default=Now(), editable=False)
-
-    # delete() takes the responses' evaluations in SQL too (forget_failures, the admin).
-    objects = CascadingDeleteQuerySet.as_manager()
-
-    class Meta:
-        db_table = "responses"
-        ordering = ["id"]
-        indexes = [
-            GinIndex(fields=["output_data"], name="runs_response_output_gin"),
-            # The run page's latest failures: WHERE run_id = %s AND error_message <> ''
-            # ORDER BY id DESC LIMIT 10, without walking the run's successful responses.
-            models.Index(
-                fields=["run", "-id"], condition=~Q(error_message=""), name="runs_response_failures"
-            ),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["run", "test_case"], name="%(app_label)s_%(class)s_one_per_case"
-            ),
-            models.CheckConstraint(
-                condition=Q(latency_ms__gte=0) | Q(latency_ms__isnull=True),
-                name="%(app_label)s_%(class)s_latency_not_negative",
-            ),
-            models.CheckConstraint(
-                condition=Q(memory_mb__gte=0) | Q(memory_mb__isnull=True),
-                name="%(app_label)s_%(class)s_memory_not_negative",
-            ),
-            models.CheckConstraint(
-                condition=Q(tokens_used__gte=0) | Q(tokens_used__isnull=True),
-                name="%(app_label)s_%(class)s_tokens_not_negative",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Response {self.pk} (run {self.run_id}, case {self.test_case_id})"
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.error_message)
-
-
-class RunCase(models.Model):
-    """One case of a run's selection, fixed when the run is registered.
-
-    The run's case set: what execution calls, what ingestion accepts, and what the page compares
-    with the selection's current cases to say how many were added, removed or edited since.
-    `test_case` has no database constraint on purpose: a deleted case leaves its row, so the
-    drift check can count it. `claimed_by` is the executor key that is calling the case now
-    (see runs/execution.py); a claim whose executor is gone is free again.
-    """
-
-    pk = models.CompositePrimaryKey("run", "test_case")
-    # The primary key (run, test_case) is the only index needed: every query starts from a run.
-    run = models.ForeignKey(
-        ModelRun, on_delete=models.CASCADE, related_name="run_cases", db_index=False
-    )
-    test_case = models.ForeignKey(
-        TestCase, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
-    )
-    claimed_by = models.IntegerField(null=True, blank=True)
-
-    class Meta:
-        db_table = "run_cases"
-
-    def __str__(self) -> str:
-        return f"run {self.run_id} case {self.test_case_id}"
-
-
-class RunRateLimit(models.Model):
-    """A rate-limited run's next free request slot, shared by every executor of the run.
-
-    runs/ratelimit.py reserves slots with one atomic upsert per request, so the run's
-    `rate_limit` holds across worker processes and machines. Deleted with the run.
-    """
-
-    run = models.OneToOneField(
-        ModelRun, on_delete=models.CASCADE, primary_key=True, related_name="rate_limit_slot"
-    )
-    next_at = models.DateTimeField()
-
-    class Meta:
-        db_table = "run_rate_limits"
-
-    def __str__(self) -> str:
-        return f"run {self.run_id} next request at {self.next_at}"
-
-
+# The app's other models: saved connections, lineage, and what a run holds (its responses,
+# fixed cases, rate-limit slot).
 from runs.connections import Connection  # noqa: E402, F401  (a model of this app)
+from runs.lineage import ModelVersion  # noqa: E402, F401  (a model of this app)
+from runs.responses import Response, RunCase, RunRateLimit  # noqa: E402, F401

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from evaluations.gate import resolve_run
+from runs import baselines
 from runs.models import ModelRun
 
 
@@ -103,8 +104,10 @@ def test_no_paired_cases_exits_2_with_a_message(build, tmp_path, capsys):
     ("args", "message"),
     [
         (("999999", "{b}"), "RUN_A: there is no run #999999"),
-        (("{a}", "abc"), "RUN_B: give a run id or latest:<model name>"),
+        (("{a}", "abc"), "RUN_B: give a run id, latest:<model name> or baseline:<model name>"),
         (("latest:nobody", "{b}"), "no completed run of model 'nobody'"),
+        (("baseline:m", "{b}"), "model 'm' has no baseline on the cases of run"),
+        (("baseline", "{b}"), "model 'm' has no baseline on the cases of run"),
         (("{a}", "{b}", "--evaluator", "iou"), "evaluator 'iou' scored neither run"),
         (("{a}", "{b}", "--alpha", "2"), "alpha must be between 0 and 1"),
     ],
@@ -127,6 +130,27 @@ def test_latest_baseline_is_the_newest_completed_run_of_the_model_on_the_same_ca
         run.save(update_fields=["cases_hash"])
     assert resolve_run("latest:prod", run_b) == run_a
     assert gate_exit("latest:prod", run_b.pk) == 1
+
+
+def test_baseline_selector_is_the_marked_run_on_the_same_cases(build, login, engineer):
+    run_a, run_b = plant(build, REGRESSION, name="prod")
+    newest = build.run("prod")  # newer than run_a: latest: would pick it, baseline: does not
+    other_cases = build.run("prod")
+    for run, cases_hash in ((run_a, "same"), (run_b, "same"), (newest, "same"), (other_cases, "x")):
+        run.cases_hash = cases_hash
+        run.save(update_fields=["cases_hash"])
+    baselines.mark(other_cases)  # the model's baseline on other cases: not this one's
+    assert resolve_run("latest:prod", run_b) == newest
+    with pytest.raises(ValueError, match="no baseline"):
+        resolve_run("baseline:prod", run_b)
+    baselines.mark(run_a)
+    assert resolve_run("baseline:prod", run_b) == run_a
+    assert resolve_run("baseline", run_b) == run_a  # the candidate's own model
+    assert gate_exit("baseline:prod", run_b.pk) == 1
+    body = login(engineer).get(f"/api/v1/gate/?baseline=baseline&candidate={run_b.pk}").json()
+    assert body["exit_code"] == 1 and body["baseline"]["id"] == run_a.pk
+    with pytest.raises(ValueError, match="it is the baseline itself"):
+        resolve_run("baseline", run_a)
 
 
 def test_api_gives_the_same_verdict(build, login, engineer):
