@@ -279,7 +279,12 @@ class GateView(GenericAPIView):
         "nothing to compare. A bad argument (unknown run or evaluator) is a 400.",
         parameters=[
             OpenApiParameter(
-                "baseline", str, required=True, description="A run id or latest:<model name>."
+                "baseline",
+                str,
+                required=True,
+                description="A run id, baseline:<model name> (the run marked that model's "
+                "baseline on the candidate's cases) or latest:<model name> (its newest completed "
+                "run on them); baseline or latest alone: the candidate's own model.",
             ),
             OpenApiParameter("candidate", str, required=True, description="A run id."),
             OpenApiParameter("alpha", float, description="Significance level (0.05)."),

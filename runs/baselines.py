@@ -40,7 +40,7 @@ def can_be_baseline(run: ModelRun) -> str:
     return ""
 
 
-def mark(run: ModelRun, user=None) -> ModelRun | None:
+def mark(run: ModelRun, user=None, **audit_detail) -> ModelRun | None:
     """Make the run its model's baseline on its case set; the baseline it replaces (None if
     none). ValidationError when it cannot be one. Audited as run.baseline."""
     if reason := can_be_baseline(run):
@@ -54,7 +54,8 @@ def mark(run: ModelRun, user=None) -> ModelRun | None:
                 previous = others.select_for_update().first()
                 others.update(baseline_since=None)
                 ModelRun.objects.filter(pk=run.pk).update(baseline_since=Now())
-                audit.record(user, "run.baseline", run, replaced=previous.pk if previous else None)
+                replaced = previous.pk if previous else None
+                audit.record(user, "run.baseline", run, replaced=replaced, **audit_detail)
             break
         except IntegrityError:
             if attempt == 2:
@@ -63,14 +64,14 @@ def mark(run: ModelRun, user=None) -> ModelRun | None:
     return previous
 
 
-def unmark(run: ModelRun, user=None) -> bool:
+def unmark(run: ModelRun, user=None, **audit_detail) -> bool:
     """Stop the run being a baseline; whether it was one. Audited as run.unbaseline."""
     with transaction.atomic():
         done = ModelRun.objects.filter(pk=run.pk, baseline_since__isnull=False).update(
             baseline_since=None
         )
         if done:
-            audit.record(user, "run.unbaseline", run)
+            audit.record(user, "run.unbaseline", run, **audit_detail)
     run.refresh_from_db(fields=["baseline_since"])
     return bool(done)
 

@@ -20,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     gate = commands.add_parser(
         "gate", help="fail (exit 1) on a significant regression of the candidate run"
     )
-    gate.add_argument("--baseline", required=True, help="a run id or latest:<model name>")
+    gate.add_argument(
+        "--baseline",
+        required=True,
+        help="a run id, baseline:<model name> (its marked baseline on the candidate's cases) or "
+        "latest:<model name> (its newest completed run there); alone: the candidate's model",
+    )
     gate.add_argument("--candidate", required=True, help="a run id")
     gate.add_argument("--alpha", type=float, help="significance level (server default 0.05)")
     gate.add_argument("--min-delta", type=float, help="pass-rate drop to ignore (0.02: 2 pts)")

@@ -157,7 +157,9 @@ class Client:
         evaluator: str | None = None,
     ) -> dict:
         """The server's gate verdict (``exit_code`` 0/1/2, ``summary``, ``junit``, ``markdown``);
-        ``baseline`` may be ``"latest:<model name>"``."""
+        ``baseline`` may be ``"baseline:<model name>"`` (the run a lead marked that model's
+        baseline on the candidate's cases) or ``"latest:<model name>"`` (its newest completed
+        run there); ``"baseline"`` / ``"latest"`` alone mean the candidate's own model."""
         params = {
             "baseline": _id(baseline),
             "candidate": _id(candidate),

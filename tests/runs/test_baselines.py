@@ -1,7 +1,10 @@
 """Baselines: one per model and case set (a constraint), marked and replaced, audited."""
 
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -96,3 +99,22 @@ def test_only_newer_runs_are_compared_with_the_baseline():
     assert baselines.compared_with_baseline(newer) == baseline
     assert baselines.compared_with_baseline(older) is None
     assert baselines.compared_with_baseline(baseline) is None
+
+
+@pytest.mark.django_db
+def test_mark_baseline_command():
+    first, second = make_run(model_version="1"), make_run(model_version="2")
+    out = io.StringIO()
+    call_command("mark_baseline", str(first.pk), stdout=out)
+    call_command("mark_baseline", str(second.pk), stdout=out)
+    assert out.getvalue().splitlines()[-1] == (
+        f"run #{second.pk} is the baseline of bert on its cases (replacing run #{first.pk})"
+    )
+    assert AuditEvent.objects.filter(action="run.baseline", detail__via="command").count() == 2
+    call_command("mark_baseline", str(second.pk), "--unmark", stdout=out)
+    assert baselines.baseline_for(first) is None
+    running = make_run(model_version="3", status=ModelRun.Status.RUNNING)
+    with pytest.raises(CommandError, match="only a completed run"):
+        call_command("mark_baseline", str(running.pk))
+    with pytest.raises(CommandError, match="There is no run #999999"):
+        call_command("mark_baseline", "999999")
