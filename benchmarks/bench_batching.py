@@ -20,7 +20,8 @@ import httpx
 from _common import env_int, peak_memory_mb, report, timed
 from django.db import connection
 
-from runs.execution import ExecutionOptions, execute_run
+from runs.callers import ExecutionOptions
+from runs.execution import execute_run
 from runs.models import ModelRun
 from runs.selection import register_run
 

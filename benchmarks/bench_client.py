@@ -29,7 +29,8 @@ from django.db import connection  # noqa: E402
 from accounts.models import ApiToken  # noqa: E402
 from cases.models import TestCase  # noqa: E402
 from evaluations.pipeline import evaluate_run  # noqa: E402
-from runs.execution import ExecutionOptions, execute_run  # noqa: E402
+from runs.callers import ExecutionOptions  # noqa: E402
+from runs.execution import execute_run  # noqa: E402
 from runs.models import ModelRun  # noqa: E402
 from runs.selection import register_run  # noqa: E402
 

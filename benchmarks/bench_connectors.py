@@ -22,7 +22,8 @@ from _common import env_int, peak_memory_mb, report, timed
 from django.db import connection
 
 from cases.models import TestCase
-from runs.execution import ExecutionOptions, execute_run
+from runs.callers import ExecutionOptions
+from runs.execution import execute_run
 from runs.models import ModelRun, Response
 from runs.selection import register_run
 

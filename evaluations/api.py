@@ -24,7 +24,7 @@ from evaluations.pipeline import resolve_evaluators
 from evaluations.summaries import comparison, run_report
 from evaluations.tasks import enqueue_evaluation
 from mleval_site.api import NON_FIELD
-from runs.execution import ExecutionError, ExecutionOptions
+from runs.callers import ExecutionError, ExecutionOptions
 from runs.models import ModelRun, Response
 from runs.tasks import enqueue_execution
 

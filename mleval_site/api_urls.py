@@ -9,8 +9,9 @@ from cases.api import TestCaseViewSet
 from evaluations.api import CompareView, EvaluateView, ExecuteView, GateView, ReportView
 from jobs.api import TaskView
 from mleval_site.api import not_found
-from runs.api import RunResponsesView, RunViewSet
+from runs.api import RunViewSet
 from runs.connection_api import ConnectionViewSet
+from runs.response_api import RunResponsesView
 from versions.api import VersionCasesView, VersionDiffView, VersionViewSet
 
 router = SimpleRouter()

@@ -1,83 +1,36 @@
-"""/api/v1/runs/ and /api/v1/runs/<id>/responses/: thin views over the runs domain modules.
+"""/api/v1/runs/: thin views over the runs domain modules (a run's responses: runs.response_api).
 
-A run is registered by `runs.selection.register_run` (selection, fixed cases, total, fingerprint)
-and responses are stored by `runs.ingestion.ingest_responses` (validation, COPY, upsert), the
-same code as the run form, `create_run` and `import_responses`.
+A run is registered by `runs.selection.register_run` (selection, fixed cases, total, fingerprint),
+the same code as the run form and `create_run`.
 """
 
-import codecs
-from collections.abc import Iterator
-
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiExample,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
-    inline_serializer,
 )
-from rest_framework import generics, serializers, status, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import BaseParser
 from rest_framework.response import Response as ApiResponse
-from rest_framework.settings import api_settings
 
 from accounts.audit import record
 from cases.openapi import SELECTION
 from cases.selection import SelectionError
 from mleval_site.api import (
     Conflict,
-    OldestFirstCursorPage,
-    SafeJSONParser,
-    check_body_size,
     check_constraint_errors,
 )
 from mleval_site.api_schema import NO_NUL, json_object
 from runs.endpoint_config import CONNECTION_PREFIX, endpoint_errors
-from runs.execution import stop
 from runs.filters import HEADLINE_ORDERINGS, ModelRunFilterSet
-from runs.ingestion import IngestError, ingest_responses
-from runs.models import ENDPOINT_PATTERN, ModelRun, Response
-from runs.replies import error_for
+from runs.models import ENDPOINT_PATTERN, ModelRun
+from runs.run_locks import stop
 from runs.selection import NothingSelected, register_run
 from versions.models import Version
-
-NDJSON = "application/x-ndjson"
-NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
-
-
-class NDJSONParser(BaseParser):
-    """`application/x-ndjson`: the body's lines, read lazily so a large upload is streamed."""
-
-    media_type = NDJSON
-
-    def parse(self, stream, media_type=None, parser_context=None) -> Iterator[bytes]:
-        limit = settings.MLEVAL_MAX_UPLOAD_BYTES
-        check_body_size(parser_context, limit, "MLEVAL_MAX_UPLOAD_BYTES")
-        return _lines(stream)
-
-
-def _lines(stream) -> Iterator[bytes]:
-    if stream is None:  # an empty body
-        return
-    pending = b""
-    while chunk := stream.read(1 << 16):
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        yield from lines
-    if pending:
-        yield pending
-
-
-def _strip_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
-    for first in lines:
-        yield first.removeprefix(codecs.BOM_UTF8)
-        yield from lines
 
 
 @extend_schema_field(
@@ -248,60 +201,6 @@ class RunSerializer(serializers.ModelSerializer):
         return run
 
 
-class ResponseSerializer(serializers.ModelSerializer):
-    test_case_id = serializers.IntegerField(read_only=True)
-    output_data = serializers.JSONField(allow_null=True)
-
-    class Meta:
-        model = Response
-        fields = (
-            "id",
-            "test_case_id",
-            "output_data",
-            "latency_ms",
-            "memory_mb",
-            "tokens_used",
-            "error_message",
-            "created_at",
-        )
-
-    def to_representation(self, response: Response) -> dict:
-        """A failed call's reply excerpt only for engineers and admins (runs.replies)."""
-        data = super().to_representation(response)
-        request = self.context.get("request")
-        data["error_message"] = error_for(getattr(request, "user", None), data["error_message"])
-        return data
-
-
-class ResponseInSerializer(serializers.Serializer):
-    """One response line (INTERFACES.md); documentation only: ingestion checks it."""
-
-    test_case_id = serializers.IntegerField(
-        min_value=1, required=False, help_text="The case's id; or give external_id instead."
-    )
-    external_id = serializers.CharField(
-        required=False, help_text="The case's external_id, instead of test_case_id."
-    )
-    output_data = serializers.JSONField(allow_null=True, help_text="Any JSON value, null too.")
-    latency_ms = serializers.FloatField(
-        min_value=0, required=False, allow_null=True, help_text="Milliseconds; decimals kept."
-    )
-    memory_mb = serializers.FloatField(min_value=0, required=False, allow_null=True)
-    tokens_used = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    error_message = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-
-
-IngestResultSerializer = inline_serializer(
-    "IngestResult",
-    {
-        "imported": serializers.IntegerField(),
-        "created": serializers.IntegerField(),
-        "replaced": serializers.IntegerField(),
-        "run": RunSerializer(),
-    },
-)
-
-
 @extend_schema_view(
     list=extend_schema(
         summary="List runs",
@@ -366,90 +265,3 @@ class RunViewSet(viewsets.ModelViewSet):
         with transaction.atomic():
             record(self.request.user, "run.delete", run, model=str(run), via="api")
             run.delete()
-
-
-@extend_schema_view(
-    get=extend_schema(
-        summary="List a run's responses",
-        description="Oldest first, cursor-paginated.",
-        responses={200: ResponseSerializer(many=True)},
-    ),
-    post=extend_schema(
-        summary="Store responses (atomic upsert)",
-        description="A JSON list of response objects, or `Content-Type: application/x-ndjson` "
-        "with one per line (streamed). Re-sending a case replaces its response (and drops its "
-        "old verdicts). All or nothing: errors are keyed `<n>.<field>`, n being the list index "
-        "(from 0) or the NDJSON line (from 1).",
-        request={
-            "application/json": ResponseInSerializer(many=True),
-            NDJSON: OpenApiTypes.STR,
-        },
-        responses={200: IngestResultSerializer},
-        examples=[
-            OpenApiExample(
-                "Two responses",
-                value=[
-                    {"test_case_id": 17, "output_data": {"label": "positive"}, "latency_ms": 12},
-                    {"test_case_id": 18, "output_data": None, "error_message": "timeout"},
-                ],
-                request_only=True,
-                media_type="application/json",
-            )
-        ],
-    ),
-)
-class RunResponsesView(generics.ListCreateAPIView):
-    """Reading needs runs.view_response; writing runs.add_response (the engineer role)."""
-
-    serializer_class = ResponseSerializer
-    pagination_class = OldestFirstCursorPage
-    parser_classes = [SafeJSONParser, NDJSONParser]
-    queryset = Response.objects.all()
-
-    def get_run(self) -> ModelRun:
-        return generics.get_object_or_404(ModelRun.objects.all(), pk=self.kwargs["run_id"])
-
-    def get_queryset(self):
-        return Response.objects.filter(run_id=self.kwargs["run_id"])
-
-    def list(self, request, *args, **kwargs):
-        self.get_run()  # 404 for a run that does not exist, not an empty page
-        return super().list(request, *args, **kwargs)
-
-    def create(self, request, *args, **kwargs):
-        run = self.get_run()
-        data = request.data
-        ndjson = request.content_type.split(";")[0].strip() == NDJSON
-        if ndjson:
-            items = _strip_bom(iter(data))
-        elif isinstance(data, list) and data:
-            items = data
-        else:
-            raise serializers.ValidationError(
-                {NON_FIELD: ["send a non-empty JSON list of responses (or NDJSON lines)"]}
-            )
-        try:
-            result = ingest_responses(run, items, actor=request.user)
-        except IngestError as error:
-            raise IngestValidationError(error) from None
-        body = {
-            "imported": result.imported,
-            "created": result.created,
-            "replaced": result.replaced,
-            "run": RunSerializer(run, context=self.get_serializer_context()).data,
-        }
-        return ApiResponse(body, status=status.HTTP_200_OK)
-
-
-class IngestValidationError(serializers.ValidationError):
-    """Ingestion's errors ({line, field, message}) keyed `<n>.<field>` (line 0: the whole input)."""
-
-    def __init__(self, error: IngestError) -> None:
-        errors: dict[str, list[str]] = {}
-        for item in error.errors:
-            line, field = item["line"], item["field"]
-            key = f"{line}.{field}" if field else (str(line) if line else NON_FIELD)
-            errors.setdefault(key, []).append(item["message"])
-        if error.more:
-            errors.setdefault(NON_FIELD, []).append("more errors follow; fix these first")
-        super().__init__(errors)

@@ -4,7 +4,7 @@ So a second call resumes, and several executors (worker processes, or a worker a
 share one run without calling a case twice:
 
 - Each executor takes a fresh key from the `run_executor_keys` sequence and holds a PostgreSQL
-  advisory lock on it for as long as it lives, plus a shared lock on the run.
+  advisory lock on it for as long as it lives, plus a shared lock on the run (runs/run_locks.py).
 - It claims cases in chunks (`UPDATE run_cases SET claimed_by = key ... FOR UPDATE SKIP LOCKED`),
   skipping cases that have a response and cases claimed by an executor whose lock is still held.
   An executor that dies (SIGKILL, lost machine) loses its connection, so PostgreSQL drops its
@@ -26,34 +26,12 @@ from dataclasses import dataclass, field
 
 from django.db import DataError, OperationalError, connection, transaction
 
-from runs.callers import (
-    Caller,
-    Claimed,
-    ExecutionError,
-    ExecutionOptions,
-    Outcome,
-    check_endpoint,
-    open_caller,
-)
+from runs.callers import Caller, Claimed, ExecutionOptions, Outcome, open_caller
 from runs.models import ModelRun, Response, RunStatus
-
-__all__ = [
-    "ExecutionError",
-    "ExecutionOptions",
-    "ExecutionSummary",
-    "Executor",
-    "check_endpoint",
-    "execute_run",
-    "executor_alive",
-    "forget_failures",
-    "wait_until_stopped",
-]
+from runs.run_locks import EXECUTOR_LOCKS, RunSeat
 
 logger = logging.getLogger("mleval.runs")
 
-# Advisory-lock namespaces (the first int of pg_advisory_lock(int, int)).
-EXECUTOR_LOCKS = 0x6D6C6578  # "mlex": one per live executor, keyed by its executor key
-RUN_LOCKS = 0x6D6C7275  # "mlru": shared by a run's executors, exclusive to finish it
 FLUSH_SECONDS = 0.5  # results are written (and cancel noticed) at least this often
 FLUSH_ROWS = 1000
 
@@ -103,17 +81,6 @@ WHERE rc.run_id = %(run)s AND rc.test_case_id = picked.test_case_id
 RETURNING picked.test_case_id, picked.input_json, picked.input_type, picked.output_type
 """
 
-# Cases of the run left to call: no response, the case still exists.
-REMAINING_SQL = """
-SELECT EXISTS (
-    SELECT 1 FROM run_cases AS rc JOIN test_cases AS t ON t.id = rc.test_case_id
-    WHERE rc.run_id = %s AND NOT EXISTS (
-        SELECT 1 FROM responses AS r
-        WHERE r.run_id = rc.run_id AND r.test_case_id = rc.test_case_id
-    )
-)
-"""
-
 FLUSH_SQL = """
 WITH written AS (
     INSERT INTO responses (run_id, test_case_id, output_data, latency_ms, memory_mb,
@@ -135,71 +102,11 @@ WHERE id = %(run)s
 RETURNING status, completed_cases, failed_cases, total_cases, (SELECT count(*) FROM written)
 """
 
-# Times are statement_timestamp(), like Django's Now(): now() would be the start of a
-# surrounding transaction (seed_user_data executes its runs inside one).
-START_SQL = """
-UPDATE model_runs
-SET status = 'running', started_at = coalesce(started_at, statement_timestamp()),
-    completed_at = NULL,
-    heartbeat_at = statement_timestamp(),
-    rate_since = CASE WHEN status = 'running' THEN rate_since ELSE statement_timestamp() END,
-    rate_base = CASE WHEN status = 'running' THEN rate_base
-                     ELSE completed_cases + failed_cases END
-WHERE id = %s AND status = ANY(%s)
-RETURNING status
-"""
-
-FINISH_SQL = """
-UPDATE model_runs
-SET status = CASE WHEN completed_cases = 0 AND failed_cases > 0 THEN 'failed' ELSE 'completed' END,
-    completed_at = statement_timestamp(), heartbeat_at = statement_timestamp()
-WHERE id = %s AND status = 'running'
-"""
-
-
 RUN_DELETED = "deleted"
 
 
 class _RunDeleted(Exception):
     pass
-
-
-def run_lock_key(run_id: int) -> int:
-    """The run's advisory-lock key (an int4)."""
-    return run_id & 0x7FFFFFFF
-
-
-def executor_alive(run_id: int) -> bool:
-    """Whether some executor holds the run (its shared lock); false for a dead one's run."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCKS, run_lock_key(run_id)])
-        if cursor.fetchone()[0]:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCKS, run_lock_key(run_id)])
-            return False
-    return True
-
-
-def wait_until_stopped(run_id: int, timeout: float = 5.0) -> bool:
-    """After a cancel: wait until no executor is on the run (true), or give up (false)."""
-    deadline = time.monotonic() + timeout
-    while executor_alive(run_id):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-STOP_WAIT_SECONDS = 5.0
-
-
-def stop(run: ModelRun) -> bool:
-    """Cancel the run if it is active and wait for its executors to let go. True when none is
-    left on it, so nothing more is written into it: the run page and the API delete a run only
-    then (false: still stopping, try again in a moment). A run cancelled a moment ago may still
-    have an executor finishing its call, hence the wait whatever the status."""
-    if run.is_active:
-        run.cancel()
-    return wait_until_stopped(run.pk, timeout=STOP_WAIT_SECONDS)
 
 
 @dataclass
@@ -211,31 +118,33 @@ class Executor:
     progress: Callable[[int, int, int], None] | None = None  # (completed, failed, total)
     start_from: tuple[str, ...] = tuple(RunStatus.values)
     called: int = 0
-    key: int = 0
+    _seat: RunSeat | None = None
     _after: int = 0
     _wrapped: bool = False
-    _holding_run: bool = False
     _progressed: bool = False  # the last pass stored at least one response
 
     def execute(self) -> ExecutionSummary:
         caller = open_caller(self.run, self.options)  # refuses a bad endpoint before any change
-        self._acquire()
+        self._seat = seat = RunSeat(self.run.pk)
+        seat.take()
         try:
             try:
-                if self._start():
+                if seat.start(self.start_from):
                     caller.start()
                     idle = 0
-                    while self._loop(caller) and not self._try_finish():
-                        # Claims of an executor that is leaving: they free up in a moment.
+                    while self._loop(caller) and not seat.try_finish():
+                        # Work is left: one more pass from the first case. Claims of an
+                        # executor that is leaving free up in a moment.
+                        self._after, self._wrapped = 0, False
                         idle = idle + 1 if not self._progressed else 0
                         time.sleep(min(0.1 * idle, 2.0))
             finally:
                 caller.close(cancel=True)
         except BaseException:
-            self._leave(failed=True)
+            seat.leave(failed=True)
             raise
         else:
-            self._leave(failed=False)
+            seat.leave(failed=False)
         try:
             self.run.refresh_from_db()
         except ModelRun.DoesNotExist:
@@ -248,70 +157,6 @@ class Executor:
             self.run.total_cases,
             self.called,
         )
-
-    # locks and status
-
-    def _acquire(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT nextval('run_executor_keys')")
-            self.key = cursor.fetchone()[0]
-            cursor.execute(
-                "SELECT pg_advisory_lock(%s, %s), pg_advisory_lock_shared(%s, %s)",
-                [EXECUTOR_LOCKS, self.key, RUN_LOCKS, run_lock_key(self.run.pk)],
-            )
-        self._holding_run = True
-
-    def _start(self) -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(START_SQL, [self.run.pk, list(self.start_from)])
-            return cursor.fetchone() is not None
-
-    def _try_finish(self) -> bool:
-        """Leave the run; the last executor out completes it. False: work is left, go on."""
-        key = run_lock_key(self.run.pk)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock_shared(%s, %s)", [RUN_LOCKS, key])
-            self._holding_run = False
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCKS, key])
-            if not cursor.fetchone()[0]:
-                return True  # another executor is still on the run; it will finish it
-            try:
-                cursor.execute(REMAINING_SQL, [self.run.pk])
-                if cursor.fetchone()[0]:  # claims of an executor that died meanwhile
-                    cursor.execute("SELECT pg_advisory_lock_shared(%s, %s)", [RUN_LOCKS, key])
-                    self._holding_run = True
-                    self._after, self._wrapped = 0, False
-                    return False
-                cursor.execute(FINISH_SQL, [self.run.pk])
-                return True
-            finally:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCKS, key])
-
-    def _leave(self, *, failed: bool) -> None:
-        """Release this executor's locks; after an error, fail the run if nobody else is on it."""
-        key = run_lock_key(self.run.pk)
-        try:
-            with connection.cursor() as cursor:
-                if self._holding_run:
-                    cursor.execute("SELECT pg_advisory_unlock_shared(%s, %s)", [RUN_LOCKS, key])
-                    self._holding_run = False
-                if failed:
-                    cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCKS, key])
-                    if cursor.fetchone()[0]:
-                        cursor.execute(
-                            "UPDATE model_runs SET status = 'failed', "
-                            "completed_at = statement_timestamp() "
-                            "WHERE id = %s AND status = 'running'",
-                            [self.run.pk],
-                        )
-                        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCKS, key])
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [EXECUTOR_LOCKS, self.key])
-        except Exception as error:  # the connection may be what failed; its locks die with it
-            logger.warning(
-                "run %s: could not release the executor's locks (%s); they end with the connection",
-                self.run.pk,
-                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
-            )
 
     # the pipeline
 
@@ -326,7 +171,7 @@ class Executor:
                         "version": self.run.version_id,
                         "after": self._after,
                         "limit": limit,
-                        "key": self.key,
+                        "key": self._seat.key,
                     },
                 )
                 rows = cursor.fetchall()

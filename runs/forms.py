@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
 from mleval_site import jsonsafe
+from runs.callers import ExecutionOptions
 from runs.connections import Connection, expand_connection
 from runs.endpoint_config import CONNECTION_PREFIX
-from runs.execution import ExecutionOptions
 from runs.models import ModelRun
 from versions.models import Version
 

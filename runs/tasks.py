@@ -24,15 +24,12 @@ from accounts.audit import record
 from jobs.models import Job, JobKind, JobState
 from jobs.running import ProgressWriter, finish, running
 from jobs.signals import wrote
-from runs.execution import (
-    ExecutionOptions,
-    check_endpoint,
-    execute_run,
-    executor_alive,
-    forget_failures,
-)
-from runs.ingestion import IngestError, ingest_responses
+from runs.callers import ExecutionOptions, check_endpoint
+from runs.execution import execute_run, forget_failures
+from runs.ingestion import ingest_responses
 from runs.models import ModelRun, RunStatus
+from runs.response_lines import IngestError
+from runs.run_locks import executor_alive
 
 WORKER_LOST = "runs.tasks.WorkerLost"
 DEFAULTS = ExecutionOptions()

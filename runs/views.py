@@ -24,12 +24,14 @@ from jobs.models import Job, JobKind
 from mleval_site.db import cascade_counts
 from mleval_site.generic import FilterQueryMixin, PartialMixin
 from mleval_site.pagination import EXACT_COUNT_LIMIT, EstimatedCountPaginator, capped_count
-from runs.execution import ExecutionError, stop
+from runs.callers import ExecutionError
 from runs.filters import ModelRunFilterSet
 from runs.forms import ExecuteForm, RunForm, UploadForm
-from runs.ingestion import IngestError, ingest_responses
+from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response, RunCase, RunRateLimit
 from runs.replies import error_for
+from runs.response_lines import IngestError
+from runs.run_locks import stop
 from runs.selection import register_run, selection_drift
 from runs.tasks import enqueue_execution, enqueue_import, record_refused_import
 

@@ -16,8 +16,9 @@ from cases.models import TestCase
 from cases.tasks import import_cases_task
 from jobs.models import Job
 from mleval_site import jsonsafe
-from runs.ingestion import IngestError, ingest_responses
+from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response, RunCase
+from runs.response_lines import IngestError
 
 CASE = (
     '{"input_data": %s, "input_type": "text", "ground_truth": {"label": "positive"}, '

@@ -7,8 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
+from runs.callers import ExecutionOptions
 from runs.connections import Connection, probe_connection
-from runs.execution import ExecutionOptions, execute_run
+from runs.execution import execute_run
 from runs.models import ModelRun, Response
 from runs.selection import register_run
 from tests.connectors.openai_server import Reply, completion

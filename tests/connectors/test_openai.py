@@ -5,7 +5,8 @@ import json
 import openai
 import pytest
 
-from runs.execution import ExecutionError, ExecutionOptions, execute_run
+from runs.callers import ExecutionError, ExecutionOptions
+from runs.execution import execute_run
 from runs.models import Response
 from tests.connectors.openai_server import Reply, completion
 

@@ -8,8 +8,9 @@ import pytest
 from django.db import connection
 
 from jobs.models import Job
+from runs.callers import ExecutionOptions
 from runs.endpoint_config import RateLimit
-from runs.execution import ExecutionOptions, execute_run
+from runs.execution import execute_run
 from runs.models import ModelRun, RunRateLimit
 from runs.ratelimit import RateLimiter
 from runs.selection import register_run

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from jobs.models import Job
-from runs.execution import ExecutionOptions
+from runs.callers import ExecutionOptions
 from runs.models import ModelRun
 from runs.selection import register_run
 from runs.tasks import enqueue_execution

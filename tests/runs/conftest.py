@@ -11,7 +11,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response as WerkzeugResponse
 
 from cases.models import TestCase
-from runs.execution import ExecutionOptions, ExecutionSummary, execute_run
+from runs.callers import ExecutionOptions
+from runs.execution import ExecutionSummary, execute_run
 from runs.models import ModelRun
 from runs.selection import register_run
 from tests.baker_recipes import make_case

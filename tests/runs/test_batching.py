@@ -18,10 +18,10 @@ from runs.batch_callers import (
     shape_prediction,
     tensor_datatype,
 )
-from runs.callers import CALLERS, ExecutionError
+from runs.callers import CALLERS, ExecutionError, ExecutionOptions
 from runs.connections import Connection, probe_connection
 from runs.endpoint_config import BATCHING_KINDS
-from runs.execution import ExecutionOptions, execute_run
+from runs.execution import execute_run
 from runs.models import ModelRun, Response
 from runs.selection import register_run
 from tests.baker_recipes import case as case_recipe

@@ -7,7 +7,8 @@ import pytest
 from django.db import connection
 
 from runs import callers
-from runs.execution import ExecutionError, ExecutionOptions, execute_run, forget_failures
+from runs.callers import ExecutionError, ExecutionOptions
+from runs.execution import execute_run, forget_failures
 from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response, RunCase
 from runs.selection import register_run

@@ -8,8 +8,9 @@ from django.core.management import CommandError, call_command
 from model_bakery import baker
 
 from evaluations.models import Evaluation
-from runs.ingestion import IngestError, ingest_responses
+from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response
+from runs.response_lines import IngestError
 
 
 def line(case_id, **fields) -> str:
@@ -155,7 +156,7 @@ def test_parsed_objects_are_numbered_by_index(run, golden):
 
 
 def test_errors_are_capped_and_listed_in_line_order(run, monkeypatch):
-    monkeypatch.setattr("runs.ingestion.MAX_ERRORS", 20)
+    monkeypatch.setattr("runs.response_lines.MAX_ERRORS", 20)
     with pytest.raises(IngestError) as error:
         ingest_responses(run, ["nope"] * 50)
     assert len(error.value.errors) == 20 and error.value.more

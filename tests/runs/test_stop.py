@@ -1,4 +1,4 @@
-"""Deleting a run stops its executors first, from the page and from the API alike (runs.execution
+"""Deleting a run stops its executors first, from the page and from the API alike (runs.run_locks
 .stop): while one still holds the run, nothing is deleted and the caller is told to retry."""
 
 import psycopg
@@ -7,7 +7,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import ApiToken
-from runs import execution
+from runs import run_locks
 from runs.models import ModelRun, RunStatus
 
 
@@ -15,15 +15,15 @@ from runs.models import ModelRun, RunStatus
 def executor_on(run):
     """A second database session holding the run's shared lock, as a live executor does."""
     session = psycopg.connect(**connection.get_connection_params(), autocommit=True)
-    key = execution.run_lock_key(run.pk)
-    session.execute("SELECT pg_advisory_lock_shared(%s, %s)", [execution.RUN_LOCKS, key])
+    key = run_locks.run_lock_key(run.pk)
+    session.execute("SELECT pg_advisory_lock_shared(%s, %s)", [run_locks.RUN_LOCKS, key])
     yield session
     session.close()
 
 
 @pytest.fixture
 def quick_stop(monkeypatch):
-    monkeypatch.setattr(execution, "STOP_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(run_locks, "STOP_WAIT_SECONDS", 0.3)
 
 
 @pytest.mark.django_db(transaction=True)

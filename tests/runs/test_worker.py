@@ -7,7 +7,7 @@ import pytest
 from django_tasks_db.models import DBTaskResult
 
 from jobs.models import Job
-from runs.execution import ExecutionOptions
+from runs.callers import ExecutionOptions
 from runs.models import ModelRun, Response
 from runs.tasks import WORKER_LOST, enqueue_execution
 from tests.baker_recipes import make_case

@@ -5,7 +5,8 @@ from tqdm import tqdm
 from cases.demo_data import demo_cases
 from cases.models import TestCase
 from evaluations.pipeline import evaluate_run
-from runs.execution import ExecutionOptions, execute_run
+from runs.callers import ExecutionOptions
+from runs.execution import execute_run
 from runs.models import ModelRun
 from runs.selection import register_run
 

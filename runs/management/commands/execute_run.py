@@ -7,13 +7,8 @@ from django.db import DatabaseError
 
 from accounts.audit import record
 from mleval_site.cli import ProgressReporter
-from runs.execution import (
-    ExecutionError,
-    ExecutionOptions,
-    check_endpoint,
-    execute_run,
-    forget_failures,
-)
+from runs.callers import ExecutionError, ExecutionOptions, check_endpoint
+from runs.execution import execute_run, forget_failures
 from runs.models import ModelRun
 
 DEFAULTS = ExecutionOptions()

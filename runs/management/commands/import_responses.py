@@ -6,8 +6,9 @@ from typing import BinaryIO
 from django.core.management.base import BaseCommand, CommandError
 
 from mleval_site.cli import ProgressReporter, open_input
-from runs.ingestion import IngestError, ingest_responses
+from runs.ingestion import ingest_responses
 from runs.models import ModelRun
+from runs.response_lines import IngestError
 
 MAX_PRINTED_ERRORS = 20
 
