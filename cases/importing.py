@@ -1,5 +1,5 @@
-"""Importing test cases from JSONL, CSV or a JSON array: the one code path behind the import page,
-its background task and `manage.py import_cases`.
+"""Importing test cases from JSONL, CSV, a JSON array or Parquet: the one code path behind the
+import page, its background task and `manage.py import_cases`.
 
 Files are read as a stream by cases.readers (constant memory, whatever their size). Every
 record is checked by the case validator (cases.validation: the rules of the form and the API
@@ -25,8 +25,10 @@ import psycopg
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from accounts import audit
+from cases.mapping import ColumnMapping
 from cases.models import Origin
 from cases.readers import FORMATS, RECORD_READERS, CountingReader
+from cases.tables import mapped_records
 from cases.validation import FIELDS, ON_CONFLICT, ORIGINS, ImportReport, Validator
 from jobs.signals import wrote
 
@@ -55,13 +57,15 @@ def import_cases(
     dry_run: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     on_conflict: str = "error",
+    mapping: ColumnMapping | None = None,
 ) -> ImportReport:
     """Validate every case of `source` (a binary stream) and, unless `dry_run`, COPY them all in.
 
     `origin` forces every case's origin (a case stating another one is an error); `user_id`
     becomes created_by. `on_progress(rows, bytes_read)` is called every few thousand rows.
-    `on_conflict` (ON_CONFLICT) handles cases whose external_id is already stored.
-    Returns the report; nothing is written when it has errors.
+    `on_conflict` (ON_CONFLICT) handles cases whose external_id is already stored. `mapping`
+    reads a table with its own column names (cases.mapping; a Parquet file without one has the
+    case fields' names). Returns the report; nothing is written when it has errors.
     """
     if on_conflict not in ON_CONFLICT:
         raise ValueError(
@@ -73,7 +77,10 @@ def import_cases(
         raise ValueError(f"unknown origin {origin!r}; use one of {', '.join(Origin.values)}")
     report = ImportReport(file_format=file_format, dry_run=dry_run)
     counter = CountingReader(source)
-    records = RECORD_READERS[file_format](counter, report)
+    if mapping is not None or file_format not in RECORD_READERS:
+        records = mapped_records(source, counter, file_format, mapping, report)
+    else:
+        records = RECORD_READERS[file_format](counter, report)
     validator = Validator(report, origin)
 
     def rows() -> Iterator[tuple]:
@@ -92,7 +99,8 @@ def import_cases(
         _copy(rows(), report, user_id=user_id, origin=origin, on_conflict=on_conflict)
     if report.rows == 0 and report.ok:
         empty = "the file has a header but no cases" if file_format == "csv" else "no cases found"
-        report.add_error(2 if file_format == "csv" else 1, "", f"the file is empty: {empty}")
+        line = {"csv": 2, "parquet": 0}.get(file_format, 1)
+        report.add_error(line, "", f"the file is empty: {empty}")
     report.bytes_read = counter.bytes_read
     if not report.ok:
         report.imported = report.updated = report.skipped = 0

@@ -228,3 +228,43 @@ class TestCase(UpdateNeverInserts, models.Model):
 def default_is_verified(origin: str) -> bool:
     """Human cases are verified unless said otherwise; ai-generated ones wait for review."""
     return origin != Origin.AI_GENERATED
+
+
+class ImportMapping(models.Model):
+    """A saved column mapping (cases.mapping, as JSON), offered for the next file.
+
+    Shared by the team, not per user: a mapping describes a data source's columns (a hub
+    dataset, a warehouse export), and whoever imports that source's next file needs the same
+    one. Saving under an existing name replaces it; who saved it last is kept.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    mapping = models.JSONField()
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "import_mappings"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(name=""), name="%(app_label)s_%(class)s_name_required"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def remember(cls, name: str, mapping: dict, user=None) -> "ImportMapping":
+        """Save `mapping` (cases.mapping's JSON) under `name`, replacing one of that name."""
+        saved, _ = cls.objects.update_or_create(
+            name=name.strip(), defaults={"mapping": mapping, "saved_by": user}
+        )
+        return saved

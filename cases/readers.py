@@ -28,13 +28,13 @@ from cases.validation import (
 )
 from mleval_site import jsonsafe
 
-FORMATS = ("jsonl", "csv", "json")
+FORMATS = ("jsonl", "csv", "json", "parquet")  # parquet: cases.tables reads it
 CHUNK = 1 << 20
 MAX_JSON_ELEMENT = 64 << 20
 
 _JSON_WS = re.compile(r"[ \t\n\r]*")
-_BOOLEANS = {"true": True, "t": True, "1": True, "yes": True, "false": False, "f": False}
-_BOOLEANS |= {"0": False, "no": False}
+BOOLEANS = {"true": True, "t": True, "1": True, "yes": True, "false": False, "f": False}
+BOOLEANS |= {"0": False, "no": False}
 
 
 class _FileError(Exception):
@@ -45,10 +45,19 @@ class _FileError(Exception):
         super().__init__(message)
 
 
+ENDINGS = (
+    (".jsonl", "jsonl"),
+    (".ndjson", "jsonl"),
+    (".csv", "csv"),
+    (".parquet", "parquet"),
+    (".pq", "parquet"),
+)
+
+
 def format_from_name(name: str) -> str | None:
-    """The format a file name's ending implies (`.jsonl`/`.ndjson`, `.csv`, `.json`), or None."""
+    """The format a file name's ending implies (ENDINGS, or `.json`), or None."""
     lower = name.lower()
-    for ending, file_format in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".csv", "csv")):
+    for ending, file_format in ENDINGS:
         if lower.endswith(ending):
             return file_format
     return "json" if lower.endswith(".json") else None
@@ -76,7 +85,7 @@ _loads = jsonsafe.decode
 _raw_decode = jsonsafe.raw_decode
 
 
-def _json_error(error: ValueError) -> str:
+def json_problem(error: ValueError) -> str:
     if isinstance(error, json.JSONDecodeError):
         return f"{error.msg} (column {_stopped_at(error.doc, error.pos)[1]})"
     return str(error)
@@ -115,7 +124,7 @@ def _jsonl_records(reader: CountingReader, report: ImportReport) -> Iterator[tup
             record = _loads(text)
         except ValueError as error:
             report.rows += 1
-            report.add_error(line, "", f"malformed JSON: {_json_error(error)}")
+            report.add_error(line, "", f"malformed JSON: {json_problem(error)}")
             continue
         if jsonsafe.suspect(text):
             record = StoredTextCheck(record)
@@ -137,8 +146,10 @@ def _decoded_lines(reader: CountingReader, bad_lines: set[int]) -> Iterator[str]
 csv.field_size_limit(MAX_JSON_ELEMENT)
 
 
-def _csv_records(reader: CountingReader, report: ImportReport) -> Iterator[tuple[int, Any]]:
-    """A header naming the fields, then one case per record (JSON cells, `;`-separated tags)."""
+def csv_cells(reader: CountingReader, report: ImportReport) -> Iterator[tuple[int, list[str]]]:
+    """(1, the header's names), then (line, cells) per record with as many cells as the header
+    has names; records that are not (bad UTF-8, a wrong number of cells) are reported, and a
+    broken quote stops the reading. Nothing for an empty file."""
     bad_lines: set[int] = set()
     rows = csv.reader(_decoded_lines(reader, bad_lines), strict=True)
     try:
@@ -146,14 +157,7 @@ def _csv_records(reader: CountingReader, report: ImportReport) -> Iterator[tuple
         if header is None:
             return
         names = [name.strip() for name in header]
-        for name in names:
-            if name not in KNOWN:
-                report.add_error(1, name or "(empty)", unknown_field_message())
-            elif names.count(name) > 1:
-                report.add_error(1, name, "column appears twice in the header")
-        for name in REQUIRED:
-            if name not in names:
-                report.add_error(1, name, "required column missing from the header")
+        yield 1, names
         end = rows.line_num
         for cells in rows:
             line, end = end + 1, rows.line_num
@@ -169,14 +173,32 @@ def _csv_records(reader: CountingReader, report: ImportReport) -> Iterator[tuple
                     line, "", f"has {len(cells)} cells but the header names {len(names)} columns"
                 )
                 continue
-            record = _csv_record(line, names, cells, report)
-            if record is None:
-                report.rows += 1
-                continue
-            yield line, record
+            yield line, cells
     except csv.Error as error:
         report.rows += 1
         report.add_error(rows.line_num, "", f"unreadable CSV ({error}); stopped reading here")
+
+
+def _csv_records(reader: CountingReader, report: ImportReport) -> Iterator[tuple[int, Any]]:
+    """A header naming the fields, then one case per record (JSON cells, `;`-separated tags)."""
+    records = csv_cells(reader, report)
+    _, names = next(records, (0, None))
+    if names is None:
+        return
+    for name in names:
+        if name not in KNOWN:
+            report.add_error(1, name or "(empty)", unknown_field_message())
+        elif names.count(name) > 1:
+            report.add_error(1, name, "column appears twice in the header")
+    for name in REQUIRED:
+        if name not in names:
+            report.add_error(1, name, "required column missing from the header")
+    for line, cells in records:
+        record = _csv_record(line, names, cells, report)
+        if record is None:
+            report.rows += 1
+            continue
+        yield line, record
 
 
 def _csv_record(line: int, names: list[str], cells: list[str], report: ImportReport) -> Any:
@@ -190,12 +212,12 @@ def _csv_record(line: int, names: list[str], cells: list[str], report: ImportRep
             try:
                 record[name] = _loads(cell)
             except ValueError as error:
-                report.add_error(line, name, f"not valid JSON: {_json_error(error)} of the cell")
+                report.add_error(line, name, f"not valid JSON: {json_problem(error)} of the cell")
                 failed = True
         elif name == "tags":
             record[name] = [tag.strip() for tag in cell.split(TAG_SEPARATOR) if tag.strip()]
         elif name == "is_verified":
-            value = _BOOLEANS.get(cell.strip().lower())
+            value = BOOLEANS.get(cell.strip().lower())
             if value is None:
                 report.add_error(line, name, f"must be true or false, got {cell!r}")
                 failed = True
@@ -283,7 +305,7 @@ def _json_array_records(reader: CountingReader, report: ImportReport) -> Iterato
                         fill()
                         continue
                     err_line = line_at(_stopped_where(buf, min(where, len(buf))))
-                    raise _FileError(err_line, f"malformed JSON: {_json_error(error)}") from None
+                    raise _FileError(err_line, f"malformed JSON: {json_problem(error)}") from None
                 if end == len(buf) and not eof:
                     fill()
                     continue

@@ -61,15 +61,16 @@ class RowError:
     line: int
     field: str
     message: str
+    unit: str = "line"  # "row" for Parquet files: the row number, from 1
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line else "the file"
+        where = f"{self.unit} {self.line}" if self.line else "the file"
         return (
             f"{where}, {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
 
     def as_dict(self) -> dict:
-        return {"line": self.line, "field": self.field, "message": self.message}
+        return {"line": self.line, "field": self.field, "message": self.message, "unit": self.unit}
 
 
 @dataclass
@@ -92,6 +93,8 @@ class ImportReport:
             ("human", "ai-generated", "verified", "unverified", "golden"), 0
         )
     )
+    unit: str = "line"  # what `line` counts: "row" for Parquet
+    labels: dict[str, str] = field(default_factory=dict)  # field → how errors name it
 
     @property
     def ok(self) -> bool:
@@ -100,7 +103,8 @@ class ImportReport:
     def add_error(self, line: int, field_name: str, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(RowError(line, field_name, message))
+            field_name = self.labels.get(field_name, field_name)
+            self.errors.append(RowError(line, field_name, message, self.unit))
 
     def summary(self) -> str:
         """The command's last line: `imported N cases`, `would import N cases`, or why not."""
