@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from cases.api import TestCaseViewSet
 from evaluations.api import CompareView, EvaluateView, ExecuteView, GateView, ReportView
+from grading import api as grading_api
 from jobs.api import TaskView
 from mleval_site.api import not_found
 from runs.api import RunViewSet
@@ -32,6 +33,22 @@ v1 = [
     path("compare/", CompareView.as_view(), name="compare"),
     path("gate/", GateView.as_view(), name="gate"),
     path("tasks/<uuid:task_id>/", TaskView.as_view(), name="task"),
+    path("grading/tasks/", grading_api.TaskListView.as_view(), name="grading-tasks"),
+    path(
+        "grading/tasks/<int:grading_task_id>/",
+        grading_api.TaskDetailView.as_view(),
+        name="grading-task",
+    ),
+    path(
+        "grading/tasks/<int:grading_task_id>/assignments/",
+        grading_api.MyAssignmentsView.as_view(),
+        name="grading-assignments",
+    ),
+    path(
+        "grading/assignments/<int:assignment_id>/grade/",
+        grading_api.GradeView.as_view(),
+        name="grading-grade",
+    ),
 ]
 
 urlpatterns = [

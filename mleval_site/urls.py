@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("evaluations.urls")),
     path("runs/", include("runs.urls")),
     path("versions/", include("versions.urls")),
+    path("grading/", include("grading.urls")),
     path("system/", include("system.urls")),
     path("connections/", include("runs.connection_urls")),
     path("api/", include("mleval_site.api_urls")),

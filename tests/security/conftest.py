@@ -12,8 +12,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import ApiToken
+from accounts.roles import GRADER
 from cases.models import TestCase
 from evaluations.tasks import enqueue_evaluation
+from grading.assigning import create_task
+from grading.models import Assignment
 from jobs.models import Job
 from runs.connections import Connection
 from runs.ingestion import ingest_responses
@@ -57,6 +60,12 @@ def _value(pattern: str, name: str, ids: dict) -> str:
         return str(ids["run"])
     if name == "task_id":
         return ids["task"]
+    if name == "grading_task_id":
+        return str(ids["grading_task"])
+    if name == "assignment_id":
+        return str(ids["assignment"])
+    if name == "position":  # grading/tasks/<pk>/grade/<position>/
+        return "1"
     if name == "job_id":  # runs/<pk>/responses/import/<job_id>/errors.csv
         return str(ids["response_import"])
     if name == "app_label":
@@ -77,6 +86,7 @@ def _value(pattern: str, name: str, ids: dict) -> str:
     if name == "pk":
         for prefix, key in (
             ("versions/cases/", "case"),
+            ("grading/tasks/", "grading_task"),
             ("versions/", "version"),
             ("api/v1/versions/", "version"),
             ("api/v1/^versions", "version"),
@@ -143,7 +153,13 @@ def seeded(db, make_user, admin_user) -> dict:
     version = freeze("seeded v1", selection={})
     TestCase.objects.filter(pk=cases[0].pk).update(category="edited")  # revision 1 kept
     case_type = ContentType.objects.get_for_model(TestCase)
+    grading_task = create_task(
+        run, name="seeded grading", graders=[make_user(GRADER, "seeded-grader")], overlap=1
+    )
+    assignment = Assignment.objects.filter(item__task=grading_task).order_by("pk").first()
     return {
+        "grading_task": grading_task.pk,
+        "assignment": assignment.pk,
         "version": version.pk,
         "case": cases[0].pk,
         "cases": [c.pk for c in cases],
@@ -161,5 +177,8 @@ def seeded(db, make_user, admin_user) -> dict:
             ("runs", "modelrun"): run.pk,
             ("auth", "user"): admin_user.pk,
             ("accounts", "apitoken"): token.pk,
+            ("grading", "gradingtask"): grading_task.pk,
+            ("grading", "gradingitem"): assignment.item_id,
+            ("grading", "assignment"): assignment.pk,
         },
     }
