@@ -107,7 +107,7 @@ class RunSummary(models.Model):
     # JSON text, not jsonb: floats come back bit for bit (jsonb turns 1e16 into an integer).
     figures = models.TextField(blank=True, default="", db_default="")
     computed_at = models.DateTimeField(null=True)
-    # The headline figures the run list sorts by (evaluations.summaries.headline).
+    # The headline figures the run list sorts by (evaluations.summary_store.headline).
     pass_rate = models.FloatField(null=True)
     pass_rate_evaluator = models.CharField(max_length=100, blank=True, default="", db_default="")
     latency_p95 = models.FloatField(null=True)

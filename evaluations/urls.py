@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluations import model_pages, views
+from evaluations import model_pages, scoring_views, views
 
 app_name = "evaluations"
 urlpatterns = [
@@ -16,11 +16,11 @@ urlpatterns = [
         name="case-history",
     ),
     # Scoring: the evaluators page, a run's Evaluate form and its progress panel.
-    path("evaluators/", views.EvaluatorsView.as_view(), name="evaluators"),
-    path("runs/<int:pk>/evaluate/", views.EvaluateRunView.as_view(), name="run-evaluate"),
+    path("evaluators/", scoring_views.EvaluatorsView.as_view(), name="evaluators"),
+    path("runs/<int:pk>/evaluate/", scoring_views.EvaluateRunView.as_view(), name="run-evaluate"),
     path(
         "runs/<int:pk>/evaluation-progress/",
-        views.EvaluationPanelView.as_view(),
+        scoring_views.EvaluationPanelView.as_view(),
         name="run-evaluation-progress",
     ),
 ]

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cases.models import TestCase
-from evaluations import summaries
+from evaluations import summaries, summary_store
 from evaluations.models import ComparisonSummary, Evaluation, RunSummary
 from evaluations.pipeline import evaluate_run
 from evaluations.reports import build_run_report, compare_runs
@@ -38,7 +38,7 @@ def served(run: ModelRun) -> tuple[dict, str]:
 
 def refresh(*runs: ModelRun) -> dict:
     """What the worker does with a queued refresh (the task's own function, run here)."""
-    return summaries.refresh_summaries_task.call([run.pk for run in runs])
+    return summary_store.refresh_summaries_task.call([run.pk for run in runs])
 
 
 def line(case_id: int, label: str, latency: int) -> str:
@@ -76,11 +76,11 @@ def scored_run(golden, version: str, shift: int = 0) -> ModelRun:
 def test_writes_move_the_versions_of_the_runs_they_touch_only(golden):
     run = scored_run(golden, "1")
     other = scored_run(golden[:6], "2")
-    before = summaries.data_versions([run.pk, other.pk])
+    before = summary_store.data_versions([run.pk, other.pk])
 
     def moved() -> set[int]:
         nonlocal before
-        now = summaries.data_versions([run.pk, other.pk])
+        now = summary_store.data_versions([run.pk, other.pk])
         changed = {run_id for run_id in now if now[run_id] != before[run_id]}
         before = now
         return changed
@@ -99,11 +99,11 @@ def test_writes_move_the_versions_of_the_runs_they_touch_only(golden):
     assert moved() == {run.pk}
     ModelRun.objects.filter(pk=run.pk).update(heartbeat_at=None, status="completed")
     assert moved() == set()  # progress and status are not figures
-    cases_version = summaries.case_set_version()
+    cases_version = summary_store.case_set_version()
     TestCase.objects.create(
         input_data={}, input_type="text", ground_truth={"label": "x"}, output_type="classification"
     )
-    assert summaries.case_set_version() == cases_version + 1 and moved() == set()
+    assert summary_store.case_set_version() == cases_version + 1 and moved() == set()
 
 
 def test_a_stale_summary_is_served_as_updating_then_refreshed(golden, viewer, login):
@@ -120,12 +120,12 @@ def test_a_stale_summary_is_served_as_updating_then_refreshed(golden, viewer, lo
     assert DBTaskResult.objects.filter(task_path__endswith="refresh_summaries_task").count() == 1
     html = login(viewer).get(f"/runs/{run.pk}/report/").content.decode()
     assert 'id="summary-state"' in html and "Updating…" in html
-    assert summaries.request_refresh([run.pk]) == []  # queued once per version
+    assert summary_store.request_refresh([run.pk]) == []  # queued once per version
 
     Evaluation.objects.filter(response__run=run).update(feedback="again")  # while queued
     assert served(run)[1] == "stale"  # the last figures still, and no second refresh
     assert DBTaskResult.objects.filter(task_path__endswith="refresh_summaries_task").count() == 1
-    assert summaries.request_refresh([run.pk]) == [run.pk]  # a job's end always queues
+    assert summary_store.request_refresh([run.pk]) == [run.pk]  # a job's end always queues
 
     assert refresh(run) == {"computed": [run.pk], "fresh": []}
     report, state = served(run)
@@ -216,7 +216,7 @@ def test_a_job_end_analyzes_what_it_grew_and_queues_the_refresh(
     assert reltuples("evaluations") == grown  # analyzed after the commit
     assert reltuples("responses") == responses == 1  # one row: left to autovacuum
     summary = RunSummary.objects.get(pk=run.pk)
-    assert summary.requested_version == summaries.data_versions([run.pk])[run.pk]
+    assert summary.requested_version == summary_store.data_versions([run.pk])[run.pk]
     assert DBTaskResult.objects.filter(task_path__endswith="refresh_summaries_task").exists()
 
 
