@@ -141,26 +141,40 @@ def input_preview(case: TestCase) -> dict | None:
     return None
 
 
-def pretty_json(value: Any, indent: int = 2, width: int = 88) -> str:
-    """JSON indented for reading, with short arrays of scalars kept on one line: a box's
-    `[x1, y1, x2, y2]` or a series reads as one line, not one number per line."""
-    return _pretty(value, 0, indent, width)
+SUMMARY_CHARS = 100
 
 
-def _pretty(value: Any, level: int, indent: int, width: int) -> str:
-    if isinstance(value, list) and not any(isinstance(v, dict | list) for v in value):
+def summary(value: Any, limit: int = SUMMARY_CHARS) -> str:
+    """One short readable line for a JSON value (the admin's case list): an object's keys with
+    their values, strings as text, arrays and objects as counts or short lists."""
+    if isinstance(value, dict):
+        # Text first (a prompt, an image's path), then numbers, then arrays and objects: jsonb
+        # stores keys shortest first, which would put `width` before the image it describes.
+        items = sorted(value.items(), key=lambda item: _rank(item[1]))
+        text = " · ".join(f"{key}: {_part(item)}" for key, item in items) or "{}"
+    else:
+        text = _part(value)
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[limit // 2 :] else cut) + "…"
+
+
+def _rank(value: Any) -> int:
+    return 0 if isinstance(value, str) else 2 if isinstance(value, list | dict) else 1
+
+
+def _part(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
         inline = json.dumps(value, ensure_ascii=False)
-        if len(inline) + level * indent <= width:
+        if len(inline) <= 30:
             return inline
-    if isinstance(value, dict) and value:
-        pad = " " * (level + 1) * indent
-        items = (
-            f"{pad}{json.dumps(k, ensure_ascii=False)}: {_pretty(v, level + 1, indent, width)}"
-            for k, v in value.items()
-        )
-        return "{\n" + ",\n".join(items) + "\n" + " " * level * indent + "}"
-    if isinstance(value, list) and value:
-        pad = " " * (level + 1) * indent
-        items = (f"{pad}{_pretty(v, level + 1, indent, width)}" for v in value)
-        return "[\n" + ",\n".join(items) + "\n" + " " * level * indent + "]"
-    return json.dumps(value, ensure_ascii=False)
+        noun = "number" if all(_is_number(v) for v in value) else "item"
+        return f"[{len(value)} {noun}{'s' if len(value) != 1 else ''}]"
+    if isinstance(value, dict):
+        inline = json.dumps(value, ensure_ascii=False)
+        return inline if len(inline) <= 30 else f"{{{len(value)} keys}}"
+    return json.dumps(value)

@@ -1,19 +1,18 @@
 """Pieces the apps' admin classes share: pretty JSON and links to related rows."""
 
-import json
-
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from accounts.audit import record
+from mleval_site import jsontext
 from mleval_site.db import cascade
 from mleval_site.pagination import EstimatedCountPaginator
 
 
 def pretty_json(value) -> str:
-    return format_html('<pre class="json">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
+    return format_html('<pre class="json">{}</pre>', jsontext.pretty_json(value))
 
 
 def admin_link(obj, label: str | None = None) -> str:

@@ -5,8 +5,9 @@ import json
 from django import template
 from django.http import QueryDict
 
-from cases import previews, tasks
+from cases import tasks
 from cases.choices import known_values
+from mleval_site import jsontext
 
 register = template.Library()
 PREVIEW_CHARS = 90
@@ -21,7 +22,7 @@ def json_preview(value, limit: int = PREVIEW_CHARS) -> str:
 
 @register.filter
 def pretty_json(value) -> str:
-    return previews.pretty_json(value)
+    return jsontext.pretty_json(value)
 
 
 @register.simple_tag

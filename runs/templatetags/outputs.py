@@ -15,8 +15,8 @@ from typing import Any
 from django import template
 
 from cases.charts import boxes_drawing
-from cases.previews import pretty_json
 from cases.shapes import ShapeError, coerce_boxes
+from mleval_site.jsontext import pretty_json
 
 register = template.Library()
 

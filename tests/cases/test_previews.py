@@ -6,8 +6,9 @@ import json
 import pytest
 
 from cases.charts import boxes_drawing, image_size, line_chart, nice_ticks, tick_label
-from cases.previews import pretty_json
+from cases.previews import summary
 from cases.shapes import Box
+from mleval_site.jsontext import pretty_json
 from runs.templatetags.outputs import model_output
 
 
@@ -89,3 +90,36 @@ def test_detail_page_draws_ground_truth_boxes(login, viewer, make_case):
     assert 'viewBox="0 0 640 480"' in html and '<rect class="canvas"' in html
     assert '<rect x="100" y="50" width="200" height="200"' in html
     assert "boxes.js" not in html  # the size is known: nothing to fit
+
+
+def test_summary_is_one_readable_line_text_first():
+    stored = {
+        "width": 640,
+        "height": 480,
+        "boxes": [[1, 2, 3, 4]] * 3,
+        "image_path": "s3://b/1.jpg",
+    }
+    assert (
+        summary(stored) == "image_path: s3://b/1.jpg · width: 640 · height: 480 · boxes: [3 items]"
+    )
+    assert summary({"series": list(range(28)), "n": [1]}) == "series: [28 numbers] · n: [1]"
+    assert summary({"label": 3}) == "label: 3" and summary({}) == "{}"
+    long = summary({"text": "word " * 100})
+    assert len(long) <= 100 and long.endswith("word…")
+
+
+@pytest.mark.django_db
+def test_admin_lists_summaries_and_shows_the_full_json_on_the_change_page(
+    login, admin_user, make_case
+):
+    case = make_case(
+        input_data={"text": "A long review " * 20, "lang": "en"},
+        output_type="bounding_boxes",
+        ground_truth={"boxes": [{"label": "car", "bbox": [1, 2, 3, 4]}]},
+    )
+    client = login(admin_user)
+    listing = client.get("/admin/cases/testcase/").content.decode()
+    case.refresh_from_db()  # as jsonb stores it: keys shortest first
+    assert summary(case.input_data) in listing and "{&#x27;text&#x27;" not in listing
+    page = client.get(f"/admin/cases/testcase/{case.pk}/change/").content.decode()
+    assert ("A long review " * 20).strip() in page and "&quot;bbox&quot;: [1, 2, 3, 4]" in page
