@@ -22,6 +22,7 @@ __all__ = [
     "ShapeError",
     "coerce_boxes",
     "coerce_confidence",
+    "coerce_scores",
     "canonical_label",
     "coerce_label",
     "coerce_labels",
@@ -153,6 +154,36 @@ def coerce_confidence(value: Any) -> float | None:
     if type(value) is not dict or value.get("confidence") is None:
         return None
     return finite_number(value["confidence"], '"confidence"')
+
+
+#: How far a distribution's probabilities may sum from 1 (float32 models' rounding).
+SCORES_SUM_TOLERANCE = 1e-6
+
+
+def coerce_scores(value: Any) -> dict[str, float] | None:
+    """The optional ``scores`` next to a label (``{"spam": 0.93, "ham": 0.07}``: a
+    probability per label, as ``predict_proba`` gives), keys as canonical labels; None when
+    absent. ShapeError when it is not an object of at least one label, a value is not a
+    number in [0, 1], or they do not sum to 1 (within SCORES_SUM_TOLERANCE)."""
+    if type(value) is not dict or value.get("scores") is None:
+        return None
+    scores = value["scores"]
+    if type(scores) is not dict or not scores:
+        raise ShapeError(
+            f'"scores" must be an object of label: probability, got {json_type(scores)}'
+            if type(scores) is not dict
+            else '"scores" must name at least one label'
+        )
+    result = {}
+    for label, probability in scores.items():
+        number = finite_number(probability, f'"scores"["{label}"]')
+        if not 0.0 <= number <= 1.0:
+            raise ShapeError(f'"scores"["{label}"] must be a probability in [0, 1], got {number:g}')
+        result[label] = number
+    total = math.fsum(result.values())
+    if abs(total - 1.0) > SCORES_SUM_TOLERANCE:
+        raise ShapeError(f'"scores" must sum to 1, got {total:.6g}')
+    return result
 
 
 def coerce_labels(value: Any) -> list[str]:

@@ -80,6 +80,8 @@ ReportSerializer = inline_serializer(
         "detection": serializers.DictField(**_NULLABLE_BLOCK),
         "ranking": serializers.DictField(**_NULLABLE_BLOCK),
         "forecast": serializers.DictField(**_NULLABLE_BLOCK),
+        "regression": serializers.DictField(**_NULLABLE_BLOCK),
+        "multilabel": serializers.DictField(**_NULLABLE_BLOCK),
     },
 )
 

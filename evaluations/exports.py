@@ -121,11 +121,60 @@ def report_rows(report: Mapping[str, Any]) -> Iterator[Row]:
         yield from _figures("classification", evaluator, "", "", classification)
         if classification["binary"]:
             yield from _figures("binary", evaluator, "", "", classification["binary"])
+        if classification.get("scores"):
+            yield from _score_rows(classification["scores"])
+    if report.get("regression"):
+        yield from _regression_rows(report["regression"])
+    if report.get("multilabel"):
+        multilabel = report["multilabel"]
+        yield from _figures("multilabel", "multilabel_f1", "", "", multilabel)
+        for label, figures in multilabel["per_label"].items():
+            yield from _figures("multilabel_per_label", "multilabel_f1", "", label, figures)
     for block, evaluator in (("detection", "iou"), ("ranking", "ndcg_at_k")):
         if report[block]:
             yield from _figures(block, evaluator, "", "", report[block])
     if report["forecast"]:
         yield from _figures("forecast", "forecast_error", "", "", report["forecast"])
+
+
+def _score_rows(scores: Mapping[str, Any]) -> Iterator[Row]:
+    """classification.scores: its figures, per label, calibration bins, curves, thresholds."""
+    evaluator = "label_match"
+    yield from _figures("scores", evaluator, "", "", scores)
+    for label, figures in (scores.get("per_label") or {}).items():
+        yield from _figures("scores_per_label", evaluator, "", label, figures)
+    for row in scores["calibration"]:
+        figures = {k: v for k, v in row.items() if k != "bin"}
+        yield from _figures("calibration", evaluator, "bin", row["bin"], figures)
+    for curve in ("roc_curve", "pr_curve"):
+        for axis, values in (scores.get(curve) or {}).items():
+            for i, value in enumerate(values):
+                yield curve, evaluator, "point", i, axis, value
+    grid = scores.get("thresholds")
+    if grid:
+        for i, threshold in enumerate(grid["thresholds"]):
+            yield "thresholds", evaluator, "threshold", threshold, "tp", grid["tp"][i]
+            yield "thresholds", evaluator, "threshold", threshold, "fp", grid["fp"][i]
+
+
+def _regression_rows(block: Mapping[str, Any]) -> Iterator[Row]:
+    evaluator = "numeric_tolerance"
+    yield from _figures("regression", evaluator, "", "", block)
+    for dimension, rows in block["breakdowns"].items():
+        for row in rows:
+            figures = {k: v for k, v in row.items() if k != "value"}
+            yield from _figures("regression_breakdown", evaluator, dimension, row["value"], figures)
+    histogram = block["residual_histogram"]
+    width = (histogram["high"] - histogram["low"]) / len(histogram["counts"])
+    for i, count in enumerate(histogram["counts"]):
+        low = histogram["low"] + i * width
+        yield "residual_histogram", evaluator, "", f"{low:g}-{low + width:g}", "count", count
+    scatter = block["scatter"]
+    for i, (actual, predicted) in enumerate(
+        zip(scatter["actual"], scatter["predicted"], strict=True)
+    ):
+        yield "scatter", evaluator, "point", i, "actual", actual
+        yield "scatter", evaluator, "point", i, "predicted", predicted
 
 
 def comparison_rows(comparison: Mapping[str, Any]) -> Iterator[Row]:

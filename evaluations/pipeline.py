@@ -27,6 +27,7 @@ from django.db import connection, transaction
 
 from cases.ground_truth import ground_truth_errors
 from cases.models import TestCase
+from cases.shapes import canonical_label
 from evaluations.evaluators import (
     REGISTRY,
     EvaluatorConfigError,
@@ -188,21 +189,45 @@ def resolve_evaluators(
     """
     specs = list(specs) if specs is not None else []
     if specs:
-        return _named(specs, "evaluator")
+        return _with_decision(run, _named(specs, "evaluator"))
     configured = (run.config or {}).get("evaluators") if isinstance(run.config, dict) else None
     if configured:
         if not isinstance(configured, list):
             raise EvaluatorConfigError(
                 f'run config "evaluators" must be a list, got {json.dumps(configured)[:80]}'
             )
-        return _named(configured, 'run config "evaluators"')
+        return _with_decision(run, _named(configured, 'run config "evaluators"'))
     by_default: dict[str, set[str]] = {}
     for output_type in run_output_types(run):
         by_default.setdefault(default_evaluator_for(output_type), set()).add(output_type)
-    return [
-        PlannedEvaluator(name, validate_params(name, None), frozenset(types))
-        for name, types in sorted(by_default.items())
-    ]
+    return _with_decision(
+        run,
+        [
+            PlannedEvaluator(name, validate_params(name, None), frozenset(types))
+            for name, types in sorted(by_default.items())
+        ],
+    )
+
+
+def _with_decision(run: ModelRun, planned: list[PlannedEvaluator]) -> list[PlannedEvaluator]:
+    """label_match takes the run config's ``positive_label`` and ``decision_threshold`` (the
+    threshold explorer stores them there) unless its parameters name their own."""
+    config = run.config if isinstance(run.config, dict) else {}
+    decision = {
+        "positive_label": canonical_label(config.get("positive_label")),
+        "decision_threshold": config.get("decision_threshold"),
+    }
+    if decision["decision_threshold"] is None:
+        return planned
+    result = []
+    for evaluator in planned:
+        if evaluator.name == "label_match" and evaluator.params.get("decision_threshold") is None:
+            params = {**evaluator.params, **decision}
+            evaluator = PlannedEvaluator(
+                evaluator.name, validate_params(evaluator.name, params), evaluator.output_types
+            )
+        result.append(evaluator)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

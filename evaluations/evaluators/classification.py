@@ -5,20 +5,68 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cases.shapes import ShapeError, coerce_confidence, coerce_label, coerce_labels
+from cases.shapes import (
+    ShapeError,
+    coerce_confidence,
+    coerce_label,
+    coerce_labels,
+    coerce_scores,
+)
 
 from .base import Evaluator, Example, Param, Verdict, ground_truth, quote, threshold_param
 
 
+def _scored_label(scores: dict[str, float], label: str, ignore_case: bool) -> str | None:
+    """The key of ``scores`` naming ``label`` (case-folded when ``ignore_case``)."""
+    if label in scores:
+        return label
+    if ignore_case:
+        folded = label.casefold()
+        return next((key for key in scores if key.casefold() == folded), None)
+    return None
+
+
+def _thresholded(scores: dict[str, float], params: Mapping[str, Any]) -> str | None:
+    """The label a decision threshold picks from a two-label distribution: the positive one
+    when its probability is >= the threshold; None when no threshold applies."""
+    positive, threshold = params["positive_label"], params["decision_threshold"]
+    if positive is None or threshold is None or len(scores) != 2 or positive not in scores:
+        return None
+    if scores[positive] >= threshold:
+        return positive
+    return next(label for label in scores if label != positive)
+
+
 def label_match(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
     """1 when the labels are equal. Called once per response of every classification
-    run, so it stays a handful of dict look-ups."""
+    run, so it stays a handful of dict look-ups.
+
+    An output with ``scores`` (a probability per label) keeps them in the metrics for the
+    report's ROC, PR and calibration figures; they must include the predicted and the
+    expected label. With ``positive_label`` and ``decision_threshold`` (the run config's, the
+    threshold explorer's choice), a two-label distribution's label is the threshold's pick.
+    """
     actual = ground_truth(coerce_label, truth)
-    predicted = coerce_label(output)
+    scores = coerce_scores(output)
+    if scores is not None and type(output) is dict and "label" not in output:
+        predicted = max(sorted(scores), key=scores.__getitem__)  # the most likely label
+    else:
+        predicted = coerce_label(output)
     try:
         confidence = coerce_confidence(output)
     except ShapeError:
         confidence = None  # the label is what is scored; a bad confidence is not fatal
+    metrics: dict[str, Any] = {}
+    if scores is not None:
+        if _scored_label(scores, predicted, False) is None:
+            raise ShapeError(f'"scores" has no probability for the predicted {quote(predicted)}')
+        if _scored_label(scores, actual, params["ignore_case"]) is None:
+            raise ShapeError(f'"scores" has no probability for the expected {quote(actual)}')
+        chosen = _thresholded(scores, params)
+        if chosen is not None:
+            predicted = chosen
+            metrics["decision_threshold"] = params["decision_threshold"]
+        metrics["scores"] = scores
     if params["ignore_case"]:
         correct = predicted.casefold() == actual.casefold()
         if correct:
@@ -33,7 +81,7 @@ def label_match(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
     return Verdict(
         1.0 if correct else 0.0,
         correct,
-        {"predicted": predicted, "actual": actual, "confidence": confidence},
+        {"predicted": predicted, "actual": actual, "confidence": confidence, **metrics},
         feedback,
     )
 
@@ -77,6 +125,9 @@ def multilabel_f1(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict
         "tp": tp,
         "fp": len(extra),
         "fn": len(missing),
+        # The sets themselves, for the report's per-label (macro) figures.
+        "predicted": sorted(predicted),
+        "actual": sorted(actual),
     }
     return Verdict(f1, f1 >= params["threshold"], metrics, feedback)
 
@@ -84,12 +135,14 @@ def multilabel_f1(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict
 EVALUATORS = [
     Evaluator(
         name="label_match",
-        version="1",
+        version="2",
         description="1 when the predicted label equals the ground-truth label, else 0.",
         expects=(
             'output and ground truth {"label": str | int | bool} or a bare label; integers and '
             'booleans compare as their canonical strings (3 = "3", true = "true"); the output '
-            'may add "confidence": number (reported, not scored)'
+            'may add "confidence": number (reported, not scored) or "scores": {label: '
+            "probability} (summing to 1, covering the predicted and expected labels; kept for "
+            "the report's ROC, PR and calibration)"
         ),
         passed_when="the labels are equal",
         params=(
@@ -99,13 +152,29 @@ EVALUATORS = [
                 False,
                 "compare labels case-insensitively (Unicode case folding)",
             ),
+            Param(
+                "positive_label",
+                "string",
+                None,
+                "with decision_threshold: the label a two-label distribution's threshold is for",
+            ),
+            Param(
+                "decision_threshold",
+                "number",
+                None,
+                "with positive_label: predict it when its probability in scores is >= this",
+                minimum=0.0,
+                maximum=1.0,
+            ),
         ),
-        example=Example({"label": "cat", "confidence": 0.92}, {"label": "cat"}),
+        example=Example(
+            {"label": "spam", "scores": {"spam": 0.93, "ham": 0.07}}, {"label": "spam"}
+        ),
         score=label_match,
     ),
     Evaluator(
         name="multilabel_f1",
-        version="1",
+        version="2",
         description=(
             "F1 of the predicted and ground-truth label sets; two empty sets score 1. "
             "Metrics carry tp/fp/fn so a report can pool them."

@@ -23,6 +23,9 @@ from evaluations.reports.common import (
     run_summary,
 )
 from evaluations.reports.figures import run_figures
+from evaluations.reports.multilabel import multilabel_block
+from evaluations.reports.regression import regression_block
+from evaluations.reports.scores import scores_block
 from mleval_site.db_router import read_alias, reading_from_replica
 from runs.models import ModelRun
 from runs.selection import selection_drift
@@ -217,11 +220,25 @@ def _domain_blocks(run: ModelRun, evaluators: dict, confusion: list[tuple]) -> d
         block = stats.classification_summary(
             labels, matrix, positive_label=canonical_label(run.config.get("positive_label"))
         )
-        blocks["classification"] = {"count": sum(n for *_, n in confusion), **block}
+        binary = block["binary"]
+        scores = scores_block(run.pk, block["labels"], binary and binary["positive_label"])
+        blocks["classification"] = {
+            "count": sum(n for *_, n in confusion),
+            **block,
+            "scores": scores,
+            "decision_threshold": run.config.get("decision_threshold"),
+        }
+    if DOMAIN_EVALUATORS["regression"] in evaluators:
+        blocks["regression"] = regression_block(run.pk)
+    if DOMAIN_EVALUATORS["multilabel"] in evaluators:
+        blocks["multilabel"] = multilabel_block(run.pk)
     others = [DOMAIN_EVALUATORS[name] for name in ("detection", "ranking", "forecast")]
     if not any(evaluator in evaluators for evaluator in others):
         return blocks
-    params = {"run": run.pk, **{name: DOMAIN_EVALUATORS[name] for name in DOMAIN_EVALUATORS}}
+    params = {
+        "run": run.pk,
+        **{name: DOMAIN_EVALUATORS[name] for name in ("detection", "ranking", "forecast")},
+    }
     (
         detection_count,
         tp,

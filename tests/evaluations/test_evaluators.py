@@ -76,11 +76,48 @@ def test_label_match_correct_with_confidence():
             "predicted": "cat",
             "actual": "cat",
             "confidence": 0.9,
-            "evaluator_version": "1",
-            "params": {"ignore_case": False},
+            "evaluator_version": "2",
+            "params": {"ignore_case": False, "positive_label": None, "decision_threshold": None},
         },
         'Predicted label "cat" is correct.',
     )
+
+
+def test_label_match_keeps_scores_and_follows_a_decision_threshold():
+    output = {"label": "spam", "scores": {"spam": 0.6, "ham": 0.4}}
+    verdict = run("label_match", output, {"label": "spam"})
+    assert verdict.passed and verdict.metrics["scores"] == {"spam": 0.6, "ham": 0.4}
+    # Scores alone: the most likely label is the prediction.
+    assert run("label_match", {"scores": {"spam": 0.2, "ham": 0.8}}, "ham").passed
+    # The run's threshold for "spam" moves the label of a two-label distribution.
+    params = {"positive_label": "spam", "decision_threshold": 0.7}
+    verdict = run("label_match", output, {"label": "spam"}, **params)
+    assert (verdict.passed, verdict.metrics["predicted"]) == (False, "ham")
+    assert verdict.metrics["decision_threshold"] == 0.7
+    params["decision_threshold"] = 0.3
+    output = {"label": "ham", "scores": {"spam": 0.35, "ham": 0.65}}
+    verdict = run("label_match", output, "spam", **params)
+    assert (verdict.passed, verdict.metrics["predicted"]) == (True, "spam")
+    # Without a distribution the threshold does not apply.
+    assert run("label_match", {"label": "spam", "confidence": 0.6}, "spam", **params).passed
+
+
+@pytest.mark.parametrize(
+    "scores, mentions",
+    [
+        ({"spam": 0.5, "ham": 0.4}, '"scores" must sum to 1, got 0.9'),
+        ({"spam": 1.5, "ham": -0.5}, "must be a probability in [0, 1], got 1.5"),
+        ({"spam": 0.5, "ham": "0.5"}, '"scores"["ham"] must be a number, got string'),
+        ({"ham": 1.0}, 'no probability for the predicted "spam"'),
+        ({"spam": 1.0}, 'no probability for the expected "ham"'),
+        ([0.5, 0.5], '"scores" must be an object of label: probability, got array'),
+        ({}, '"scores" must name at least one label'),
+    ],
+)
+def test_label_match_malformed_scores_are_output_errors(scores, mentions):
+    verdict = run("label_match", {"label": "spam", "scores": scores}, {"label": "ham"})
+    assert_error(verdict, mentions=mentions)
+    assert not verdict.metrics.get("ground_truth_error")
 
 
 def test_label_match_wrong_and_bare_forms():
@@ -154,8 +191,12 @@ def test_label_match_missing_key_is_named():
     verdict = run("label_match", {"prediction": "cat"}, {"label": "cat"})
     assert_error(verdict, mentions='missing key "label"')
     assert verdict.feedback.startswith("Output is malformed:")
-    assert verdict.metrics["evaluator_version"] == "1"
-    assert verdict.metrics["params"] == {"ignore_case": False}
+    assert verdict.metrics["evaluator_version"] == "2"
+    assert verdict.metrics["params"] == {
+        "ignore_case": False,
+        "positive_label": None,
+        "decision_threshold": None,
+    }
 
 
 def test_label_match_malformed_ground_truth():
@@ -726,7 +767,7 @@ def test_parse_evaluator_spec():
         "iou", {"iou_threshold": 0.75}
     )
     assert parse_evaluator_spec(" label_match ") == EvaluatorSpec(
-        "label_match", {"ignore_case": False}
+        "label_match", {"ignore_case": False, "positive_label": None, "decision_threshold": None}
     )
     assert parse_evaluator_spec("iou:").params == {"iou_threshold": 0.5}
     # only the first colon separates; the JSON may hold more

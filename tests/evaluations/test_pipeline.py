@@ -99,7 +99,7 @@ def test_failed_model_call_scores_zero_with_feedback_naming_the_failure(classifi
     assert (evaluation.score, evaluation.passed) == (0.0, False)
     assert "timeout after 30s" in evaluation.feedback
     assert evaluation.metrics["call_failed"] is True
-    assert evaluation.metrics["evaluator_version"] == "1"
+    assert evaluation.metrics["evaluator_version"] == "2"
 
 
 @pytest.mark.parametrize(
