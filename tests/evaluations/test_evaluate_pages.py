@@ -133,7 +133,11 @@ def test_engineer_queues_an_evaluation_with_htmx_and_sees_it_progress(login, eng
     assert response.status_code == 200
     job = Job.objects.get()
     assert [e["name"] for e in job.params["evaluators"]] == ["label_match", "exact_match"]
-    assert job.params["evaluators"][0]["params"] == {"ignore_case": True}
+    assert job.params["evaluators"][0]["params"] == {
+        "ignore_case": True,
+        "positive_label": None,
+        "decision_threshold": None,
+    }
     assert job.created_by == engineer and job.state == "queued"
     assert DBTaskResult.objects.filter(id=job.task_id).exists()
     page = response.content.decode()
@@ -150,7 +154,7 @@ def test_engineer_without_htmx_is_redirected_to_the_progress_page(
     assert job.params["evaluators"] == [
         {
             "name": "label_match",
-            "params": {"ignore_case": False},
+            "params": {"ignore_case": False, "positive_label": None, "decision_threshold": None},
             "output_types": ["classification"],
         }
     ]

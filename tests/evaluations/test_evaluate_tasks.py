@@ -131,7 +131,7 @@ def test_job_progress_counts_chunks_and_the_last_one_completes_it():
     assert job.params["evaluators"] == [
         {
             "name": "label_match",
-            "params": {"ignore_case": False},
+            "params": {"ignore_case": False, "positive_label": None, "decision_threshold": None},
             "output_types": ["classification"],
         },
         {
