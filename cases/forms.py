@@ -9,7 +9,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse_lazy
 
 from cases.curation import BulkAction
-from cases.models import Origin, TestCase
+from cases.models import ImportMapping, Origin, TestCase
 from cases.readers import FORMATS, format_from_name
 from cases.validation import validate_record
 from mleval_site import jsonsafe
@@ -223,7 +223,9 @@ class BulkActionForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="JSONL (one case per line), CSV or a JSON array; UTF-8.")
+    file = forms.FileField(
+        help_text="JSONL (one case per line), CSV, a JSON array (UTF-8) or Parquet."
+    )
     file_format = forms.ChoiceField(
         label="Format",
         choices=[("", "From the file name"), *((f, f.upper()) for f in FORMATS)],
@@ -243,6 +245,14 @@ class ImportForm(forms.Form):
         ],
         initial="error",
         required=False,
+    )
+
+    saved_mapping = forms.ModelChoiceField(
+        label="Columns",
+        queryset=ImportMapping.objects.all(),
+        empty_label="Named as the case fields",
+        required=False,
+        help_text="A file with its own column names: a saved mapping, or Map columns.",
     )
 
     def clean_on_conflict(self) -> str:

@@ -176,7 +176,13 @@ def sample(source: IO[bytes], file_format: str, rows: int = SAMPLE_ROWS) -> tupl
     table = open_table(source, counter, file_format, report)
     if table is None:
         return [], [], [str(error) for error in report.errors]
-    first = [row for _, row, _ in islice(table.rows, rows)]
+    first = [
+        {
+            name: f"({value})" if isinstance(value, ValueError) else value
+            for name, value in row.items()
+        }
+        for _, row, _ in islice(table.rows, rows)
+    ]  # a cell JSON cannot hold (cases.parquet's UnstorableValue) is shown as why
     columns = table.columns
     if columns is None:
         columns = list(dict.fromkeys(name for row in first for name in row))

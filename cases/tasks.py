@@ -11,31 +11,72 @@ from django.db import transaction
 from django.tasks import task
 
 from cases.importing import import_cases
+from cases.mapping import ColumnMapping
 from cases.validation import ImportReport
 from jobs.models import Job, JobKind
 from jobs.running import ProgressWriter, finish, running
 
 
 def create_import_job(
-    upload, *, file_format: str, origin: str, dry_run: bool, user, on_conflict: str = "error"
+    upload,
+    *,
+    file_format: str,
+    origin: str,
+    dry_run: bool,
+    user,
+    on_conflict: str = "error",
+    mapping: dict | None = None,
+    mapping_name: str = "",
+    to_map: bool = False,
 ) -> Job:
-    """Record an uploaded file's check (dry run) or import and queue it for the worker."""
-    job = Job(
-        kind=JobKind.CASE_IMPORT,
-        params={
-            "file_format": file_format,
-            "origin": origin,
-            "dry_run": dry_run,
-            "on_conflict": on_conflict,
-        },
-        created_by=user,
-    )
+    """Record an uploaded file's check (dry run) or import and queue it for the worker.
+
+    `mapping` (cases.mapping's JSON) reads a table with its own column names. `to_map`: the
+    columns are to be mapped first (the mapping page), so the job is stored, not queued."""
+    params = {
+        "file_format": file_format,
+        "origin": origin,
+        "dry_run": dry_run,
+        "on_conflict": on_conflict,
+    }
+    if mapping is not None:
+        params |= {"mapping": mapping, "mapping_name": mapping_name}
+    if to_map:
+        params["to_map"] = True
+    job = Job(kind=JobKind.CASE_IMPORT, params=params, created_by=user)
     job.store_upload(upload)
     job.total = job.file_size
     with transaction.atomic():
         job.save()
-        job.enqueue(import_cases_task, job.pk)
+        if not to_map:
+            job.enqueue(import_cases_task, job.pk)
     return job
+
+
+def import_mapped(job: Job, user, *, mapping: dict, mapping_name: str, dry_run: bool) -> Job:
+    """Check or import a stored file with a column mapping: the job waiting for its mapping
+    itself, or a new job that takes the file over from a finished check."""
+    params = {**job.params, "mapping": mapping, "mapping_name": mapping_name, "dry_run": dry_run}
+    params.pop("to_map", None)
+    with transaction.atomic():
+        if job.params.get("to_map"):
+            # one update that only a waiting job matches: a second submit queues nothing
+            if not Job.objects.filter(pk=job.pk, params__to_map=True).update(params=params):
+                return job
+            mapped = job
+        else:
+            mapped = Job.objects.create(
+                kind=JobKind.CASE_IMPORT,
+                params=params,
+                file=job.file.name,
+                file_name=job.file_name,
+                file_size=job.file_size,
+                total=job.file_size,
+                created_by=user,
+            )
+            Job.objects.filter(pk=job.pk).update(file="")
+        mapped.enqueue(import_cases_task, mapped.pk)
+    return mapped
 
 
 def import_checked(checked: Job, user) -> Job:
@@ -58,6 +99,8 @@ def import_checked(checked: Job, user) -> Job:
 def import_outcome(job: Job) -> tuple[str, str]:
     """(label, badge class) of an import job on the pages. The job "succeeds" whenever the file
     was read to the end, so its state alone would call a refused import done."""
+    if job.params.get("to_map"):
+        return "Columns to map", "warn"
     if not job.is_finished:
         return job.get_state_display(), "warn"
     if job.state != Job.State.SUCCEEDED:
@@ -83,6 +126,8 @@ def import_cases_task(job_id: int) -> dict:
         progress = ProgressWriter(job_id, own_connection=True)
         try:
             progress.update(0, force=True, rows=0)
+            mapping = job.params.get("mapping")
+            mapping = None if mapping is None else ColumnMapping.from_json(mapping)
             with job.file.open("rb") as source:
                 report = import_cases(
                     source,
@@ -92,6 +137,7 @@ def import_cases_task(job_id: int) -> dict:
                     dry_run=job.params.get("dry_run", True),
                     on_conflict=job.params.get("on_conflict", "error"),
                     on_progress=lambda rows, done: progress.update(done, rows=rows),
+                    mapping=mapping,
                 )
         except Exception as error:
             finish(job_id, state=Job.State.FAILED, error=f"The import could not run: {error}")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import curation_views, views
+from cases import curation_views, mapping_views, views
 
 app_name = "cases"
 urlpatterns = [
@@ -16,5 +16,11 @@ urlpatterns = [
     path("import/", views.ImportView.as_view(), name="import"),
     path("import/<int:pk>/", views.ImportJobView.as_view(), name="import_detail"),
     path("import/<int:pk>/run/", views.ImportRunView.as_view(), name="import_run"),
+    path("import/<int:pk>/map/", mapping_views.ImportMapView.as_view(), name="import_map"),
+    path(
+        "import/<int:pk>/map/preview/",
+        mapping_views.ImportMapPreviewView.as_view(),
+        name="import_map_preview",
+    ),
     path("export/", views.ExportView.as_view(), name="export"),
 ]

@@ -237,6 +237,8 @@ class ImportView(PermissionRequiredMixin, FormView):
 
     def form_valid(self, form):
         data = form.cleaned_data
+        saved = data.get("saved_mapping")
+        to_map = "map" in self.request.POST
         job = create_import_job(
             data["file"],
             file_format=data["file_format"],
@@ -244,8 +246,11 @@ class ImportView(PermissionRequiredMixin, FormView):
             on_conflict=data["on_conflict"],
             dry_run="import" not in self.request.POST,
             user=self.request.user,
+            mapping=saved.mapping if saved else None,
+            mapping_name=saved.name if saved else "",
+            to_map=to_map,
         )
-        return redirect("cases:import_detail", job.pk)
+        return redirect("cases:import_map" if to_map else "cases:import_detail", job.pk)
 
 
 class ImportJobView(PermissionRequiredMixin, DetailView):
@@ -258,6 +263,12 @@ class ImportJobView(PermissionRequiredMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(clean=import_is_clean(self.object), **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        if self.object.params.get("to_map"):  # nothing runs before its columns are mapped
+            return redirect("cases:import_map", self.object.pk)
+        return self.render_to_response(self.get_context_data(object=self.object))
 
     def get_template_names(self) -> list[str]:
         return ["cases/_import_status.html" if self.request.htmx else "cases/import_job.html"]
