@@ -1,9 +1,11 @@
+from django import forms
 from django.contrib import admin
 from django.db import connection
 from django.utils.html import format_html, format_html_join
 
 from cases import curation
-from cases.models import TestCase
+from cases.mapping import ColumnMapping, MappingError
+from cases.models import ImportMapping, TestCase
 from cases.previews import summary
 from mleval_site.admin_utils import (
     AuditedAdmin,
@@ -121,3 +123,24 @@ class TestCaseAdmin(AuditedAdmin, CascadeDeleteAdmin, LargeTableAdmin):
         updated_at and one audit row (via="admin"), in one transaction."""
         count = curation.apply(queryset, action, actor=request.user, via="admin")
         self.message_user(request, f"{count} cases {done}.")
+
+
+class ImportMappingForm(forms.ModelForm):
+    def clean_mapping(self) -> dict:
+        """The rules of cases.mapping: every problem of an edited mapping, before it is saved."""
+        try:
+            ColumnMapping.from_json(self.cleaned_data["mapping"])
+        except MappingError as error:
+            raise forms.ValidationError(error.errors) from None
+        return self.cleaned_data["mapping"]
+
+
+@admin.register(ImportMapping)
+class ImportMappingAdmin(AuditedAdmin):
+    """Saved column mappings (cases.mapping's JSON): listed, renamed or deleted here."""
+
+    form = ImportMappingForm
+    audit_name = "cases.mapping"
+    list_display = ("name", "saved_by", "updated_at")
+    search_fields = ("name",)
+    readonly_fields = ("saved_by", "updated_at")

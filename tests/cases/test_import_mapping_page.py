@@ -170,3 +170,19 @@ class TestMappingPage:
         client, _ = mapping_job
         Job.objects.filter(pk=job.pk).update(params={"dry_run": False, "file_format": "csv"})
         assert client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_admin_lists_saved_mappings_and_refuses_a_bad_one(login, admin_user):
+    saved = ImportMapping.remember("hub", {
+        "input_data": "x", "ground_truth": "y",
+        "values": {"input_type": "text", "output_type": "text"},
+    })  # fmt: skip
+    client = login(admin_user)
+    assert "hub" in client.get(reverse("admin:cases_importmapping_changelist")).content.decode()
+    url = reverse("admin:cases_importmapping_change", args=[saved.pk])
+    response = client.post(url, {"name": "hub", "mapping": '{"input_data": "x"}'})
+    assert response.status_code == 200  # the form again, with the mapping's problems
+    assert "ground_truth: map at least one column to it (required)" in response.content.decode()
+    saved.refresh_from_db()
+    assert saved.mapping["ground_truth"] == "y"
