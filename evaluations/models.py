@@ -151,3 +151,49 @@ class ComparisonSummary(models.Model):
 
     def __str__(self) -> str:
         return f"comparison of runs {self.run_a_id} and {self.run_b_id}"
+
+
+# --- The LLM judge's replies and rate-limit slots (evaluations/judging/) ---
+
+
+class JudgeCall(models.Model):
+    """One reply of an LLM judge, kept so the same question is never asked twice: re-scoring a
+    run, scoring a second run on the same answers and resuming a killed worker all read it.
+
+    ``key`` is the SHA-256 of what decides the reply: the judge's endpoint and model, the
+    request's parameters (temperature, response format, ...), the rendered messages and the
+    repeat number (``repeats`` asks n times, so n keys). Failed calls are not kept (asked
+    again next time); a reply that is not a verdict is (the judge answered, and paid for).
+    Tokens, latency and cost are the call's own, at the prices of the time it was made.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    endpoint = models.TextField()
+    model = models.CharField(max_length=255)
+    repeat = models.SmallIntegerField(default=0)
+    content = models.TextField()
+    input_tokens = models.IntegerField(null=True)
+    output_tokens = models.IntegerField(null=True)
+    latency_ms = models.FloatField(null=True)
+    cost = models.FloatField(null=True)  # input and output tokens at the per-million prices
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        db_table = "judge_calls"
+
+    def __str__(self) -> str:
+        return f"judge call {self.key[:12]} ({self.model})"
+
+
+class JudgeRateLimit(models.Model):
+    """A judge's next free request slot (runs.ratelimit's rule), keyed by the judge: its
+    connection's name, or endpoint and model. Every evaluation asking that judge shares it."""
+
+    key = models.CharField(max_length=300, primary_key=True)
+    next_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "judge_rate_limits"
+
+    def __str__(self) -> str:
+        return f"judge rate limit {self.key}"

@@ -17,29 +17,29 @@ case a curator must fix). Every name and parameter is validated before any row i
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db import connection, transaction
 
 from cases.ground_truth import ground_truth_errors
-from cases.models import TestCase
-from cases.shapes import canonical_label
+from evaluations.chunk_rows import chunk_rows
 from evaluations.evaluators import (
     REGISTRY,
     EvaluatorConfigError,
-    EvaluatorSpec,
     Verdict,
-    default_evaluator_for,
     failed_call_verdict,
-    parse_evaluator_spec,
     run_evaluator,
-    validate_params,
 )
+from evaluations.judging import stage
+from evaluations.judging.stage import JudgedChunk, judge_chunk
 from evaluations.models import Evaluation
+from evaluations.planning import (
+    PlannedEvaluator,
+    SpecLike,
+    resolve_evaluators,
+)
 from jobs.signals import wrote
 from mleval_site import jsonsafe
 from runs.models import ModelRun, Response
@@ -64,33 +64,6 @@ DEFAULT_CHUNK_SIZE = 5000
 IdRange = tuple[int, int]  # first and last response id of a chunk, both included
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedEvaluator:
-    """An evaluator chosen for a run: validated parameters and the output types it scores.
-
-    ``output_types`` is None for an evaluator the user named (it scores every response), and
-    the output types it is the default for otherwise (a run may mix output types).
-    """
-
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-    output_types: frozenset[str] | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        types = None if self.output_types is None else sorted(self.output_types)
-        return {"name": self.name, "params": self.params, "output_types": types}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PlannedEvaluator:
-        """Rebuild (and validate again) an evaluator stored by :meth:`as_json`."""
-        types = data.get("output_types")
-        return cls(
-            data["name"],
-            validate_params(data["name"], data.get("params")),
-            None if types is None else frozenset(types),
-        )
-
-
 @dataclass(slots=True)
 class ChunkResult:
     """What scoring one chunk did."""
@@ -101,6 +74,9 @@ class ChunkResult:
     malformed_outputs: int = 0  # verdicts with metrics.error that blame the output
     curation_errors: int = 0  # verdicts with metrics.ground_truth_error
     not_applicable: int = 0  # a named evaluator that does not fit the case's output type
+    judge_calls: int = 0  # judge calls made (llm_judge)
+    judge_cached: int = 0  # judge replies read from the judge cache instead
+    judge_errors: int = 0  # judged verdicts whose judge failed or answered unreadably
     by_evaluator: Counter = field(default_factory=Counter)
 
     def add(self, other: ChunkResult) -> None:
@@ -110,6 +86,9 @@ class ChunkResult:
         self.malformed_outputs += other.malformed_outputs
         self.curation_errors += other.curation_errors
         self.not_applicable += other.not_applicable
+        self.judge_calls += other.judge_calls
+        self.judge_cached += other.judge_cached
+        self.judge_errors += other.judge_errors
         self.by_evaluator.update(other.by_evaluator)
 
 
@@ -120,114 +99,6 @@ class EvaluationResult(ChunkResult):
     run_id: int = 0
     evaluators: list[PlannedEvaluator] = field(default_factory=list)
     chunks: int = 0
-
-
-# ---------------------------------------------------------------------------------------------
-# Choosing evaluators
-
-
-SpecLike = EvaluatorSpec | PlannedEvaluator | str | Mapping[str, Any]
-
-
-def _as_spec(spec: SpecLike) -> EvaluatorSpec:
-    """One evaluator named by the user, validated: ``"iou:{...}"``, ``{"name", "params"}``."""
-    if isinstance(spec, str):
-        return parse_evaluator_spec(spec)
-    if isinstance(spec, EvaluatorSpec | PlannedEvaluator):
-        return EvaluatorSpec(spec.name, validate_params(spec.name, spec.params))
-    if isinstance(spec, Mapping):
-        unknown = sorted(set(spec) - {"name", "params"})
-        if unknown:
-            raise EvaluatorConfigError(
-                f"unknown key {unknown[0]!r} in evaluator {spec.get('name')!r} "
-                '(accepted: "name", "params")'
-            )
-        if "name" not in spec:
-            raise EvaluatorConfigError(f'evaluator {dict(spec)!r} has no "name"')
-        return EvaluatorSpec(spec["name"], validate_params(spec["name"], spec.get("params")))
-    raise EvaluatorConfigError(
-        f'an evaluator is a name, "NAME:JSON_PARAMS" or {{"name", "params"}}, got {spec!r}'
-    )
-
-
-def _named(specs: Iterable[SpecLike], where: str) -> list[PlannedEvaluator]:
-    planned: list[PlannedEvaluator] = []
-    for spec in specs:
-        try:
-            validated = _as_spec(spec)
-        except EvaluatorConfigError as exc:
-            raise EvaluatorConfigError(f"{where}: {exc}") from None
-        if any(p.name == validated.name for p in planned):
-            # One verdict per (response, evaluator_type): a second one would overwrite the first.
-            raise EvaluatorConfigError(
-                f"{where}: evaluator {validated.name} is named twice; a response keeps one "
-                "verdict per evaluator"
-            )
-        # An already resolved evaluator keeps the output types it is restricted to.
-        types = spec.output_types if isinstance(spec, PlannedEvaluator) else None
-        planned.append(PlannedEvaluator(validated.name, validated.params, types))
-    return planned
-
-
-def run_output_types(run: ModelRun) -> list[str]:
-    """The output types of the cases the run has responses for: for a run on a golden-set
-    version, the pinned revisions' (what _FETCH_SQL scores against), not today's."""
-    with connection.cursor() as cursor:
-        cursor.execute(_OUTPUT_TYPES_SQL, {"run": run.pk, "version": run.version_id})
-        return sorted(row[0] for row in cursor.fetchall())
-
-
-def resolve_evaluators(
-    run: ModelRun, specs: Iterable[SpecLike] | None = None
-) -> list[PlannedEvaluator]:
-    """The evaluators to apply to ``run``, validated; raises EvaluatorConfigError naming the
-    evaluator or parameter at fault, before anything is scored.
-
-    Explicit ``specs`` win, then ``run.config["evaluators"]`` (the same forms: names,
-    ``"NAME:JSON"`` strings or ``{"name", "params"}`` objects), then the default per output type.
-    Already resolved :class:`PlannedEvaluator` specs pass through (validated again).
-    """
-    specs = list(specs) if specs is not None else []
-    if specs:
-        return _with_decision(run, _named(specs, "evaluator"))
-    configured = (run.config or {}).get("evaluators") if isinstance(run.config, dict) else None
-    if configured:
-        if not isinstance(configured, list):
-            raise EvaluatorConfigError(
-                f'run config "evaluators" must be a list, got {json.dumps(configured)[:80]}'
-            )
-        return _with_decision(run, _named(configured, 'run config "evaluators"'))
-    by_default: dict[str, set[str]] = {}
-    for output_type in run_output_types(run):
-        by_default.setdefault(default_evaluator_for(output_type), set()).add(output_type)
-    return _with_decision(
-        run,
-        [
-            PlannedEvaluator(name, validate_params(name, None), frozenset(types))
-            for name, types in sorted(by_default.items())
-        ],
-    )
-
-
-def _with_decision(run: ModelRun, planned: list[PlannedEvaluator]) -> list[PlannedEvaluator]:
-    """label_match takes the run config's ``positive_label`` and ``decision_threshold`` (the
-    threshold explorer stores them there) unless its parameters name their own."""
-    config = run.config if isinstance(run.config, dict) else {}
-    decision = {
-        "positive_label": canonical_label(config.get("positive_label")),
-        "decision_threshold": config.get("decision_threshold"),
-    }
-    if decision["decision_threshold"] is None:
-        return planned
-    result = []
-    for evaluator in planned:
-        if evaluator.name == "label_match" and evaluator.params.get("decision_threshold") is None:
-            params = {**evaluator.params, **decision}
-            evaluator = PlannedEvaluator(
-                evaluator.name, validate_params(evaluator.name, params), evaluator.output_types
-            )
-        result.append(evaluator)
-    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,27 +124,6 @@ def chunk_bounds(run_id: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tupl
         return [tuple(row) for row in cursor.fetchall()]
 
 
-# A run on a golden-set version is scored against the version's ground truth: the kept
-# revision when the case was edited since the freeze (%(version)s is null for other runs).
-_PINNED_FROM = f"""
-    FROM {Response._meta.db_table} r JOIN {TestCase._meta.db_table} c ON c.id = r.test_case_id
-    LEFT JOIN version_cases vc ON vc.version_id = %(version)s AND vc.case_id = r.test_case_id
-    LEFT JOIN case_revisions kr ON kr.case_id = vc.case_id AND kr.revision = vc.revision
-"""
-
-
-def _pinned(column: str) -> str:
-    return f"CASE WHEN kr.id IS NULL THEN c.{column} ELSE kr.{column} END"
-
-
-_FETCH_SQL = f"""
-    SELECT r.id, r.output_data, r.error_message, {_pinned("ground_truth")}, {_pinned("output_type")}
-    {_PINNED_FROM} WHERE r.run_id = %(run)s AND r.id BETWEEN %(low)s AND %(high)s
-"""
-_OUTPUT_TYPES_SQL = f"""
-    SELECT DISTINCT {_pinned("output_type")} {_PINNED_FROM} WHERE r.run_id = %(run)s
-"""
-
 # The chunk's verdicts are COPied into a session-private staging table, then upserted with one
 # statement (measured ~30% faster than one INSERT of unnest()ed arrays for 5,000-row chunks).
 _STAGE = "evaluations_stage"
@@ -292,33 +142,30 @@ _UPSERT_SQL = f"""
         feedback = EXCLUDED.feedback, created_at = now()
 """
 
-loads = json.loads
-
 
 def evaluate_chunk(
-    run_id: int, evaluators: Sequence[PlannedEvaluator], id_range: IdRange
+    run_id: int,
+    evaluators: Sequence[PlannedEvaluator],
+    id_range: IdRange,
+    judged: JudgedChunk | None = None,
 ) -> ChunkResult:
     """Score the run's responses with ids in ``id_range`` (both ends included) and upsert
     their verdicts in one statement. Evaluators must already be validated
     (:func:`resolve_evaluators`); a model's output never makes this raise.
+
+    Judged evaluators (llm_judge) take their verdicts from ``judged``, the chunk's judging
+    stage (:func:`evaluations.judging.stage.judge_chunk`), which callers run first, outside
+    the transaction that writes the verdicts; without it the stage runs here.
     """
     result = ChunkResult()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version_id FROM model_runs WHERE id = %s", [run_id])
-        version = (cursor.fetchone() or (None,))[0]
-        cursor.execute(
-            _FETCH_SQL,
-            {"run": run_id, "version": version, "low": id_range[0], "high": id_range[1]},
-        )
-        rows = cursor.fetchall()
+    if judged is None and stage.judged(evaluators):
+        judged = judge_chunk(run_id, evaluators, id_range)
+    if judged is not None:
+        result.judge_calls, result.judge_cached = judged.asked, judged.cached
+    rows = chunk_rows(run_id, id_range)
     result.responses = len(rows)
     if not rows or not evaluators:
         return result
-    # Django hands jsonb over as text (its JSONField decodes it); decode each document once.
-    rows = [
-        (response_id, loads(output), error, loads(truth), output_type)
-        for response_id, output, error, truth, output_type in rows
-    ]
 
     verdicts: list[tuple[int, str, float, bool, str, str]] = []
     result.failed_calls = sum(1 for row in rows if row[2])
@@ -333,6 +180,8 @@ def evaluate_chunk(
                 verdict = failed_call_verdict(error_message)
                 verdict.metrics["evaluator_version"] = version
                 verdict.metrics["params"] = params
+            elif judged is not None and (verdict := judged.verdict(response_id, name)):
+                result.judge_errors += "judge_error" in verdict.metrics
             else:
                 verdict = run_evaluator(name, output, ground_truth, params)
                 if "error" in verdict.metrics:
@@ -392,6 +241,7 @@ def evaluate_run(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Callable[[int, int], None] | None = None,
+    judge_progress: stage.Progress | None = None,
 ) -> EvaluationResult:
     """Score every response of ``run`` in this process, chunk by chunk.
 
@@ -399,7 +249,8 @@ def evaluate_run(
     written (EvaluatorConfigError otherwise). Each chunk is committed on its own, so a long
     run's verdicts appear as they are made and an interrupted run is finished by running it
     again (re-scoring replaces). ``progress(done, total)`` is called after each chunk with
-    response counts.
+    response counts, ``judge_progress(asked, cached)`` as judge calls are made or read from
+    the judge cache (increments).
     """
     evaluators = resolve_evaluators(run, specs)
     bounds = chunk_bounds(run.pk, chunk_size)
@@ -408,8 +259,10 @@ def evaluate_run(
     if progress is not None:
         progress(0, total)
     for first, last, _count in bounds:
+        # The judge's replies are committed as they come (a killed run asks nothing again).
+        judged = judge_chunk(run.pk, evaluators, (first, last), judge_progress)
         with transaction.atomic():
-            result.add(evaluate_chunk(run.pk, evaluators, (first, last)))
+            result.add(evaluate_chunk(run.pk, evaluators, (first, last), judged))
         if progress is not None:
             progress(result.responses, total)
     wrote({"evaluations": result.evaluations}, [run.pk], sender=evaluate_run)

@@ -53,44 +53,25 @@ def _snippet(body: bytes) -> str:
     return text + ("…" if len(body) > SNIPPET else "") if text else "(empty body)"
 
 
-@register("http://", "https://")
-class HttpCaller(Caller):
-    """POSTs through httpx on an event loop in a helper thread.
-
-    `concurrency` clients of one keep-alive connection each, lent out one call at a time: the
-    pool of idle clients is the concurrency bound. (One client with N connections costs about
-    three times the CPU per call at N = 64: httpcore scans its whole pool on every request.)
+class HttpPool:
+    """`concurrency` httpx clients of one keep-alive connection each, lent out one call at a
+    time: the pool of idle clients is the concurrency bound. (One client with N connections
+    costs about three times the CPU per call at N = 64: httpcore scans its whole pool on every
+    request.) `post` applies the retry rules and the rate limit. Shared by the run callers
+    and the LLM judge (evaluations.judging), which set `options`, `headers`, `url` (its scheme
+    picks TLS), `limiter` (None: no rate limit) and `warm_url` before `open_pool`.
     """
 
-    @classmethod
-    def check(cls, endpoint: str) -> None:
-        callers.check_reachable(endpoint_url(endpoint))
-
-    def __init__(self, run: ModelRun, options: ExecutionOptions) -> None:
-        super().__init__(run, options)
-        self.url = run.model_endpoint
-        self.loop = asyncio.new_event_loop()
-        self.tasks: set[asyncio.Task] = set()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._serve, name="mleval-http", daemon=True)
-        self.closed = False
-
-    # A URL the subclass GETs once per client before the first call, so connecting (and the
-    # TLS handshake) is not timed as the first calls' latency; None: no warm-up.
+    options: ExecutionOptions
+    headers: dict[str, str]
+    url: str
+    limiter = None
+    # A URL GET once per client before the first call, so connecting (and the TLS handshake)
+    # is not timed as the first calls' latency; None: no warm-up.
     warm_url: str | None = None
 
-    def start(self) -> None:
-        # In the worker, at call time: a missing variable fails the run before any call.
-        self.headers = {
-            "content-type": "application/json",
-            "user-agent": "mleval",
-            **self.resolved_headers(),
-        }
-        self.thread.start()
-        self.ready.wait()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
+    async def open_pool(self) -> None:
+        """Create the clients (on the running loop) and open their connections."""
         verify = True
         if self.url.startswith("https:"):  # one TLS context shared by every client
             verify = ssl.create_default_context(cafile=certifi.where())
@@ -112,10 +93,13 @@ class HttpCaller(Caller):
         if self.limiter:  # reserving a slot is a database call: off the event loop
             self.slots = ThreadPoolExecutor(1, thread_name_prefix="mleval-rate")
         if self.warm_url:
-            self.loop.run_until_complete(self._warm())
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.close()
+            await self._warm()
+
+    async def close_pool(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+        if self.slots:
+            self.slots.shutdown(wait=False)
 
     async def _warm(self) -> None:
         """Open every client's connection with one untimed GET (its answer does not matter)."""
@@ -131,49 +115,11 @@ class HttpCaller(Caller):
     async def _wait_for_slot(self) -> None:
         """Under a `rate_limit`: reserve the run's next request slot and wait for it."""
         if self.limiter:
-            wait = await self.loop.run_in_executor(self.slots, self.limiter.reserve)
+            wait = await asyncio.get_running_loop().run_in_executor(
+                self.slots, self.limiter.reserve
+            )
             if wait > 0:
                 await asyncio.sleep(wait)
-
-    def submit(self, cases: list[Claimed]) -> None:
-        self.loop.call_soon_threadsafe(self._spawn, cases)
-
-    def _spawn(self, cases: list[Claimed]) -> None:
-        for case in cases:
-            task = self.loop.create_task(self._call(case))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    async def _call(self, case: Claimed) -> None:
-        try:
-            outcome = await self._attempts(case)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # never lose a case: anything unexpected is its failure
-            outcome = Outcome(case.test_case_id, error_message=f"mleval error: {error!r}")
-        self.results.put(outcome)
-
-    async def _attempts(self, case: Claimed) -> Outcome:
-        try:
-            body = self.request_body(case)
-        except ValueError as error:  # e.g. a template that fails on this case
-            return Outcome(case.test_case_id, error_message=str(error)[:2000])
-        posted = await self.post(self.url, body)
-        if posted.reply is None:
-            latency, problem = posted.latency, posted.problem
-            return Outcome(case.test_case_id, latency_ms=latency, error_message=problem)
-        return self.answer(case, posted.reply, posted.latency)
-
-    def request_body(self, case: Claimed) -> bytes:
-        """The POST body for one case; a subclass speaks its server's protocol."""
-        return (
-            f'{{"test_case_id": {case.test_case_id}, "input_data": {case.input_json}, '
-            f'"input_type": {json.dumps(case.input_type)}, "config": {self.config_json}}}'
-        ).encode()
-
-    def answer(self, case: Claimed, reply: httpx.Response, latency: float) -> Outcome:
-        """A 2xx reply → the case's Outcome; a subclass reads its server's reply shape."""
-        return self._answer(case.test_case_id, reply.content, latency)
 
     async def post(self, url: str, body: bytes, *, retry_server_errors: bool = True) -> Posted:
         """POST with the retry rules: infrastructure failures (connection errors, timeouts, 429,
@@ -217,6 +163,81 @@ class HttpCaller(Caller):
             await asyncio.sleep(min(max(delay, retry_after), MAX_BACKOFF_SECONDS))
             attempt += 1
 
+
+@register("http://", "https://")
+class HttpCaller(HttpPool, Caller):
+    """POSTs through httpx (an HttpPool) on an event loop in a helper thread."""
+
+    @classmethod
+    def check(cls, endpoint: str) -> None:
+        callers.check_reachable(endpoint_url(endpoint))
+
+    def __init__(self, run: ModelRun, options: ExecutionOptions) -> None:
+        super().__init__(run, options)
+        self.url = run.model_endpoint
+        self.loop = asyncio.new_event_loop()
+        self.tasks: set[asyncio.Task] = set()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="mleval-http", daemon=True)
+        self.closed = False
+
+    def start(self) -> None:
+        # In the worker, at call time: a missing variable fails the run before any call.
+        self.headers = {
+            "content-type": "application/json",
+            "user-agent": "mleval",
+            **self.resolved_headers(),
+        }
+        self.thread.start()
+        self.ready.wait()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.open_pool())
+        self.ready.set()
+        self.loop.run_forever()
+        self.loop.close()
+
+    def submit(self, cases: list[Claimed]) -> None:
+        self.loop.call_soon_threadsafe(self._spawn, cases)
+
+    def _spawn(self, cases: list[Claimed]) -> None:
+        for case in cases:
+            task = self.loop.create_task(self._call(case))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _call(self, case: Claimed) -> None:
+        try:
+            outcome = await self._attempts(case)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # never lose a case: anything unexpected is its failure
+            outcome = Outcome(case.test_case_id, error_message=f"mleval error: {error!r}")
+        self.results.put(outcome)
+
+    async def _attempts(self, case: Claimed) -> Outcome:
+        try:
+            body = self.request_body(case)
+        except ValueError as error:  # e.g. a template that fails on this case
+            return Outcome(case.test_case_id, error_message=str(error)[:2000])
+        posted = await self.post(self.url, body)
+        if posted.reply is None:
+            latency, problem = posted.latency, posted.problem
+            return Outcome(case.test_case_id, latency_ms=latency, error_message=problem)
+        return self.answer(case, posted.reply, posted.latency)
+
+    def request_body(self, case: Claimed) -> bytes:
+        """The POST body for one case; a subclass speaks its server's protocol."""
+        return (
+            f'{{"test_case_id": {case.test_case_id}, "input_data": {case.input_json}, '
+            f'"input_type": {json.dumps(case.input_type)}, "config": {self.config_json}}}'
+        ).encode()
+
+    def answer(self, case: Claimed, reply: httpx.Response, latency: float) -> Outcome:
+        """A 2xx reply → the case's Outcome; a subclass reads its server's reply shape."""
+        return self._answer(case.test_case_id, reply.content, latency)
+
     @staticmethod
     def _answer(case_id: int, body: bytes, latency: float) -> Outcome:
         try:
@@ -249,10 +270,7 @@ class HttpCaller(Caller):
             for task in list(self.tasks):
                 task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        for client in self.clients:
-            await client.aclose()
-        if self.slots:
-            self.slots.shutdown(wait=False)
+        await self.close_pool()
         self.close_limiter()
 
 

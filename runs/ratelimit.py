@@ -32,7 +32,10 @@ class RateLimiter:
     under a lock; `close()` it when the run's calls are over.
     """
 
-    def __init__(self, run_id: int, limit: RateLimit, using: str = "default") -> None:
+    # The upsert (a subclass keeps its slots elsewhere: the LLM judge's, per judge).
+    reserve_sql = RESERVE_SQL
+
+    def __init__(self, run_id: int | str, limit: RateLimit, using: str = "default") -> None:
         self.run_id = run_id
         self.limit = limit
         self.using = using
@@ -46,7 +49,7 @@ class RateLimiter:
                 self.connection = psycopg.connect(**params, autocommit=True)
             try:
                 row = self.connection.execute(
-                    RESERVE_SQL, {"run": self.run_id, "interval": self.limit.interval}
+                    self.reserve_sql, {"run": self.run_id, "interval": self.limit.interval}
                 ).fetchone()
             except psycopg.errors.ForeignKeyViolation:
                 return 0.0  # the run was deleted; the executor notices at its next write

@@ -12,8 +12,9 @@ Evaluators are split by family: ``classification`` (label_match,
 multilabel_f1), ``numeric`` (numeric_tolerance, forecast_error), ``text``
 (text_normalized_match, token_f1, rouge_l, bleu, fuzzy_ratio, contains, regex),
 ``structured`` (exact_match, json_schema), ``detection`` (iou), ``ranking``
-(ndcg_at_k) and ``assertions`` (the ground truth's own "assert" list). The JSON shapes
-themselves live in :mod:`cases.shapes`.
+(ndcg_at_k), ``assertions`` (the ground truth's own "assert" list) and ``judge``
+(llm_judge: its verdicts are made by the pipeline's judging stage, :mod:`evaluations.judging`,
+which asks a model). The JSON shapes themselves live in :mod:`cases.shapes`.
 
 ``semantic_similarity`` (the optional extra of EVALUATORS.md) is not
 implemented: it needs a sentence-embedding model, which this project does not

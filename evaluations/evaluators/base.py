@@ -43,7 +43,8 @@ class Param:
     """One evaluator parameter: its documentation and its validation."""
 
     name: str
-    type: str  # "number", "integer", "boolean", "string", "string list" or "JSON Schema"
+    # "number", "integer", "boolean", "string", "string list", "JSON Schema" or "JSON object"
+    type: str
     default: Any
     help: str
     minimum: float | None = None
@@ -115,6 +116,12 @@ def _as_schema(value: Any) -> dict | bool:
     return value
 
 
+def _as_object(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(f"must be a JSON object, got {value!r}")
+    return value
+
+
 _COERCERS: dict[str, Callable[[Any], Any]] = {
     "number": _as_number,
     "integer": _as_integer,
@@ -122,6 +129,7 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "string": _as_string,
     "string list": _as_string_list,
     "JSON Schema": _as_schema,
+    "JSON object": _as_object,
 }
 
 
@@ -144,6 +152,8 @@ class Example:
     output: Any
     ground_truth: Any
     params: dict[str, Any] = field(default_factory=dict)
+    # A judged evaluator's example: the judge's replies the page scores it with.
+    judge_replies: tuple[str, ...] = ()
 
 
 # output_data, ground_truth, validated params -> Verdict (without the
@@ -165,6 +175,9 @@ class Evaluator:
     score: ScoreFunction
     # Cross-parameter checks run by validate_params after each Param.coerce.
     check_params: Callable[[dict[str, Any]], None] | None = None
+    # Asks an LLM judge: the pipeline's judging stage (evaluations.judging) makes its verdicts,
+    # and ``score`` (no judge at hand) only says so.
+    judged: bool = False
     default_params: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

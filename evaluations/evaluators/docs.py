@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Evaluator, Param, Verdict
+from .judge import JudgeReply, judged_verdict
 from .registry import DEFAULT_EVALUATORS, FALLBACK_EVALUATOR, REGISTRY, run_evaluator
 
 
@@ -79,8 +80,7 @@ def evaluators_page() -> EvaluatorsPage:
 
 def _document(evaluator: Evaluator, default_for: tuple[str, ...]) -> EvaluatorDoc:
     example = evaluator.example
-    params = evaluator.validate_params(example.params)
-    verdict = run_evaluator(evaluator.name, example.output, example.ground_truth, params)
+    verdict = example_verdict(evaluator)
     compact = json.dumps(example.params) if example.params else ""
     flag = f"{evaluator.name}:{compact}" if compact else evaluator.name
     return EvaluatorDoc(
@@ -94,6 +94,24 @@ def _document(evaluator: Evaluator, default_for: tuple[str, ...]) -> EvaluatorDo
         verdict_metrics=pretty_json(verdict.metrics),
         cli_flag=f"--evaluator {shlex.quote(flag)}",
     )
+
+
+def example_verdict(evaluator: Evaluator) -> Verdict:
+    """The verdict of an evaluator's worked example; a judged one's from the judge replies
+    its example scripts (the page asks no model)."""
+    example = evaluator.example
+    params = evaluator.validate_params(example.params)
+    if not evaluator.judged:
+        return run_evaluator(evaluator.name, example.output, example.ground_truth, params)
+    replies = [
+        JudgeReply(content, input_tokens=120, output_tokens=20, latency_ms=850.0)
+        for content in example.judge_replies
+    ]
+    verdict = judged_verdict(
+        params, replies, {"endpoint": params["endpoint"], "model": params["model"]}
+    )
+    verdict.metrics.update(evaluator_version=evaluator.version, params=params)
+    return verdict
 
 
 def pretty_json(value: Any) -> str:

@@ -1,10 +1,15 @@
 """The pure half of ``llm_judge``: rubrics, the judge's prompt, its reply read, repeats combined.
 
-Not registered yet: the network half (a pipeline stage that renders the pending prompts, asks
-the judge through an ``openai:`` endpoint or connection with its rate limit, and caches the
-replies) is still to be built. Everything here is a pure function of JSON, so that stage only
-has to move strings: :func:`judge_messages` before the call, :func:`read_reply` after it and
-:func:`combine` over the repeats.
+The network half is the pipeline's judging stage (:mod:`evaluations.judging`): it renders the
+pending prompts, asks the judge through an ``openai:`` endpoint or a saved connection (its rate
+limit, retries and 429 handling), keeps the replies in the judge cache, and hands them back
+here. Everything in this module is a pure function of JSON, so that stage only moves strings:
+:func:`judge_messages` before the call, :func:`judged_verdict` (:func:`read_reply` per repeat,
+:func:`combine` over them) after it.
+
+Where a verdict's rationale lives (for human grading and calibration): ``feedback`` is the
+judge's reasoning (the first repeat's), ``metrics.reasonings`` every repeat's when ``repeats``
+> 1, ``metrics.verdicts`` the raw verdicts, ``metrics.judge`` who judged.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runs.endpoint_config import template
+from runs.endpoint_config import parse_rate_limit, template
+
+from .base import Evaluator, Example, Param, Verdict, threshold_param
 
 # A rubric says what to judge; the scale instruction and the JSON reply format are added to it.
 BUILT_IN_RUBRICS: dict[str, str] = {
@@ -145,9 +152,151 @@ def combine(
 
 
 def check_judge_params(params: Mapping[str, Any]) -> None:
-    """Cross-parameter rules of llm_judge; ValueError with the reason."""
+    """Cross-parameter rules of llm_judge; ValueError with the reason. (That a connection
+    exists, is an openai one and has a model is checked when a run's evaluators are chosen:
+    it needs the database.)"""
     if params.get("scale") not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}")
+    if params.get("connection") and params.get("endpoint"):
+        raise ValueError("give connection or endpoint, not both")
     if not params.get("connection") and not (params.get("endpoint") and params.get("model")):
         raise ValueError("give connection, or endpoint and model")
-    template(rubric_source(params.get("rubric") or "correctness"))  # a syntax error fails here
+    endpoint = params.get("endpoint")
+    if endpoint and not endpoint_base(endpoint).startswith(("http://", "https://")):
+        raise ValueError(
+            f'endpoint must be "openai:<base URL>" (or the base URL), got {endpoint!r}'
+        )
+    reserved = sorted({"model", "messages"} & set(params.get("params") or {}))
+    if reserved:
+        raise ValueError(f'params may not set "{reserved[0]}" (the judge sets it)')
+    if params.get("rate_limit"):
+        parse_rate_limit(params["rate_limit"])
+    try:
+        template(rubric_source(params.get("rubric") or "correctness"))
+    except Exception as error:  # a syntax error in a custom rubric
+        raise ValueError(f"rubric is not a valid template: {error}") from None
+
+
+def endpoint_base(endpoint: str) -> str:
+    """``openai:http://host/v1`` (or ``http://host/v1``) → ``http://host/v1``."""
+    return endpoint.removeprefix("openai:").rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeReply:
+    """One judge call's outcome: the reply's text, or the problem that left it without one
+    (after the retries). Tokens, latency and cost are the call's own; ``cached`` says it was
+    read from the judge cache rather than asked now."""
+
+    content: str | None
+    problem: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    cost: float | None = None
+    cached: bool = False
+
+
+def _total(values: Sequence[float | int | None]) -> float | int | None:
+    known = [value for value in values if value is not None]
+    return sum(known) if known else None
+
+
+def judged_verdict(
+    params: Mapping[str, Any], replies: Sequence[JudgeReply], judge: Mapping[str, Any]
+) -> Verdict:
+    """The verdict from the judge's replies (one per repeat): each read on the scale, then
+    combined. A failed call or an unreadable reply is a judge error counted 0, never a raise.
+    ``judge`` says who judged ({"model", "connection" | "endpoint"}), kept in the metrics."""
+    readings: list[JudgeReading | JudgeReplyError] = []
+    for reply in replies:
+        if reply.content is None:
+            readings.append(JudgeReplyError(f"the judge call failed: {reply.problem}"))
+            continue
+        try:
+            readings.append(read_reply(reply.content, params["scale"]))
+        except JudgeReplyError as error:
+            readings.append(error)
+    score, passed, metrics, feedback = combine(readings, params["threshold"])
+    if len(replies) > 1:
+        metrics["reasonings"] = [
+            r.reasoning if isinstance(r, JudgeReading) else None for r in readings
+        ]
+    inputs = _total([r.input_tokens for r in replies])
+    outputs = _total([r.output_tokens for r in replies])
+    cached = sum(r.cached for r in replies)
+    metrics.update(
+        judge=dict(judge),
+        calls=len(replies),
+        cached_calls=cached,
+        cached=bool(replies) and cached == len(replies),
+        input_tokens=inputs,
+        output_tokens=outputs,
+        tokens=None if inputs is None and outputs is None else (inputs or 0) + (outputs or 0),
+        cost=_total([r.cost for r in replies]),
+        latency_ms=[r.latency_ms for r in replies],
+    )
+    if not feedback.endswith("."):
+        feedback += "."
+    return Verdict(score, passed, metrics, feedback)
+
+
+def _no_judge(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
+    """Scored outside the pipeline, llm_judge has no judge to ask: an error verdict."""
+    message = "llm_judge is scored by the evaluation pipeline, which asks the judge"
+    return Verdict(0.0, False, {"error": message, "judge_error": message}, message + ".")
+
+
+def _string(name: str, help: str, default: Any = None) -> Param:
+    return Param(name, "string", default, help)
+
+
+def _price(name: str, side: str) -> Param:
+    help = f"price per 1M {side} tokens (default: the connection's)"
+    return Param(name, "number", None, help, minimum=0.0)
+
+
+LLM_JUDGE = Evaluator(
+    name="llm_judge",
+    version="1",
+    description=(
+        "An LLM grades the answer against the case with a rubric, through an openai: endpoint "
+        "or a saved connection (its rate limit, headers and prices). The judge replies in JSON "
+        "(JSON mode); its reasoning is the feedback. Replies are cached: the same judge, "
+        "prompt and parameters are never asked twice (re-scoring costs nothing)."
+    ),
+    expects="any output; the rubric reads input_data, ground_truth and output_data",
+    passed_when="mean judge score (pass_fail 0/1, 1-5 as (v-1)/4, 0-10 as v/10) >= threshold",
+    params=(
+        _string("connection", "a saved openai connection's name (or give endpoint and model)"),
+        _string("endpoint", "openai:<base URL> of the judge, without a connection"),
+        _string("model", "the judge model (default: the connection's)"),
+        _string(
+            "rubric",
+            "correctness, faithfulness, helpfulness, pass_fail, or a Jinja2 template over "
+            "input_data, ground_truth, output_data",
+            "correctness",
+        ),
+        _string("scale", "pass_fail, 1-5 or 0-10", "pass_fail"),
+        threshold_param(0.5),
+        Param("repeats", "integer", 1, "ask n times; score = mean", minimum=1, maximum=10),
+        Param("params", "JSON object", {}, "merged into each request, e.g. temperature"),
+        _string("rate_limit", "N/second|minute|hour over all evaluations asking this judge"),
+        Param("concurrency", "integer", 32, "judge calls at once", minimum=1, maximum=256),
+        Param("timeout", "number", 60.0, "seconds per call", minimum=1.0, maximum=3600.0),
+        _price("input_price_per_million", "input"),
+        _price("output_price_per_million", "output"),
+        Param("cache", "boolean", True, "false: ask again and replace the cached replies"),
+    ),
+    example=Example(
+        {"text": "A spider has 8 legs."},
+        {"text": "8"},
+        {"endpoint": "openai:http://localhost:11434/v1", "model": "llama3", "scale": "1-5"},
+        judge_replies=('{"reasoning": "It says 8 legs, as the reference does.", "score": 5}',),
+    ),
+    score=_no_judge,
+    check_params=check_judge_params,
+    judged=True,
+)
+
+EVALUATORS = [LLM_JUDGE]

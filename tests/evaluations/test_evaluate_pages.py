@@ -5,7 +5,8 @@ from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
 
 from cases.models import TestCase
-from evaluations.evaluators import REGISTRY, run_evaluator, validate_params
+from evaluations.evaluators import REGISTRY
+from evaluations.evaluators.docs import example_verdict
 from evaluations.pipeline import evaluate_run
 from jobs.models import Job
 from runs.models import ModelRun, Response
@@ -55,10 +56,7 @@ def test_evaluators_page_documents_every_evaluator_for_every_role(
     page = response.content.decode()
     for name, evaluator in REGISTRY.items():
         assert f'id="{name}"' in page
-        example = evaluator.example
-        verdict = run_evaluator(
-            name, example.output, example.ground_truth, validate_params(name, example.params)
-        )
+        verdict = example_verdict(evaluator)
         assert f"score {verdict.score:.3f}" in page
     assert "iou_threshold" in page and "default for bounding_boxes" in page
 

@@ -10,7 +10,7 @@ from evaluations.evaluators import (
     parse_evaluator_spec,
     run_evaluator,
 )
-from evaluations.evaluators.docs import ParamDoc, evaluators_page, pretty_json
+from evaluations.evaluators.docs import ParamDoc, evaluators_page, example_verdict, pretty_json
 
 
 def doc_of(name: str):
@@ -54,13 +54,19 @@ def test_examples_are_scored_live_and_the_flag_reproduces_them() -> None:
         spec = parse_evaluator_spec(value)  # what evaluate_run does with the flag
         assert spec.name == name
         assert spec.params == evaluator.validate_params(example.params)
-        expected = run_evaluator(name, example.output, example.ground_truth, spec.params)
+        if evaluator.judged:  # scored with the judge replies the example scripts
+            expected = example_verdict(evaluator)
+            assert expected.metrics["verdicts"] and "judge_error" not in expected.metrics
+        else:
+            expected = run_evaluator(name, example.output, example.ground_truth, spec.params)
         assert doc.verdict == expected
         assert json.loads(doc.verdict_metrics) == json.loads(json.dumps(expected.metrics))
         assert json.loads(doc.example_output) == example.output
         assert json.loads(doc.example_ground_truth) == example.ground_truth
         assert doc.example_params == (json.dumps(example.params) if example.params else "")
     assert doc_of("label_match").cli_flag == "--evaluator label_match"
+    judge = doc_of("llm_judge").verdict
+    assert (judge.score, judge.feedback) == (1.0, "It says 8 legs, as the reference does.")
     assert doc_of("contains").cli_flag == """--evaluator 'contains:{"substrings": ["Paris"]}'"""
 
 

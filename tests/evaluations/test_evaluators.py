@@ -24,6 +24,7 @@ from evaluations.evaluators import (
     run_evaluator,
     validate_params,
 )
+from evaluations.evaluators.docs import example_verdict
 
 
 def run(name, output, truth, **params):
@@ -837,6 +838,7 @@ EXPECTED = {
     "iou",
     "ndcg_at_k",
     "forecast_error",
+    "llm_judge",
 }
 
 
@@ -848,12 +850,15 @@ def test_registry_is_complete_and_documented():
         assert evaluator.passed_when
         for param in evaluator.params:
             assert param.name and param.type and param.help
-        verdict = run(
-            name,
-            evaluator.example.output,
-            evaluator.example.ground_truth,
-            **evaluator.example.params,
-        )
+        if evaluator.judged:  # its example plays scripted judge replies (no model asked)
+            verdict = example_verdict(evaluator)
+        else:
+            verdict = run(
+                name,
+                evaluator.example.output,
+                evaluator.example.ground_truth,
+                **evaluator.example.params,
+            )
         assert "error" not in verdict.metrics, (name, verdict)
         json.dumps(verdict.metrics, allow_nan=False)
         assert verdict.feedback.endswith(".")

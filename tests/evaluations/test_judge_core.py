@@ -4,7 +4,7 @@ Mapped scores are worked out by hand: 1-5 maps (v - 1) / 4, 0-10 maps v / 10.
 """
 
 import pytest
-from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
 
 from evaluations.evaluators.judge import (
     BUILT_IN_RUBRICS,
@@ -100,5 +100,5 @@ def test_params_need_a_judge_and_a_known_scale():
         check_judge_params({"endpoint": "openai:http://x/v1", "scale": "1-5"})
     with pytest.raises(ValueError, match="scale must be one of"):
         check_judge_params({"connection": "j", "scale": "1-10"})
-    with pytest.raises(TemplateSyntaxError):
+    with pytest.raises(ValueError, match="rubric is not a valid template"):
         check_judge_params({"connection": "j", "scale": "1-5", "rubric": "{{ broken"})

@@ -1,14 +1,17 @@
 import sys
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from accounts.audit import record
 from evaluations.evaluators import EvaluatorConfigError
+from evaluations.judging.judges import JudgeUnavailable
 from evaluations.pipeline import DEFAULT_CHUNK_SIZE, evaluate_run
 from runs.models import ModelRun
 
 PLAIN_EVERY_CHUNKS = 20
+PLAIN_EVERY_SECONDS = 5.0
 
 
 class Command(BaseCommand):
@@ -44,12 +47,20 @@ class Command(BaseCommand):
         run = ModelRun.objects.filter(pk=run_id).first()
         if run is None:
             raise CommandError(f"run {run_id} does not exist")
-        progress = _Progress(getattr(self.stderr, "_out", sys.stderr))  # tqdm needs the raw stream
+        stream = getattr(self.stderr, "_out", sys.stderr)  # tqdm needs the raw stream
+        progress, judging = _Progress(stream), _JudgeProgress(stream)
         try:
-            result = evaluate_run(run, evaluator or None, chunk_size=chunk_size, progress=progress)
-        except EvaluatorConfigError as exc:
+            result = evaluate_run(
+                run,
+                evaluator or None,
+                chunk_size=chunk_size,
+                progress=progress,
+                judge_progress=judging,
+            )
+        except (EvaluatorConfigError, JudgeUnavailable) as exc:
             raise CommandError(str(exc)) from None
         finally:
+            judging.close()
             progress.close()
         names = [planned.name for planned in result.evaluators]
         record(None, "run.evaluate", run, via="command", evaluators=names, count=result.responses)
@@ -64,6 +75,11 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{result.not_applicable} verdicts of evaluators that do not apply to the "
                     "case's output type scored 0"
+                )
+            if result.judge_calls or result.judge_cached:
+                self.stdout.write(
+                    f"judge: {result.judge_calls} calls made, {result.judge_cached} replies "
+                    f"from the judge cache, {result.judge_errors} judge errors"
                 )
             if result.curation_errors:
                 self.stdout.write(
@@ -89,6 +105,37 @@ class _Progress:
         self.calls += 1
         if done and (self.calls % PLAIN_EVERY_CHUNKS == 0 or done == total):
             print(f"evaluating: {done}/{total} responses", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _JudgeProgress:
+    """The judge calls as they are made (a tqdm counter on a terminal; a line every few
+    seconds otherwise)."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.bar = None
+        self.asked = self.cached = 0
+        self.printed = time.monotonic()
+
+    def __call__(self, asked: int, cached: int) -> None:
+        self.asked += asked
+        self.cached += cached
+        if self.bar is None and self.stream.isatty():
+            self.bar = tqdm(unit="judge call", desc="judging", file=self.stream)
+        if self.bar is not None:
+            self.bar.update(asked + cached)
+            self.bar.set_postfix(cached=self.cached, refresh=False)
+        elif time.monotonic() - self.printed >= PLAIN_EVERY_SECONDS:
+            self.printed = time.monotonic()
+            print(
+                f"judging: {self.asked} calls made, {self.cached} from the cache",
+                file=self.stream,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -1,0 +1,72 @@
+"""A chunk of a run's responses as the scorers read them: one query, jsonb decoded once.
+
+A run on a golden-set version is scored against the version's content: the kept revision
+when the case was edited since the freeze (the version is null for other runs), one SQL
+fragment for every reader. The pipeline
+reads (id, output, error, ground truth, output type); the judging stage adds the case's input.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import connection
+
+from cases.models import TestCase
+from runs.models import Response
+
+_PINNED_FROM = f"""
+    FROM {Response._meta.db_table} r JOIN {TestCase._meta.db_table} c ON c.id = r.test_case_id
+    LEFT JOIN version_cases vc ON vc.version_id = %(version)s AND vc.case_id = r.test_case_id
+    LEFT JOIN case_revisions kr ON kr.case_id = vc.case_id AND kr.revision = vc.revision
+"""
+
+
+def _pinned(column: str) -> str:
+    return f"CASE WHEN kr.id IS NULL THEN c.{column} ELSE kr.{column} END"
+
+
+_SELECT = (
+    f"SELECT r.id, r.output_data, r.error_message, {_pinned('ground_truth')}, "
+    f"{_pinned('output_type')}"
+)
+_WHERE = "WHERE r.run_id = %(run)s AND r.id BETWEEN %(low)s AND %(high)s"
+_WITHOUT_INPUTS = f"{_SELECT} {_PINNED_FROM} {_WHERE}"
+_WITH_INPUTS = f"{_SELECT}, {_pinned('input_data')} {_PINNED_FROM} {_WHERE}"
+_OUTPUT_TYPES_SQL = f"""
+    SELECT DISTINCT {_pinned("output_type")} {_PINNED_FROM} WHERE r.run_id = %(run)s
+"""
+
+
+def pinned_output_types(run_id: int, version_id: int | None) -> list[str]:
+    """The output types of the cases the run has responses for: for a run on a golden-set
+    version, the pinned revisions' (what the chunks are scored against), not today's."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OUTPUT_TYPES_SQL, {"run": run_id, "version": version_id})
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+loads = json.loads
+
+
+def chunk_rows(run_id: int, id_range: tuple[int, int], *, inputs: bool = False) -> list[tuple]:
+    """``(response_id, output_data, error_message, ground_truth, output_type[, input_data])``
+    of the run's responses with ids in ``id_range`` (both ends included), decoded."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version_id FROM model_runs WHERE id = %s", [run_id])
+        version = (cursor.fetchone() or (None,))[0]
+        cursor.execute(
+            _WITH_INPUTS if inputs else _WITHOUT_INPUTS,
+            {"run": run_id, "version": version, "low": id_range[0], "high": id_range[1]},
+        )
+        rows = cursor.fetchall()
+    # Django hands jsonb over as text (its JSONField decodes it); decode each document once.
+    if inputs:
+        return [
+            (response_id, loads(output), error, loads(truth), output_type, loads(input_data))
+            for response_id, output, error, truth, output_type, input_data in rows
+        ]
+    return [
+        (response_id, loads(output), error, loads(truth), output_type)
+        for response_id, output, error, truth, output_type in rows
+    ]

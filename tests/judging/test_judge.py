@@ -1,0 +1,233 @@
+"""llm_judge through the pipeline against a real scripted judge server on 127.0.0.1."""
+
+import json
+import os
+
+import openai
+import pytest
+
+from evaluations.evaluators import EvaluatorConfigError
+from evaluations.models import Evaluation, JudgeCall
+from evaluations.pipeline import evaluate_run
+from runs.connections import Connection
+from tests.connectors.openai_server import Reply, completion
+from tests.judging.conftest import answer_of, judge_spec, make_run, scripted
+
+pytestmark = pytest.mark.django_db
+
+
+def verdicts(run) -> dict[str, Evaluation]:
+    return {
+        e.response.output_data.get("text", "") if e.response.output_data else "": e
+        for e in Evaluation.objects.for_run(run).select_related("response")
+    }
+
+
+def test_scores_are_mapped_exactly_and_bad_replies_are_judge_errors(judge_server):
+    run = make_run(
+        ["right answer", "close answer", "wrong answer", "garbled", "overscored", "fenced"]
+    )
+    result = evaluate_run(run, [judge_spec(judge_server)])
+    assert (result.judge_calls, result.judge_cached, result.judge_errors) == (6, 0, 2)
+    got = verdicts(run)
+    assert {text: (v.score, v.passed) for text, v in got.items()} == {
+        "right answer": (1.0, True),
+        "close answer": (0.5, True),
+        "wrong answer": (0.0, False),
+        "garbled": (0.0, False),
+        "overscored": (0.0, False),
+        "fenced": (0.75, True),
+    }
+    right = got["right answer"]
+    assert right.feedback == "Correct."  # the judge's reasoning is the feedback
+    assert right.metrics["verdicts"] == [5] and right.metrics["agreement"] == 1.0
+    assert right.metrics["judge"] == {"endpoint": judge_server.base_url, "model": "judge-1"}
+    assert (right.metrics["input_tokens"], right.metrics["output_tokens"]) == (100, 20)
+    assert right.metrics["tokens"] == 120 and right.metrics["cost"] is None  # no prices
+    assert right.metrics["cached"] is False and "judge_error" not in right.metrics
+    assert "not JSON" in got["garbled"].metrics["judge_error"]
+    assert "outside 1-5" in got["overscored"].metrics["judge_error"]
+    assert "error" not in got["garbled"].metrics  # not counted as a malformed model output
+
+
+def test_the_request_is_json_mode_chat_and_the_official_client_accepts_it(judge_server):
+    run = make_run(["right answer"])
+    evaluate_run(run, [judge_spec(judge_server, params={"temperature": 0})])
+    (request,) = judge_server.chat_requests()
+    body = request.json()
+    assert body["model"] == "judge-1" and body["temperature"] == 0
+    assert body["response_format"] == {"type": "json_object"}
+    system, user = body["messages"]
+    assert system["role"] == "system" and '"score": <an integer from 1 to 5>' in system["content"]
+    assert "Question: " in user["content"] and "Reference answer: " in user["content"]
+    client = openai.OpenAI(base_url=judge_server.base_url, api_key="unused", max_retries=0)
+    reply = client.chat.completions.create(**body)  # the same request, by the official client
+    assert json.loads(reply.choices[0].message.content)["score"] == 5
+
+
+def test_rescoring_reads_the_cache_and_asks_nothing(judge_server):
+    run = make_run(["right answer", "wrong answer", "right answer"])
+    first = evaluate_run(run, [judge_spec(judge_server)])
+    asked = len(judge_server.chat_requests())
+    assert asked == first.judge_calls == 3  # different questions (inputs differ)
+    assert JudgeCall.objects.count() == 3
+    second = evaluate_run(run, [judge_spec(judge_server)])
+    assert len(judge_server.chat_requests()) == asked  # nothing asked again
+    assert (second.judge_calls, second.judge_cached) == (0, 3)
+    again = verdicts(run)
+    assert again["wrong answer"].metrics["cached"] is True
+    assert again["wrong answer"].score == 0.0 and again["wrong answer"].feedback == "Wrong."
+    # Another run on the same answers: free too. Forcing (cache false) asks again.
+    other = make_run(["right answer"])
+    evaluate_run(other, [judge_spec(judge_server)])
+    assert len(judge_server.chat_requests()) == asked
+    forced = evaluate_run(run, [judge_spec(judge_server, cache=False)])
+    assert forced.judge_calls == 3 and len(judge_server.chat_requests()) == asked + 3
+    assert JudgeCall.objects.count() == 3  # replaced, not duplicated
+
+
+def test_429_is_retried_and_a_slow_judge_times_out_without_being_cached(judge_server):
+    attempts: dict[str, int] = {}
+
+    def behaviour(request):
+        text = answer_of(request)
+        attempts[text] = attempts.get(text, 0) + 1
+        if text.startswith("right") and attempts[text] == 1:
+            return Reply(429, {"error": {"message": "slow down"}}, {"retry-after": "0"})
+        if text.startswith("wrong"):
+            return Reply(body=completion('{"score": 1}'), delay=3)
+        return scripted(request)
+
+    judge_server.behaviour = behaviour
+    run = make_run(["right answer", "wrong answer"])
+    result = evaluate_run(run, [judge_spec(judge_server, timeout=1)])
+    got = verdicts(run)
+    assert got["right answer"].score == 1.0 and attempts["right answer"] == 2
+    slow = got["wrong answer"]
+    assert slow.score == 0.0 and "timed out after 1s" in slow.metrics["judge_error"]
+    assert slow.feedback.startswith("The judge's reply could not be read: the judge call failed")
+    assert result.judge_errors == 1
+    assert JudgeCall.objects.count() == 1  # the failure is not kept: asked again next time
+
+
+def test_failed_model_calls_and_failing_rubrics_ask_nothing(judge_server):
+    run = make_run(["right answer", None, "close answer"], errors=["", "connection reset", ""])
+    rubric = "Grade {{ output_data }} against {{ ground_truth.criterion }}"
+    evaluate_run(run, [judge_spec(judge_server, rubric=rubric)])
+    assert judge_server.chat_requests() == []
+    rows = list(Evaluation.objects.for_run(run).order_by("response_id"))
+    assert rows[1].metrics["call_failed"] is True
+    assert rows[0].metrics["rubric_error"] is True and rows[0].score == 0.0
+    assert "UndefinedError" in rows[0].metrics["judge_error"]
+    assert rows[0].feedback.startswith("The rubric failed on this case")
+
+
+def test_repeats_ask_n_times_and_keep_each_verdict(judge_server):
+    seen: list[int] = []
+
+    def behaviour(request):
+        seen.append(1)
+        score = [5, 1, 5][(len(seen) - 1) % 3]
+        return Reply(body=completion(json.dumps({"reasoning": f"r{len(seen)}", "score": score})))
+
+    judge_server.behaviour = behaviour
+    run = make_run(["right answer"])
+    evaluate_run(run, [judge_spec(judge_server, repeats=3, concurrency=1)])
+    (verdict,) = Evaluation.objects.for_run(run)
+    assert verdict.metrics["calls"] == 3 and sorted(verdict.metrics["verdicts"]) == [1, 5, 5]
+    assert verdict.score == pytest.approx(2 / 3) and verdict.metrics["agreement"] == pytest.approx(
+        2 / 3
+    )
+    assert sorted(verdict.metrics["reasonings"]) == ["r1", "r2", "r3"]
+    assert JudgeCall.objects.count() == 3
+
+
+def test_a_connection_supplies_headers_prices_and_model(judge_server, monkeypatch):
+    monkeypatch.setenv("JUDGE_KEY", "sk-secret-value")
+    Connection.objects.create(
+        name="grader",
+        kind="openai",
+        base_url=judge_server.base_url,
+        model="judge-from-connection",
+        headers={"Authorization": "Bearer ${JUDGE_KEY}"},
+        params={"temperature": 0.2},
+        input_price_per_million="2.5",
+        output_price_per_million="10",
+    )
+    run = make_run(["right answer", "close answer"])
+    evaluate_run(run, ['llm_judge:{"connection": "grader", "scale": "1-5"}'])
+    sent = judge_server.chat_requests()
+    assert {r.headers["authorization"] for r in sent} == {"Bearer sk-secret-value"}
+    assert {r.json()["model"] for r in sent} == {"judge-from-connection"}
+    assert {r.json()["temperature"] for r in sent} == {0.2}
+    verdict = verdicts(run)["right answer"]
+    assert verdict.metrics["cost"] == pytest.approx((100 * 2.5 + 20 * 10) / 1e6)
+    assert verdict.metrics["judge"] == {"connection": "grader", "model": "judge-from-connection"}
+    stored = json.dumps([e.metrics for e in Evaluation.objects.all()]) + json.dumps(
+        list(JudgeCall.objects.values_list("content", "endpoint", "model"))
+    )
+    assert "sk-secret-value" not in stored
+    # The evaluator's own prices win over the connection's.
+    evaluate_run(
+        run,
+        [
+            'llm_judge:{"connection": "grader", "scale": "1-5", '
+            '"input_price_per_million": 0, "cache": false}'
+        ],
+    )
+    assert verdicts(run)["right answer"].metrics["cost"] == pytest.approx(20 * 10 / 1e6)
+
+
+def test_a_missing_header_variable_fails_before_any_call(judge_server, monkeypatch):
+    from evaluations.judging.judges import JudgeUnavailable
+
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    Connection.objects.create(
+        name="keyed",
+        kind="openai",
+        base_url=judge_server.base_url,
+        model="m",
+        headers={"Authorization": "Bearer ${NOT_SET_ANYWHERE}"},
+    )
+    run = make_run(["right answer"])
+    with pytest.raises(JudgeUnavailable, match=r"\$\{NOT_SET_ANYWHERE\}"):
+        evaluate_run(run, ['llm_judge:{"connection": "keyed"}'])
+    assert judge_server.chat_requests() == [] and not Evaluation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"connection": "nope"}, "no saved connection named nope"),
+        ({"connection": "tabular"}, "needs an openai one"),
+        ({"endpoint": "openai:http://127.0.0.1:9/v1"}, "give connection, or endpoint and model"),
+        ({"endpoint": "ftp://x", "model": "m"}, "endpoint must be"),
+        ({"connection": "tabular", "endpoint": "openai:http://h/v1"}, "not both"),
+        ({"endpoint": "openai:http://h/v1", "model": "m", "scale": "1-10"}, "scale must be one of"),
+        (
+            {"endpoint": "openai:http://h/v1", "model": "m", "rubric": "{{ oops"},
+            "not a valid template",
+        ),
+        (
+            {"endpoint": "openai:http://h/v1", "model": "m", "params": {"model": "x"}},
+            'may not set "model"',
+        ),
+        ({"endpoint": "openai:http://h/v1", "model": "m", "rate_limit": "fast"}, "rate_limit"),
+        ({"endpoint": "openai:http://h/v1", "model": "m", "repeats": 0}, "repeats"),
+    ],
+)
+def test_bad_judges_are_refused_before_anything_is_scored(params, message):
+    Connection.objects.create(name="tabular", kind="mlflow", base_url="http://127.0.0.1:5000")
+    run = make_run(["right answer"])
+    with pytest.raises(EvaluatorConfigError, match=message):
+        evaluate_run(run, ["llm_judge:" + json.dumps(params)])
+    assert not Evaluation.objects.exists()
+
+
+def test_without_the_pipeline_llm_judge_is_an_error_verdict_never_a_raise():
+    from evaluations.evaluators import run_evaluator, validate_params
+
+    params = validate_params("llm_judge", {"endpoint": "openai:http://h/v1", "model": "m"})
+    verdict = run_evaluator("llm_judge", {"text": "x"}, {"text": "y"}, params)
+    assert verdict.score == 0.0 and "pipeline" in verdict.metrics["error"]
+    assert os.environ.get("NOT_SET_ANYWHERE") is None
