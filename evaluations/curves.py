@@ -27,6 +27,7 @@ __all__ = [
     "calibration",
     "downsample",
     "multiclass_block",
+    "threshold_figures",
     "threshold_grid",
 ]
 
@@ -131,6 +132,32 @@ def threshold_grid(y: np.ndarray, p: np.ndarray, steps: int = THRESHOLD_STEPS) -
         "positives": int(pos.size),
         "negatives": int(neg.size),
     }
+
+
+def threshold_figures(grid: dict, threshold: float) -> dict:
+    """TP, FP, FN, TN, sensitivity, specificity, precision and F1 when a probability >=
+    ``threshold`` (rounded to the grid's step) is called positive. Undefined rates are None."""
+    steps = len(grid["thresholds"]) - 1
+    index = min(steps, max(0, round(threshold * steps)))
+    tp, fp = grid["tp"][index], grid["fp"][index]
+    positives, negatives = grid["positives"], grid["negatives"]
+    fn, tn = positives - tp, negatives - fp
+    return {
+        "threshold": grid["thresholds"][index],
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "sensitivity": _ratio(tp, positives) if positives else None,
+        "specificity": _ratio(tn, negatives) if negatives else None,
+        "precision": _ratio(tp, tp + fp) if tp + fp else None,
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn) if tp + fp + fn else None,
+        "accuracy": _ratio(tp + tn, positives + negatives),
+    }
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else 0.0
 
 
 def binary_block(y: np.ndarray, p: np.ndarray, positive_label: str) -> dict:

@@ -1,11 +1,21 @@
 from django.urls import path
 
-from evaluations import model_pages, scoring_views, views
+from evaluations import model_pages, scoring_views, threshold_views, views
 
 app_name = "evaluations"
 urlpatterns = [
     # Reports (before the runs app's /runs/<id>/: see mleval_site/urls.py).
     path("runs/<int:pk>/report/", views.RunReportView.as_view(), name="run-report"),
+    path(
+        "runs/<int:pk>/threshold/",
+        threshold_views.ThresholdView.as_view(),
+        name="run-threshold",
+    ),
+    path(
+        "runs/<int:pk>/threshold/keep/",
+        threshold_views.ThresholdSaveView.as_view(),
+        name="run-threshold-keep",
+    ),
     path("runs/compare/", views.CompareView.as_view(), name="compare"),
     path("leaderboard/", views.LeaderboardView.as_view(), name="leaderboard"),
     path("models/", model_pages.ModelListView.as_view(), name="models"),

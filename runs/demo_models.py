@@ -105,6 +105,18 @@ def churn_classifier(input_data: dict, config: dict) -> dict:
 
 
 @compute_time(1)
+def churn_scorer(input_data: dict, config: dict) -> dict:
+    """A logistic model of the churn risk: a label with its predict_proba-style scores (the
+    report's ROC, PR, calibration and threshold explorer read them)."""
+    calls = config.get("calls_weight", 0.4)
+    risk = calls * input_data["support_calls"] - 0.03 * input_data["tenure_months"]
+    risk += 1.0 if input_data["contract"] == "month-to-month" else -0.5
+    churn = round(1 / (1 + math.exp(-(risk - 0.5) / config.get("temperature", 0.45))), 4)
+    scores = {"churn": churn, "stay": round(1 - churn, 4)}
+    return {"label": "churn" if churn >= 0.5 else "stay", "scores": scores}
+
+
+@compute_time(1)
 def price_regressor(input_data: dict, config: dict) -> dict:
     value = (
         1700 * input_data["area_m2"] + 10000 * input_data["rooms"] - 500 * input_data["age_years"]

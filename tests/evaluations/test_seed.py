@@ -8,6 +8,7 @@ from model_bakery import baker
 
 from cases.models import TestCase
 from evaluations.models import Evaluation
+from evaluations.reports import build_run_report
 from runs.models import ModelRun, Response
 
 
@@ -53,6 +54,12 @@ def test_seed_covers_the_domains_and_the_review_queue():
     assert set(TestCase.objects.values_list("difficulty", flat=True)) >= {"easy", "medium", "hard"}
     for run in ModelRun.objects.all():
         assert run.responses.count() == run.total_cases > 0
+    # A classifier that gives its probabilities: the report's ROC, PR and calibration.
+    scores = build_run_report(ModelRun.objects.get(config__seed_key="churn-v2"))
+    assert scores["classification"]["scores"]["count"] == scores["classification"]["count"] > 0
+    assert 0.5 < scores["classification"]["scores"]["roc_auc"] <= 1.0
+    price = build_run_report(ModelRun.objects.get(config__seed_key="price-v1"))
+    assert price["regression"]["count"] > 0
 
 
 @pytest.mark.django_db

@@ -44,6 +44,16 @@ DEMO_RUNS = [
     ("forecast-v2", "naive-forecaster", "2.0", "demand_forecast", "forecaster", {}),
     ("recommender-v1", "genre-ranker", "1.0", "music_recommendation", "recommender", {}),
     ("churn-v1", "churn-rules", "1.0", "churn", "churn_classifier", {}),
+    # Probabilities with its labels: ROC, PR, calibration and the threshold explorer.
+    ("churn-v2", "churn-logit", "1.0", "churn", "churn_scorer", {"positive_label": "churn"}),
+    (
+        "churn-v3",
+        "churn-logit",
+        "1.1",
+        "churn",
+        "churn_scorer",
+        {"positive_label": "churn", "calls_weight": 0.25},
+    ),
     ("price-v1", "price-linear", "1.0", "house_price", "price_regressor", {}),
     (
         "summary-v1",
