@@ -9,4 +9,6 @@ urlpatterns = [
     path("tasks/<int:pk>/", views.TaskDetailView.as_view(), name="task"),
     path("tasks/<int:pk>/grade/", views.NextItemView.as_view(), name="next"),
     path("tasks/<int:pk>/grade/<int:position>/", views.GradeView.as_view(), name="grade"),
+    path("evaluators/<str:name>/", views.EvaluatorView.as_view(), name="evaluator"),
+    path("disagreements/", views.DisagreementsView.as_view(), name="disagreements"),
 ]

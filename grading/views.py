@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -15,7 +16,7 @@ from django.views.generic import DetailView, FormView, TemplateView
 from accounts.audit import record
 from cases.previews import input_preview
 from evaluations.models import Evaluation
-from grading import queue
+from grading import figures, queue
 from grading.assigning import SampleError, create_task
 from grading.forms import GradeForm, TaskForm
 from grading.models import Assignment, GradingItem, GradingTask
@@ -106,6 +107,7 @@ class TaskDetailView(PermissionRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         task = self.object
         return super().get_context_data(
+            figures=figures.task_figures(task),
             progress=queue.Progress(task.graded_count, task.assignment_count),
             graders=queue.grader_progress(task),
             mine=Assignment.objects.filter(item__task=task, grader=self.request.user).exists(),
@@ -215,3 +217,52 @@ class GradeView(PermissionRequiredMixin, FormView):
             messages.success(self.request, "All done: you have graded every response of yours.")
             return redirect("grading:task", pk=task_id)
         return redirect(reverse("grading:grade", args=[task_id, following]))
+
+
+class EvaluatorView(PermissionRequiredMixin, TemplateView):
+    """/grading/evaluators/<name>/: one evaluator against people, pooled and run by run."""
+
+    permission_required = "grading.view_gradingtask"
+    template_name = "grading/evaluator.html"
+
+    def get_context_data(self, **kwargs):
+        name = self.kwargs["name"]
+        found = figures.evaluator_page_figures(name)
+        runs = ModelRun.objects.in_bulk(list(found["runs"]))
+        return super().get_context_data(
+            evaluator=name,
+            figures=found,
+            trust=figures.judge_trust(found["pooled"]),
+            runs=[
+                {"run": runs[run_id], "figures": run_figures}
+                for run_id, run_figures in sorted(found["runs"].items())
+                if run_id in runs
+            ],
+            min_kappa=settings.MLEVAL_TRUST_MIN_KAPPA,
+            min_graded=settings.MLEVAL_TRUST_MIN_GRADED,
+            **kwargs,
+        )
+
+
+class DisagreementsView(PermissionRequiredMixin, TemplateView):
+    """/grading/disagreements/?evaluator=&task=: where an evaluator and people disagree."""
+
+    permission_required = "grading.view_gradingtask"
+    template_name = "grading/disagreements.html"
+    limit = 200
+
+    def get_context_data(self, **kwargs):
+        get = self.request.GET
+        evaluator = get.get("evaluator", "")[:100] or None
+        task_id = get.get("task", "")
+        task = (
+            GradingTask.objects.filter(pk=task_id).first()
+            if task_id.isdigit() and len(task_id) < 12
+            else None
+        )
+        rows = figures.disagreements(
+            evaluator=evaluator, task_id=task.pk if task else None, limit=self.limit
+        )
+        return super().get_context_data(
+            evaluator=evaluator, task=task, rows=rows, limit=self.limit, **kwargs
+        )

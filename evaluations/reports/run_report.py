@@ -22,6 +22,7 @@ from evaluations.reports.common import (
     fetch,
     run_summary,
 )
+from evaluations.reports.extensions import extension_blocks
 from evaluations.reports.figures import run_figures
 from evaluations.reports.multilabel import multilabel_block
 from evaluations.reports.regression import regression_block
@@ -120,6 +121,7 @@ def report_figures(run: ModelRun) -> dict:
         "errors": figures["errors"],
         "breakdowns": figures["breakdowns"],
         **_domain_blocks(run, figures["evaluators"], figures["confusion"]),
+        **extension_blocks(run),  # e.g. grading's "agreement" (evaluations/reports/extensions.py)
     }
 
 

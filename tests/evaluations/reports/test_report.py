@@ -280,7 +280,7 @@ def test_each_block_reads_its_own_evaluator(build):
 
 def test_empty_run(build, django_assert_max_num_queries):
     run = build.run()
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(3):  # + grading's agreement block
         report = build_run_report(run)
     assert report["evaluators"] == {}
     assert report["latency_ms"]["count"] == 0
@@ -300,8 +300,8 @@ def test_report_query_count_does_not_grow_with_the_run(build, django_assert_max_
         build.judge(response, "label_match")
         build.verdict(response, "token_f1", i / 30)
         build.verdict(response, "iou", 0.5, metrics={"tp": 1, "fp": 0, "fn": 0})
-    # responses, latency bins, verdicts, domain blocks, the classification's scores
-    with django_assert_max_num_queries(5):
+    # responses, latency bins, verdicts, domain blocks, the classification's scores, agreement
+    with django_assert_max_num_queries(6):
         build_run_report(run)
 
 

@@ -1,0 +1,57 @@
+"""Extension points for apps built on evaluations (it imports none of them).
+
+- Report blocks: ``register_report_block(name, compute)`` adds ``name: compute(run)`` to every
+  run report's figures (stored in the run summary like the rest, so ``compute`` must read only
+  the run's own data: responses, their cases and verdicts). grading adds ``agreement``.
+- Trust: ``register_trust(provider)``; ``provider()`` answers ``{evaluator_type: {"status":
+  "trusted" | "untrusted" | "unmeasured", "reason": str, ...}}`` for the evaluators it has
+  measured, and the report and comparison mark every pass rate with it (``trust_of``).
+  grading registers the agreement of each evaluator with people.
+Both are registered from an AppConfig.ready(); with none registered nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+_BLOCKS: dict[str, Callable[[Any], Any]] = {}
+_TRUST: list[Callable[[], dict[str, dict]]] = []
+
+
+def register_report_block(name: str, compute: Callable[[Any], Any]) -> None:
+    _BLOCKS[name] = compute
+
+
+def extension_blocks(run) -> dict[str, Any]:
+    """The registered blocks of the run's report."""
+    return {name: compute(run) for name, compute in _BLOCKS.items()}
+
+
+def register_trust(provider: Callable[[], dict[str, dict]]) -> None:
+    if provider not in _TRUST:
+        _TRUST.append(provider)
+
+
+def trust_enabled() -> bool:
+    return bool(_TRUST)
+
+
+UNMEASURED = {"status": "unmeasured", "reason": "not yet checked against human grades"}
+
+
+def known_trust() -> dict[str, dict]:
+    """Every evaluator some provider has measured, with its trust."""
+    known: dict[str, dict] = {}
+    for provider in _TRUST:
+        known.update(provider())
+    return known
+
+
+def trust_of(evaluators, known: dict[str, dict] | None = None) -> dict[str, dict]:
+    """{evaluator: its trust} for `evaluators`; "unmeasured" where no provider knows it.
+    Empty when no provider is registered (nothing to say)."""
+    if not _TRUST:
+        return {}
+    known = known_trust() if known is None else known
+    return {name: known.get(name, UNMEASURED) for name in evaluators}

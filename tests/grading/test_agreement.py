@@ -1,0 +1,137 @@
+"""Agreement figures against the reference libraries, on hand-built tables; then the report
+block, the task and evaluator pages, trust marks and disagreements on graded rows."""
+
+import krippendorff
+import numpy as np
+import pytest
+from django.test import override_settings
+from sklearn.metrics import cohen_kappa_score
+
+from evaluations.reports.run_report import build_run_report
+from grading import agreement
+from grading.models import Assignment
+from grading.verdicts import record_grade
+
+NAN = np.nan
+# Krippendorff (2011), "Computing Krippendorff's alpha-reliability", the nominal example:
+# four observers, twelve units; alpha = 0.743.
+KRIPPENDORFF_2011 = np.array(
+    [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
+        [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
+    ]
+)
+
+
+def test_alpha_matches_the_published_example_and_the_library():
+    figures = agreement.alpha_figures(KRIPPENDORFF_2011)
+    assert figures["alpha"] == pytest.approx(0.743, abs=5e-4)
+    assert figures["alpha"] == pytest.approx(
+        krippendorff.alpha(reliability_data=KRIPPENDORFF_2011, level_of_measurement="nominal")
+    )
+    assert figures["n"] == 11  # the last unit has one value: not pairable
+    low, high = figures["alpha_ci95"]
+    assert low <= figures["alpha"] <= high
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ([1, 1, 0, 0, 1, 0, 1, 1, 0, 1], [1, 0, 0, 0, 1, 0, 1, 1, 1, 1]),
+        ([1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0], [1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 0]),
+        ([1, 0] * 20, [1, 0] * 20),
+    ],
+)
+def test_kappa_matches_scikit_learn(a, b):
+    figures = agreement.paired_figures([bool(x) for x in a], [bool(y) for y in b])
+    assert figures["kappa"] == pytest.approx(cohen_kappa_score(a, b))
+    assert figures["accuracy"] == pytest.approx(np.mean(np.array(a) == np.array(b)))
+    low, high = figures["kappa_ci95"]
+    assert low <= figures["kappa"] <= high
+    low, high = figures["accuracy_ci95"]
+    assert low <= figures["accuracy"] <= high
+    confusion = figures["confusion"]
+    assert sum(confusion.values()) == len(a) == figures["n"]
+
+
+def test_undefined_figures_are_none():
+    same = agreement.paired_figures([True] * 5, [True] * 5)  # no variation: chance is 1
+    assert same["kappa"] is None and same["accuracy"] == 1.0
+    assert agreement.alpha_figures(np.array([[1.0], [1.0]]))["alpha"] is None
+
+
+def test_graders_agreement_gives_alpha_and_a_kappa_per_pair():
+    rows = []
+    truth = [True, False, True, True, False, False, True, False]
+    for unit, value in enumerate(truth):
+        rows.append((unit, "alice", value, 5 if value else 1))
+        rows.append((unit, "bob", value if unit != 3 else not value, 4 if value else 2))
+    figures = agreement.graders_agreement(rows)
+    alice = [int(v) for v in truth]
+    bob = [int(v if u != 3 else not v) for u, v in enumerate(truth)]
+    (pair,) = figures["pairs"]
+    assert pair["kappa"] == pytest.approx(cohen_kappa_score(alice, bob))
+    expected = krippendorff.alpha(reliability_data=[alice, bob], level_of_measurement="nominal")
+    assert figures["alpha"] == pytest.approx(expected)
+    assert figures["scores"]["alpha"] is not None and figures["n"] == 8
+
+
+def grade_all(task, verdict):
+    """Every assignment graded: verdict(item_position, grader_name) -> passed."""
+    for assignment in Assignment.objects.filter(item__task=task).select_related("item", "grader"):
+        record_grade(
+            assignment, passed=verdict(assignment.item.position, assignment.grader.username)
+        )
+
+
+def test_report_block_page_and_api_show_the_agreement(task, graded_run, graders, viewer, login):
+    # People pass exactly what the judge passed: the judge passes even-numbered answers.
+    judge = {
+        item.position: item.response.evaluations.get(evaluator_type="llm_judge").passed
+        for item in task.items.select_related("response")
+    }
+    grade_all(task, lambda position, name: judge[position])
+    block = build_run_report(graded_run.run)["agreement"]
+    assert set(block) == {"llm_judge"}
+    assert block["llm_judge"]["n"] == 12 and block["llm_judge"]["kappa"] == pytest.approx(1.0)
+    assert block["llm_judge"]["accuracy"] == 1.0
+    api = login(viewer).get(f"/api/v1/runs/{graded_run.run.pk}/report/").json()
+    assert api["agreement"]["llm_judge"]["n"] == 12
+    assert "human" in api["evaluators"]  # human verdicts are an evaluator of the report
+    page = login(viewer).get(f"/grading/tasks/{task.pk}/").content.decode()
+    assert "Krippendorff" in page and 'id="calibration"' in page
+
+
+@override_settings(MLEVAL_TRUST_MIN_GRADED=5, MLEVAL_TRUST_MIN_KAPPA=0.6)
+def test_a_judge_people_disagree_with_is_marked_untrusted(task, graded_run, viewer, login):
+    # People fail the answers the judge passed, and pass half of those it failed.
+    judge = {
+        item.position: item.response.evaluations.get(evaluator_type="llm_judge").passed
+        for item in task.items.select_related("response")
+    }
+    grade_all(task, lambda position, name: (not judge[position]) and position % 4 != 0)
+    client = login(viewer)
+    page = client.get("/grading/evaluators/llm_judge/").content.decode()
+    assert "untrusted" in page
+    report = client.get(f"/runs/{graded_run.run.pk}/report/").content.decode()
+    assert "trust-untrusted" in report and "low agreement with people" in report
+    listing = client.get("/grading/disagreements/?evaluator=llm_judge").content.decode()
+    assert listing.count("<tr>") >= 6
+
+
+@override_settings(MLEVAL_TRUST_MIN_GRADED=5, MLEVAL_TRUST_MIN_KAPPA=0.6)
+def test_a_judge_people_agree_with_is_trusted(task, graded_run, viewer, login):
+    judge = {
+        item.position: item.response.evaluations.get(evaluator_type="llm_judge").passed
+        for item in task.items.select_related("response")
+    }
+    grade_all(task, lambda position, name: judge[position])
+    page = login(viewer).get("/grading/evaluators/llm_judge/").content.decode()
+    assert 'badge ok">trusted' in page
+
+
+def test_unmeasured_evaluators_are_marked(graded_run, viewer, login):
+    report = login(viewer).get(f"/runs/{graded_run.run.pk}/report/").content.decode()
+    assert "trust-unmeasured" in report
