@@ -125,6 +125,7 @@ def test_the_apps_start_without_the_extras(tmp_path):
     extras = PROJECT["optional-dependencies"]
     only_extras = closure([r for requirements in extras.values() for r in requirements]) - runtime
     assert {"pytest", "playwright", "locust", "scikit-learn", "pandas", "redis"} <= only_extras
+    assert "rapidfuzz" in only_extras  # the fuzzy extra: fuzzy_ratio says how to install it
     blocked = sorted(
         module
         for module, dists in importlib.metadata.packages_distributions().items()
@@ -146,6 +147,16 @@ from django.urls import get_resolver, reverse
 assert len(get_resolver().url_patterns) > 5 and reverse("healthz")
 from django.core.management import call_command
 call_command("check")
+from evaluations.evaluators import EvaluatorConfigError, validate_params
+from evaluations.evaluators.docs import evaluators_page
+try:
+    validate_params("fuzzy_ratio", None)
+except EvaluatorConfigError as exc:
+    assert "pip install 'mleval[fuzzy]'" in str(exc), exc
+else:
+    raise AssertionError("fuzzy_ratio was accepted without rapidfuzz")
+fuzzy = next(d for d in evaluators_page().evaluators if d.evaluator.name == "fuzzy_ratio")
+assert "mleval[fuzzy]" in fuzzy.verdict.feedback, fuzzy.verdict
 print("started without", len({blocked!r}), "modules of the extras")
 """
     )

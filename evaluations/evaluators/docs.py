@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Evaluator, Param, Verdict
+from .base import Evaluator, EvaluatorConfigError, Param, Verdict
 from .judge import JudgeReply, judged_verdict
 from .registry import DEFAULT_EVALUATORS, FALLBACK_EVALUATOR, REGISTRY, run_evaluator
 
@@ -98,9 +98,13 @@ def _document(evaluator: Evaluator, default_for: tuple[str, ...]) -> EvaluatorDo
 
 def example_verdict(evaluator: Evaluator) -> Verdict:
     """The verdict of an evaluator's worked example; a judged one's from the judge replies
-    its example scripts (the page asks no model)."""
+    its example scripts (the page asks no model). An evaluator whose library is an extra not
+    installed here (fuzzy_ratio) gets the sentence saying how to install it."""
     example = evaluator.example
-    params = evaluator.validate_params(example.params)
+    try:
+        params = evaluator.validate_params(example.params)
+    except EvaluatorConfigError as exc:
+        return Verdict(0.0, False, {"error": str(exc)}, f"Not available here: {exc}.")
     if not evaluator.judged:
         return run_evaluator(evaluator.name, example.output, example.ground_truth, params)
     replies = [

@@ -16,11 +16,18 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from rapidfuzz.distance import Levenshtein
-
 from cases.shapes import coerce_text, coerce_texts
 
-from .base import Evaluator, Example, Param, Verdict, ground_truth, quote, threshold_param
+from .base import (
+    Evaluator,
+    EvaluatorConfigError,
+    Example,
+    Param,
+    Verdict,
+    ground_truth,
+    quote,
+    threshold_param,
+)
 
 _ASCII_PUNCTUATION = str.maketrans("", "", string.punctuation)
 _WHITESPACE = re.compile(r"\s+")
@@ -153,11 +160,33 @@ def bleu(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
 
 # --- fuzzy ratio, from rapidfuzz -------------------------------------------------------
 
+# rapidfuzz (~12 MB) is an extra: no default evaluator needs it, so `make run` leaves it out.
+FUZZY_INSTALL = "pip install 'mleval[fuzzy]'"
+
+
+@functools.cache
+def _levenshtein():
+    """rapidfuzz's Levenshtein, imported on first use; where the fuzzy extra is not installed,
+    EvaluatorConfigError saying how to install it."""
+    try:
+        from rapidfuzz.distance import Levenshtein
+    except ImportError:
+        raise EvaluatorConfigError(
+            f"fuzzy_ratio needs rapidfuzz, which this install lacks: {FUZZY_INSTALL}"
+        ) from None
+    return Levenshtein
+
+
+def _needs_rapidfuzz(params: Mapping[str, Any]) -> None:
+    """fuzzy_ratio's check_params: refused when chosen (form, API, CLI), not case by case."""
+    _levenshtein()
+
 
 def fuzzy_ratio(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
     references = ground_truth(coerce_texts, truth)
     predicted = normalize_text(coerce_text(output))
-    score = max(Levenshtein.normalized_similarity(predicted, normalize_text(r)) for r in references)
+    similarity = _levenshtein().normalized_similarity
+    score = max(similarity(predicted, normalize_text(r)) for r in references)
     feedback = f"Normalised edit similarity {score:.2f}."
     return Verdict(score, score >= params["threshold"], {}, feedback)
 
@@ -289,13 +318,15 @@ EVALUATORS = [
         version="1",
         description=(
             "rapidfuzz Levenshtein normalized_similarity of the texts after "
-            "text_normalized_match's normalisation; best over references."
+            "text_normalized_match's normalisation; best over references. Needs the fuzzy "
+            f"extra ({FUZZY_INSTALL}); without it, choosing fuzzy_ratio is refused."
         ),
         expects=f'output {{"text": str}} or a string; {_REFERENCES}',
         passed_when="score >= threshold",
         params=(threshold_param(0.8),),
         example=Example({"text": "Helo, world"}, {"text": "hello world"}),
         score=fuzzy_ratio,
+        check_params=_needs_rapidfuzz,
     ),
     Evaluator(
         name="contains",

@@ -1,5 +1,7 @@
 """/evaluators/, a run's Evaluate form and its evaluation panel, per persona."""
 
+import sys
+
 import pytest
 from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
@@ -178,6 +180,25 @@ def test_bad_evaluators_are_shown_on_the_form_and_nothing_is_queued(
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not Job.objects.exists() and not DBTaskResult.objects.exists()
+
+
+def test_fuzzy_ratio_without_its_extra_is_refused_on_the_form_saying_how_to_install_it(
+    login, engineer, run, monkeypatch
+):
+    """rapidfuzz is the fuzzy extra (not in `make run`'s install): where it is missing,
+    choosing fuzzy_ratio is a form error naming the pip command, and nothing is queued."""
+    from evaluations.evaluators import text
+
+    for module in ("rapidfuzz", "rapidfuzz.distance"):
+        monkeypatch.setitem(sys.modules, module, None)  # `import` raises ImportError
+    text._levenshtein.cache_clear()
+    response = login(engineer).post(evaluate_url(run), {"evaluators": ["fuzzy_ratio"]}, **HTMX)
+    page = response.content.decode()
+    assert "fuzzy_ratio needs rapidfuzz, which this install lacks" in page
+    assert "pip install &#x27;mleval[fuzzy]&#x27;" in page
+    assert not Job.objects.exists() and not DBTaskResult.objects.exists()
+    monkeypatch.undo()
+    text._levenshtein.cache_clear()  # installed again: the next test scores with it
 
 
 def test_a_run_without_responses_cannot_be_evaluated_by_default(login, engineer):
