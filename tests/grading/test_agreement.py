@@ -135,3 +135,31 @@ def test_a_judge_people_agree_with_is_trusted(task, graded_run, viewer, login):
 def test_unmeasured_evaluators_are_marked(graded_run, viewer, login):
     report = login(viewer).get(f"/runs/{graded_run.run.pk}/report/").content.decode()
     assert "trust-unmeasured" in report
+
+
+@override_settings(MLEVAL_TRUST_MIN_GRADED=5, MLEVAL_TRUST_MIN_KAPPA=0.6)
+def test_the_comparison_says_a_significant_change_rests_on_an_untrusted_judge(
+    task, graded_run, viewer, login
+):
+    from model_bakery import baker
+
+    from evaluations.models import Evaluation
+    from runs.models import ModelRun, Response
+
+    judge = {
+        item.position: item.response.evaluations.get(evaluator_type="llm_judge").passed
+        for item in task.items.select_related("response")
+    }
+    grade_all(task, lambda position, name: not judge[position])  # people disagree throughout
+    candidate = baker.make(
+        ModelRun, model_name="chat", model_version="2", model_type="llm", status="completed"
+    )
+    for response in graded_run.responses:  # the judge now fails everything: 6 regressions
+        answer = baker.make(
+            Response, run=candidate, test_case=response.test_case, output_data={"text": "?"}
+        )
+        baker.make(Evaluation, response=answer, evaluator_type="llm_judge", score=0, passed=False)
+    page = login(viewer).get(f"/runs/compare/?a={graded_run.run.pk}&b={candidate.pk}")
+    text = page.content.decode()
+    assert "significant regression" in text
+    assert "rests on an untrusted judge" in text and "trust-untrusted" in text
