@@ -79,6 +79,7 @@ class ColumnMapping:
     values: dict[str, Any] = field(default_factory=dict)  # field → one value for every row
     json_columns: frozenset[str] = frozenset()
     tag_separator: str = TAG_SEPARATOR
+    _source_columns: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     # ---- building one -----------------------------------------------------------------
 
@@ -237,6 +238,11 @@ class ColumnMapping:
 
     def source_columns(self) -> list[str]:
         """Every column the mapping reads, in field order (each once)."""
+        if self._source_columns is None:
+            self._source_columns = self._columns_read()
+        return self._source_columns
+
+    def _columns_read(self) -> list[str]:
         names = [*self.columns.values()]
         for sources in self.keyed.values():
             names.extend(source.column for source in sources)

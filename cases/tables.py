@@ -69,12 +69,26 @@ def _parquet_table(source, counter, report, columns) -> Table | None:
             for number, row in table.rows(columns(table.columns)):
                 if table.num_rows:
                     counter.bytes_read = size * number // table.num_rows
-                yield number, row, True
+                yield number, row, _parquet_suspect(row)
         except ParquetError as error:
             report.rows += 1
             report.add_error(0, "", str(error))
 
     return Table(table.columns, rows())
+
+
+def _parquet_suspect(row: dict[str, Any]) -> bool:
+    """Whether a Parquet row may hold what PostgreSQL cannot store (then the validator walks
+    it): a NUL in a string, or anything nested. Arrow strings are valid UTF-8 and the reader
+    has turned NaN and infinities into null, so plain scalars need no walk."""
+    for value in row.values():
+        kind = type(value)
+        if kind is str:
+            if "\x00" in value:
+                return True
+        elif kind is dict or kind is list:
+            return True
+    return False
 
 
 def _size(source: IO[bytes]) -> int:

@@ -262,6 +262,17 @@ class TestParquet:
             "double quotes (column 2) of the cell"
         ]
 
+    def test_a_nul_in_a_string_is_refused(self):
+        table = pa.table({"x": ["fine", "bad\x00text"], "y": ["p", "q"]})
+        mapping = {
+            "input_data": "x",
+            "ground_truth": "y",
+            "values": {"input_type": "text", "output_type": "classification"},
+        }
+        report = run(parquet_bytes(table), "parquet", mapping)
+        assert [e.line for e in report.errors] == [2] and report.errors[0].unit == "row"
+        assert "input_data" in report.errors[0].field and TestCase.objects.count() == 0
+
     def test_the_parquet_export_imports_without_a_mapping(self, make_case):
         make_case(input_data={"text": "ü", "n": [1, 2.5]}, tags=["en"], external_id="e1")
         make_case(output_type="regression", ground_truth={"value": 2}, is_verified=False)
