@@ -24,6 +24,7 @@ from evaluations.reports.common import (
 )
 from evaluations.reports.extensions import extension_blocks
 from evaluations.reports.figures import run_figures
+from evaluations.reports.judging import judging_block
 from evaluations.reports.multilabel import multilabel_block
 from evaluations.reports.regression import regression_block
 from evaluations.reports.scores import scores_block
@@ -120,6 +121,7 @@ def report_figures(run: ModelRun) -> dict:
         "memory_mb": figures["memory_mb"],
         "errors": figures["errors"],
         "breakdowns": figures["breakdowns"],
+        "judging": judging_block(run, figures["evaluators"]),
         **_domain_blocks(run, figures["evaluators"], figures["confusion"]),
         **extension_blocks(run),  # e.g. grading's "agreement" (evaluations/reports/extensions.py)
     }

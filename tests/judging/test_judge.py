@@ -231,3 +231,49 @@ def test_without_the_pipeline_llm_judge_is_an_error_verdict_never_a_raise():
     verdict = run_evaluator("llm_judge", {"text": "x"}, {"text": "y"}, params)
     assert verdict.score == 0.0 and "pipeline" in verdict.metrics["error"]
     assert os.environ.get("NOT_SET_ANYWHERE") is None
+
+
+def test_the_report_sums_the_judging_and_says_what_came_from_the_cache(
+    judge_server, login, admin_user
+):
+    from evaluations.reports.run_report import build_run_report
+
+    Connection.objects.create(
+        name="priced",
+        kind="openai",
+        base_url=judge_server.base_url,
+        model="judge-1",
+        input_price_per_million=1,
+        output_price_per_million=4,
+    )
+    run = make_run(["right answer", "close answer", "garbled", "wrong answer"])
+    spec = 'llm_judge:{"connection": "priced", "scale": "1-5"}'
+    evaluate_run(run, [spec])
+    block = build_run_report(run)["judging"]
+    latencies = sorted(
+        latency for e in Evaluation.objects.for_run(run) for latency in e.metrics["latency_ms"]
+    )
+    cost = (3 * (100 * 1 + 20 * 4) + (100 * 1 + 5 * 4)) / 1e6
+    assert block == {
+        "verdicts": 4,
+        "calls": 4,
+        "asked": 4,
+        "cached": 0,
+        "errors": 1,
+        "tokens": 4 * 100 + 3 * 20 + 5,
+        "input_tokens": 400,
+        "output_tokens": 65,
+        "cost": pytest.approx(cost),
+        "cost_from_cache": pytest.approx(0.0),
+        "latency_ms": {
+            "p50": pytest.approx((latencies[1] + latencies[2]) / 2),
+            "p95": pytest.approx(latencies[2] + 0.85 * (latencies[3] - latencies[2])),
+        },
+    }
+    evaluate_run(run, [spec])  # re-scored: every reply from the cache
+    again = build_run_report(run)["judging"]
+    assert (again["asked"], again["cached"]) == (0, 4)
+    assert again["cost"] == pytest.approx(cost) and again["cost_from_cache"] == pytest.approx(cost)
+    page = login(admin_user).get(f"/runs/{run.pk}/report/").content.decode()
+    assert 'id="judging"' in page and "4 from the cache" in page
+    assert build_run_report(make_run(["right answer"]))["judging"] is None

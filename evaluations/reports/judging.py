@@ -1,0 +1,70 @@
+"""The run report's ``judging`` block: what the LLM judge behind the run's verdicts took.
+
+Read from the judged verdicts' own metrics (evaluations.evaluators.judge.judged_verdict), in
+one statement: every judge call behind the run's current verdicts, how many of them the
+latest scoring read from the judge cache instead of asking, their tokens and cost (at the
+prices of the time each was asked), and the calls' latency percentiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from evaluations.evaluators import REGISTRY
+from evaluations.reports.common import fetch
+from runs.models import ModelRun
+
+_SQL = """
+WITH judged AS (
+    SELECT e.metrics AS m FROM evaluations e JOIN responses r ON r.id = e.response_id
+    WHERE r.run_id = %(run)s AND e.evaluator_type = ANY(%(names)s) AND e.metrics ? 'judge'
+)
+SELECT count(*),
+       coalesce(sum((m->>'calls')::bigint), 0)::bigint,
+       coalesce(sum((m->>'cached_calls')::bigint), 0)::bigint,
+       count(*) FILTER (WHERE m ? 'judge_error'),
+       sum((m->>'input_tokens')::bigint)::bigint,
+       sum((m->>'output_tokens')::bigint)::bigint,
+       sum((m->>'cost')::float8),
+       sum((m->>'cost')::float8 * (m->>'cached_calls')::float8
+           / nullif((m->>'calls')::float8, 0)),
+       (SELECT percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY l::float8)
+        FROM judged j, jsonb_array_elements_text(j.m->'latency_ms') l WHERE l IS NOT NULL)
+FROM judged
+"""
+
+
+def judged_names() -> list[str]:
+    return [name for name, evaluator in REGISTRY.items() if evaluator.judged]
+
+
+def judging_block(run: ModelRun, evaluators: Mapping[str, Any]) -> dict | None:
+    """``{"verdicts", "calls", "asked", "cached", "errors", "tokens", "input_tokens",
+    "output_tokens", "cost", "cost_from_cache", "latency_ms": {"p50", "p95"}}``, or None
+    when no verdict of the run was judged. ``cost`` is what the judge calls behind the
+    verdicts cost when they were asked (null without prices); ``cost_from_cache`` the part
+    the latest scoring read from the cache, so did not pay again. ``evaluators``: the run's
+    verdict counts by evaluator (no query at all for a run no judge scored)."""
+    names = [name for name in judged_names() if name in evaluators]
+    if not names:
+        return None
+    row = fetch(_SQL, {"run": run.pk, "names": names})[0]
+    verdicts, calls, cached, errors, inputs, outputs, cost, from_cache, latency = row
+    if not verdicts:
+        return None
+    tokens = None if inputs is None and outputs is None else (inputs or 0) + (outputs or 0)
+    p50, p95 = latency or (None, None)
+    return {
+        "verdicts": verdicts,
+        "calls": calls,
+        "asked": calls - cached,
+        "cached": cached,
+        "errors": errors,
+        "tokens": tokens,
+        "input_tokens": inputs,
+        "output_tokens": outputs,
+        "cost": cost,
+        "cost_from_cache": from_cache,
+        "latency_ms": {"p50": p50, "p95": p95},
+    }
