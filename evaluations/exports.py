@@ -185,6 +185,8 @@ def comparison_rows(comparison: Mapping[str, Any]) -> Iterator[Row]:
     yield "comparison", "", "", "", "paired", comparison["paired"]
     for evaluator, figures in comparison["evaluators"].items():
         yield from _figures("evaluator", evaluator, "", "", figures)
+    if comparison.get("auc"):
+        yield from _figures("auc", "label_match", "", "", comparison["auc"])
     for row in comparison["slices"]:
         figures = {k: v for k, v in row.items() if k not in ("dimension", "value", "evaluator")}
         yield from _figures("slice", row["evaluator"], row["dimension"], row["value"], figures)

@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 
 from evaluations import stats
-from evaluations.reports.common import SLICE_DIMENSIONS, TAGS_LATERAL, fetch, rate, run_summary
+from evaluations.reports.auc_comparison import auc_comparison
+from evaluations.reports.common import (
+    DOMAIN_EVALUATORS,
+    SLICE_DIMENSIONS,
+    TAGS_LATERAL,
+    fetch,
+    rate,
+    run_summary,
+)
 from mleval_site.db_router import reading_from_replica
 from runs.models import ModelRun, Response
 
@@ -269,6 +277,12 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
         "slices": slices,
         "cases": comparison_cases(run_a, run_b, limit=case_limit) if case_limit != 0 else [],
         "versions": _versions_block(run_a, run_b, params),
+        # ROC AUC of both runs on their common scored cases, DeLong's test of the difference.
+        "auc": (
+            auc_comparison(run_a, run_b)
+            if evaluators.get(DOMAIN_EVALUATORS["classification"], {}).get("paired")
+            else None
+        ),
     }
 
 

@@ -1,0 +1,70 @@
+"""The comparison's ``auc`` block: two runs' ROC AUC on the same cases and DeLong's test of
+their difference, beside the pass-rate McNemar test.
+
+For two-label runs whose outputs carry probabilities (``classification.scores``): the cases
+both runs scored with a probability (and the same expected label) are paired, the positive
+label's probability of each read into arrays in one statement, and
+:func:`evaluations.delong.delong_test` gives AUC A, AUC B, the difference B - A, its standard
+error, 95% interval and p-value. The positive label is run A's ``positive_label`` (else run
+B's, else the second expected label in sorted order, as the report's).
+"""
+
+from __future__ import annotations
+
+from cases.shapes import canonical_label
+from evaluations.delong import delong_test
+from evaluations.reports.common import DOMAIN_EVALUATORS, fetch, fetch_arrays
+from evaluations.reports.scores import POSITIVE_COVERED, POSITIVE_SCORE
+from runs.models import ModelRun
+
+__all__ = ["auc_comparison"]
+
+# The expected labels of run A's covered verdicts: two of them make a binary comparison.
+_LABELS_SQL = f"""
+SELECT min(e.metrics->>'actual' COLLATE "C"), max(e.metrics->>'actual' COLLATE "C"),
+       count(*)
+FROM evaluations e JOIN responses r ON r.id = e.response_id
+WHERE r.run_id = %(a)s AND e.evaluator_type = %(evaluator)s AND NOT (e.metrics ? 'error')
+  AND {POSITIVE_COVERED}
+"""
+
+_SIDE = f"""
+    SELECT r.test_case_id, e.metrics->>'actual' AS actual, {POSITIVE_SCORE} AS p
+    FROM evaluations e JOIN responses r ON r.id = e.response_id
+    WHERE r.run_id = %({{run}})s AND e.evaluator_type = %(evaluator)s
+      AND NOT (e.metrics ? 'error') AND {POSITIVE_COVERED}
+"""
+
+_PAIRS_SQL = f"""
+SELECT array_agg(a.p), array_agg(b.p), array_agg(a.actual = %(positive)s),
+       count(*) FILTER (WHERE a.actual NOT IN (%(low)s, %(high)s))
+FROM ({_SIDE.format(run="a")}) a
+JOIN ({_SIDE.format(run="b")}) b ON b.test_case_id = a.test_case_id AND b.actual = a.actual
+"""
+
+
+def auc_comparison(run_a: ModelRun, run_b: ModelRun) -> dict | None:
+    """DeLong's test of the two runs' AUCs (None unless both scored two labels with
+    probabilities on common cases). Two statements."""
+    params = {"a": run_a.pk, "b": run_b.pk, "evaluator": DOMAIN_EVALUATORS["classification"]}
+    low, high, covered = fetch(_LABELS_SQL, params)[0]
+    if not covered or low == high:
+        return None
+    positive = next(
+        (
+            label
+            for label in (
+                canonical_label(run_a.config.get("positive_label")),
+                canonical_label(run_b.config.get("positive_label")),
+            )
+            if label in (low, high)
+        ),
+        high,
+    )
+    p_a, p_b, y, others = fetch_arrays(
+        _PAIRS_SQL, {**params, "positive": positive, "low": low, "high": high}
+    )
+    if others or not p_a.size:  # a third label: not a two-label comparison
+        return None
+    result = delong_test(y.astype(bool), p_a, p_b)
+    return None if result is None else {"positive_label": positive, **result}
