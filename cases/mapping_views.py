@@ -4,6 +4,8 @@ or import with the mapping. Thin views: reading is cases.tables, the rules cases
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db.models import Q
@@ -94,12 +96,19 @@ class ImportMapView(_MappedJobMixin, View):
         context = {
             "job": self.job,
             "form": form,
-            "samples": {c: [row.get(c) for row in rows] for c in columns},
+            "samples": {c: [_shown(row.get(c)) for row in rows] for c in columns},
             "problems": problems,
             "saved_mappings": ImportMapping.objects.only("id", "name")[:200],
             "output_types": OUTPUT_TYPES,
         }
         return TemplateResponse(self.request, self.template_name, context, status=status)
+
+
+def _shown(value) -> str | None:
+    """A sample cell as the form shows it: text as it is, anything else as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 class ImportMapPreviewView(_MappedJobMixin, View):
