@@ -22,6 +22,7 @@ EDITABLE_MODELS = {
         ("runs", "modelrun"),
         ("runs", "response"),
         ("runs", "connection"),
+        ("runs", "modelversion"),
         ("evaluations", "evaluation"),
         ("grading", "gradingtask"),
         ("grading", "gradingitem"),

@@ -1,105 +1,63 @@
-"""/models/ and /models/<name>/: model names and versions as runs spell them, with a trend.
-
-Models are strings on runs (model_name, model_version), so these pages group runs; the figures
-come from the run summaries (evaluations.summaries.current_figures), the reports' own numbers.
+"""/models/ and /models/<name>/ (figures: evaluations.model_figures), the lineage form, and a
+run's baseline: marking it (a lead: ``runs.mark_baseline``) and the comparison a newer run's
+page shows (the gate's verdict on the run against its baseline, from the cached comparison).
 """
 
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db.models import Count, Max
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views import View
 from django.views.generic import TemplateView
 
-from evaluations import summaries
+from evaluations.gate import GateError, gate
+from evaluations.model_figures import model_list, model_trend
+from runs import baselines
+from runs.lineage import LineageKind, ModelVersion
 from runs.models import ModelRun
 
 REPORT_PERMISSIONS = ("runs.view_modelrun", "evaluations.view_evaluation")
-CHART_WIDTH, CHART_HEIGHT = 480, 120
+LINEAGE_PERMISSION = "runs.change_modelversion"
 
 
-def model_list() -> list[dict]:
-    """Every model name with its versions, newest first (by their latest run), in two queries."""
-    models = {
-        row["model_name"]: {**row, "versions": []}
-        for row in ModelRun.objects.values("model_name")
-        .annotate(runs=Count("id"), latest=Max("created_at"))
-        .order_by("model_name")
-    }
-    versions = (
-        ModelRun.objects.values("model_name", "model_version")
-        .annotate(latest=Max("created_at"))
-        .order_by("model_name", "-latest", "model_version")
-    )
-    for row in versions:
-        models[row["model_name"]]["versions"].append(row["model_version"])
-    return list(models.values())
+class LineageForm(forms.Form):
+    """Name the version a model version came from (empty parent: forget it)."""
 
+    model_name = forms.CharField(max_length=255, widget=forms.HiddenInput)
+    model_version = forms.CharField(max_length=100, label="Version")
+    parent_name = forms.CharField(max_length=255, required=False, label="Parent model")
+    parent_version = forms.CharField(max_length=100, required=False, label="Parent version")
+    kind = forms.ChoiceField(choices=[("", "---"), *LineageKind.choices], required=False)
+    note = forms.CharField(max_length=500, required=False)
 
-def main_evaluator(figures: dict[int, dict]) -> str:
-    """The evaluator with the most verdicts over all the model's runs (ties: by name)."""
-    counts: dict[str, int] = {}
-    for run_figures in figures.values():
-        for name, evaluator in run_figures["evaluators"].items():
-            counts[name] = counts.get(name, 0) + evaluator["count"]
-    return min(counts, key=lambda name: (-counts[name], name), default="")
+    def clean(self) -> dict:
+        data = super().clean()
+        name, version = data.get("parent_name", ""), data.get("parent_version", "")
+        if bool(name) != bool(version):
+            self.add_error(
+                "parent_version" if name else "parent_name",
+                "Give the parent's model and version both (or neither, to forget the parent).",
+            )
+        return data
 
-
-def model_trend(name: str) -> dict:
-    """The model's runs with their headline figures, and per version (oldest first) the newest
-    run's pass rate of the main evaluator, its 95% interval and latency p95."""
-    runs = list(ModelRun.objects.filter(model_name=name).order_by("created_at", "id"))
-    if not runs:
-        raise Http404(f"No runs of a model named {name!r}.")
-    figures = summaries.current_figures(runs)
-    evaluator = main_evaluator(figures)
-    rows = []
-    for run in runs:
-        scored = figures[run.pk]["evaluators"].get(evaluator) or {}
-        rows.append(
-            {
-                "run": run,
-                "pass_rate": scored.get("pass_rate"),
-                "ci95": scored.get("pass_rate_ci95"),
-                "latency_p95": figures[run.pk]["latency_ms"]["p95"],
-            }
-        )
-    newest = {row["run"].model_version: row for row in rows}  # later runs overwrite
-    trend = sorted(newest.values(), key=lambda row: (row["run"].created_at, row["run"].pk))
-    return {
-        "name": name,
-        "evaluator": evaluator,
-        "rows": rows[::-1],
-        "trend": trend,
-        "chart": trend_chart(trend),
-    }
-
-
-def trend_chart(trend: list[dict]) -> dict:
-    """Server-computed SVG coordinates: pass rate (0-1) with interval whiskers, latency p95
-    scaled to its own maximum."""
-    step = CHART_WIDTH / max(len(trend) - 1, 1)
-    top_latency = max((row["latency_p95"] or 0 for row in trend), default=0) or 1
-
-    def y(share: float) -> float:
-        return round(CHART_HEIGHT - 4 - share * (CHART_HEIGHT - 8), 1)
-
-    points, whiskers, latency = [], [], []
-    for index, row in enumerate(trend):
-        x = round(index * step, 1)
-        if row["pass_rate"] is not None:
-            points.append(f"{x},{y(row['pass_rate'])}")
-            if row["ci95"]:
-                low, high = row["ci95"]
-                whiskers.append({"x": x, "y1": y(low), "y2": y(high)})
-        if row["latency_p95"] is not None:
-            latency.append(f"{x},{y(row['latency_p95'] / top_latency)}")
-    return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "pass_rate": " ".join(points),
-        "whiskers": whiskers,
-        "latency": " ".join(latency),
-        "top_latency": top_latency,
-    }
+    def save(self, user) -> ModelVersion | None:
+        """Record the lineage (ModelVersion.record: a cycle becomes the parent's error)."""
+        data = self.cleaned_data
+        parent = (data["parent_name"], data["parent_version"]) if data["parent_name"] else None
+        try:
+            return ModelVersion.record(
+                data["model_name"], data["model_version"], parent, data["kind"],
+                note=data["note"], user=user,
+            )  # fmt: skip
+        except ValidationError as error:
+            for field, problems in error.message_dict.items():
+                target = {"parent": "parent_version", "parent_kind": "kind"}.get(field)
+                self.add_error(target if target in self.fields else None, problems)
+            return None
 
 
 class ModelListView(PermissionRequiredMixin, TemplateView):
@@ -115,4 +73,79 @@ class ModelDetailView(PermissionRequiredMixin, TemplateView):
     template_name = "evaluations/model_detail.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(model=model_trend(self.kwargs["name"]), **kwargs)
+        name = self.kwargs["name"]
+        user = self.request.user
+        initial = {"model_name": name, "kind": LineageKind.FINE_TUNED}
+        kwargs.setdefault("lineage_form", LineageForm(initial=initial))
+        return super().get_context_data(
+            model=model_trend(name),
+            can_mark_baseline=user.has_perm(baselines.PERMISSION),
+            can_edit_lineage=user.has_perm(LINEAGE_PERMISSION),
+            **kwargs,
+        )
+
+    def post(self, request, name: str):
+        """The lineage form: back to the page, or the page with the form's errors (400)."""
+        if not request.user.has_perm(LINEAGE_PERMISSION):
+            raise PermissionDenied
+        form = LineageForm(request.POST)
+        if form.is_valid() and form.cleaned_data["model_name"] != name:
+            form.add_error(None, f"This page records the lineage of {name}'s versions.")
+        if form.is_valid() and (row := form.save(request.user)) is not None:
+            messages.success(request, f"Lineage of {row} saved.")
+            return redirect(reverse("evaluations:model", args=[name]) + "#lineage")
+        response = self.render_to_response(self.get_context_data(lineage_form=form))
+        response.status_code = 400
+        return response
+
+
+class MarkBaselineView(PermissionRequiredMixin, View):
+    """POST: make the run its model's baseline on its cases (``unmark``: stop it); back to
+    the model page."""
+
+    permission_required = baselines.PERMISSION
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(ModelRun, pk=pk)
+        if request.POST.get("unmark"):
+            baselines.unmark(run, request.user)
+            messages.success(request, f"Run #{run.pk} is no longer a baseline.")
+        else:
+            try:
+                previous = baselines.mark(run, request.user)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                replaced = f", replacing run #{previous.pk}" if previous else ""
+                messages.success(request, f"Run #{run.pk} is the baseline on its cases{replaced}.")
+        return redirect(reverse("evaluations:model", args=[run.model_name]) + "#runs")
+
+
+class RunBaselineView(PermissionRequiredMixin, TemplateView):
+    """htmx, on the run page and its report: how the run compares with its model's baseline
+    on its cases, when it is newer than the baseline (nothing otherwise)."""
+
+    permission_required = REPORT_PERMISSIONS
+    template_name = "evaluations/_run_baseline.html"
+
+    def get_context_data(self, **kwargs):
+        run = get_object_or_404(ModelRun, pk=self.kwargs["pk"])
+        baseline = baselines.compared_with_baseline(run)
+        verdict, problem = None, ""
+        if baseline is not None:
+            try:
+                verdict = gate(baseline, run)
+            except GateError as error:
+                problem = str(error)
+        shown = [c for c in verdict.checks if c.dimension is None or c.regressed] if verdict else []
+        return super().get_context_data(
+            run=run,
+            baseline=baseline,
+            verdict=verdict,
+            checks=[
+                (c, None if c.pass_rate_delta is None else c.pass_rate_delta * 100) for c in shown
+            ],
+            problem=problem,
+            is_baseline=bool(run.baseline_since),
+            **kwargs,
+        )

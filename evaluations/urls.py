@@ -20,6 +20,12 @@ urlpatterns = [
     path("leaderboard/", views.LeaderboardView.as_view(), name="leaderboard"),
     path("models/", model_pages.ModelListView.as_view(), name="models"),
     path("models/<path:name>/", model_pages.ModelDetailView.as_view(), name="model"),
+    path("runs/<int:pk>/baseline/", model_pages.RunBaselineView.as_view(), name="run-baseline"),
+    path(
+        "runs/<int:pk>/mark-baseline/",
+        model_pages.MarkBaselineView.as_view(),
+        name="run-mark-baseline",
+    ),
     path(
         "reports/cases/<int:pk>/history/",
         views.CaseHistoryView.as_view(),

@@ -8,7 +8,7 @@ from mleval_site.admin_utils import (
     changelist_link,
     pretty_json,
 )
-from runs.models import Connection, ModelRun, Response
+from runs.models import Connection, ModelRun, ModelVersion, Response
 
 
 @admin.register(ModelRun)
@@ -78,3 +78,15 @@ class ConnectionAdmin(AuditedAdmin):
     list_filter = ("kind",)
     search_fields = ("name", "base_url", "model")
     raw_id_fields = ("created_by",)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(AuditedAdmin):
+    """Lineage rows; the form's clean() refuses a cycle (runs.lineage), the database too."""
+
+    audit_name = "modelversion"
+    list_display = ("model_name", "model_version", "parent_kind", "parent", "created_at")
+    list_filter = ("parent_kind",)
+    list_select_related = ("parent",)
+    search_fields = ("model_name", "model_version")
+    raw_id_fields = ("parent", "created_by")

@@ -12,6 +12,7 @@ from django.utils.functional import cached_property
 from mleval_site import jsonsafe
 from mleval_site.db import CascadingDeleteQuerySet, UpdateNeverInserts
 from runs import reach
+from runs.costs import PRICE_KEY, price_error
 from runs.endpoint_config import CONNECTION_PREFIX, cases_per_call, endpoint_errors, endpoint_url
 
 
@@ -213,6 +214,10 @@ class ModelRun(UpdateNeverInserts, models.Model):
             errors["config"] = f"The config {reason}."
         elif self.model_endpoint and "model_endpoint" not in errors:
             errors.update(endpoint_errors(self.model_endpoint, self.config, self.model_name))
+        if isinstance(self.config, dict) and (reason := price_error(self.config.get(PRICE_KEY))):
+            errors.setdefault("config", [])
+            if isinstance(errors["config"], list):
+                errors["config"].append(reason)
         if errors:
             raise ValidationError(errors)
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from cases.models import TestCase
 from evaluations import summaries
-from evaluations.model_pages import model_list, model_trend
+from evaluations.model_figures import model_list, model_trend
 from evaluations.pipeline import evaluate_run
 from runs.ingestion import ingest_responses
 from runs.selection import register_run

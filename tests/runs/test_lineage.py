@@ -6,6 +6,7 @@ import psycopg
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 
 from runs.lineage import LineageKind, ModelVersion, lineage_tree
 
@@ -117,3 +118,14 @@ def test_family_and_tree(chain, django_assert_max_num_queries):
     (bert1,) = tree[0]["children"]
     assert [str(child["node"]) for child in bert1["children"]] == ["bert 1-q4", "bert 2"]
     assert [str(c["node"]) for c in bert1["children"][1]["children"]] == ["tiny 0.1"]
+
+
+def test_the_admin_form_refuses_a_cycle(chain, login, admin_user):
+    base, _, two = chain
+    url = reverse("admin:runs_modelversion_change", args=[base.pk])
+    form = {"model_name": "llama", "model_version": "3", "parent": two.pk,
+            "parent_kind": FT, "note": ""}  # fmt: skip
+    page = login(admin_user).post(url, form)
+    assert page.status_code == 200 and "lineage has no cycle" in page.content.decode()
+    base.refresh_from_db()
+    assert base.parent_id is None
