@@ -5,7 +5,7 @@ from django.utils.html import format_html, format_html_join
 
 from cases import curation
 from cases.mapping import ColumnMapping, MappingError
-from cases.models import ImportMapping, TestCase
+from cases.models import CaseFlag, ImportMapping, TestCase
 from cases.previews import summary
 from mleval_site.admin_utils import (
     AuditedAdmin,
@@ -144,3 +144,12 @@ class ImportMappingAdmin(AuditedAdmin):
     list_display = ("name", "saved_by", "updated_at")
     search_fields = ("name",)
     readonly_fields = ("saved_by", "updated_at")
+
+
+@admin.register(CaseFlag)
+class CaseFlagAdmin(admin.ModelAdmin):
+    list_display = ("id", "case", "comment", "source", "flagged_by", "created_at", "resolved_at")
+    list_filter = ("source",)
+    list_select_related = ("case", "flagged_by")
+    raw_id_fields = ("case", "flagged_by", "resolved_by")
+    search_fields = ("=case__id", "comment")

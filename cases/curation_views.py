@@ -12,6 +12,7 @@ from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views import View
 from django.views.generic import DetailView, TemplateView
@@ -19,7 +20,7 @@ from django.views.generic import DetailView, TemplateView
 from accounts.audit import record
 from cases import curation
 from cases.forms import BulkActionForm
-from cases.models import Origin, TestCase
+from cases.models import CaseFlag, Origin, TestCase
 from cases.selection import SelectionError, select_cases
 from mleval_site.db import cascade_counts
 from mleval_site.generic import KeysetPageMixin, safe_next
@@ -116,16 +117,35 @@ class BulkActionView(PermissionRequiredMixin, View):
 
 
 class ReviewQueueView(PermissionRequiredMixin, KeysetPageMixin, TemplateView):
-    """Ai-generated cases no person has approved yet, oldest first."""
+    """Cases people flagged for curation, then ai-generated cases nobody approved, oldest first."""
 
     permission_required = "cases.view_testcase"
     template_name = "cases/review_queue.html"
+    shown_flags = 100
 
     def get_context_data(self, **kwargs):
         queryset = TestCase.objects.awaiting_review().select_related("created_by")
+        flags = CaseFlag.objects.open().select_related("case", "flagged_by")
         return super().get_context_data(
+            flags=flags[: self.shown_flags],
             page=self.page_of(queryset.defer("search_vector")),
             review_filters=urlencode(REVIEW_SELECTION),
             can_change=self.request.user.has_perm("cases.change_testcase"),
             **kwargs,
         )
+
+
+class ResolveFlagView(PermissionRequiredMixin, View):
+    """A curator marks a flag dealt with (the case was fixed, or needs nothing)."""
+
+    permission_required = "cases.change_testcase"
+
+    def post(self, request, pk: int):
+        flag = get_object_or_404(CaseFlag, pk=pk)
+        if flag.resolved_at is None:
+            CaseFlag.objects.filter(pk=pk, resolved_at=None).update(
+                resolved_at=timezone.now(), resolved_by=request.user
+            )
+            record(request.user, "case.flag_resolve", flag.case, flag=flag.pk)
+            messages.success(request, f"Flag on case {flag.case_id} resolved.")
+        return redirect(safe_next(request, reverse("cases:review")))

@@ -268,3 +268,49 @@ class ImportMapping(models.Model):
             name=name.strip(), defaults={"mapping": mapping, "saved_by": user}
         )
         return saved
+
+
+class CaseFlagQuerySet(models.QuerySet):
+    def open(self) -> "CaseFlagQuerySet":
+        """Flags no curator has resolved yet, oldest first (the review queue lists them)."""
+        return self.filter(resolved_at__isnull=True).order_by("created_at", "id")
+
+
+class CaseFlag(models.Model):
+    """A person's note that a case needs a curator's look (a wrong ground truth, an unclear
+    input): it waits in the review queue until a curator resolves it. Grading's
+    disagreements page writes them; any app may."""
+
+    case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="flags")
+    comment = models.TextField()
+    source = models.CharField(max_length=50, blank=True, default="", help_text="e.g. grading")
+    flagged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = CaseFlagQuerySet.as_manager()
+
+    class Meta:
+        db_table = "case_flags"
+        ordering = ["created_at", "id"]
+        indexes = [
+            # The review queue's open flags: WHERE resolved_at IS NULL ORDER BY created_at.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(resolved_at__isnull=True),
+                name="cases_flag_open",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(comment=""), name="%(app_label)s_%(class)s_comment_required"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"flag on case {self.case_id}: {self.comment[:40]}"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/delete/", curation_views.CaseDeleteView.as_view(), name="delete"),
     path("bulk/", curation_views.BulkActionView.as_view(), name="bulk"),
     path("review/", curation_views.ReviewQueueView.as_view(), name="review"),
+    path("flags/<int:pk>/resolve/", curation_views.ResolveFlagView.as_view(), name="flag_resolve"),
     path("tags/", views.TagOptionsView.as_view(), name="tag_options"),
     path("check-json/", views.CheckJsonView.as_view(), name="check_json"),
     path("import/", views.ImportView.as_view(), name="import"),

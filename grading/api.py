@@ -14,7 +14,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response as ApiResponse
 
-from grading import queue
+from grading import figures, queue
 from grading.assigning import SLICES, SampleError, create_task
 from grading.models import Assignment, GradingTask, Scale
 from grading.verdicts import COMMENT_LIMIT, AlreadyGraded, record_grade
@@ -153,6 +153,7 @@ class TaskDetailView(GenericAPIView):
         return ApiResponse(
             {
                 **task_json(task),
+                "agreement": figures.task_figures(task),
                 "graders": [
                     {
                         "grader": row["grader"],
@@ -328,3 +329,40 @@ class GradeView(GradePermissionMixin, GenericAPIView):
     )
     def patch(self, request, assignment_id: int):
         return self.grade(request, assignment_id, amend=True)
+
+
+class EvaluatorAgreementView(GenericAPIView):
+    """One automatic evaluator against people, over every graded run and run by run."""
+
+    permission_model = GradingTask
+    pagination_class = None
+    filter_backends: list = []
+
+    @extend_schema(
+        operation_id="grading_evaluator_retrieve",
+        summary="An evaluator's agreement with people",
+        description="`pooled`: its kappa, accuracy and confusion against the graders' majority "
+        "over every graded run (null when none), each with a 95% bootstrap interval and `n`; "
+        "`runs`: the same per run id; `trust`: trusted, untrusted or unmeasured and why.",
+        responses={
+            200: inline_serializer(
+                "EvaluatorAgreement",
+                {
+                    "evaluator": serializers.CharField(),
+                    "pooled": serializers.DictField(allow_null=True),
+                    "runs": serializers.DictField(child=serializers.DictField()),
+                    "trust": serializers.DictField(),
+                },
+            )
+        },
+    )
+    def get(self, request, evaluator: str):
+        found = figures.evaluator_page_figures(evaluator[:100])
+        return ApiResponse(
+            {
+                "evaluator": evaluator,
+                "pooled": found["pooled"],
+                "runs": {str(run_id): value for run_id, value in found["runs"].items()},
+                "trust": figures.judge_trust(found["pooled"]),
+            }
+        )

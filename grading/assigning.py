@@ -207,3 +207,45 @@ def create_task(
             for grader in chosen
         )
     return task
+
+
+def raise_overlap(task: GradingTask, graders: Sequence, overlap: int) -> int:
+    """Give every item of `task` graders up to `overlap`, from `graders` (never one already on
+    the item; the least loaded first). Returns the assignments added; refuses (SampleError)
+    when an item cannot reach the overlap with the graders given."""
+    graders = sorted(set(graders), key=lambda user: user.pk)
+    allowed = set(
+        graders_queryset().filter(pk__in=[g.pk for g in graders]).values_list("pk", flat=True)
+    )
+    if refused := [g.get_username() for g in graders if g.pk not in allowed]:
+        raise SampleError({"graders": [f"Not allowed to grade: {', '.join(refused)}."]})
+    if overlap < task.overlap:
+        raise SampleError({"overlap": [f"The task already has {task.overlap} graders per item."]})
+    with transaction.atomic():
+        GradingTask.objects.select_for_update().filter(pk=task.pk).first()
+        on_item: dict[int, set[int]] = {}
+        load: dict[int, int] = {g.pk: 0 for g in graders}
+        for item_id, grader_id in Assignment.objects.filter(item__task=task).values_list(
+            "item_id", "grader_id"
+        ):
+            on_item.setdefault(item_id, set()).add(grader_id)
+            if grader_id in load:
+                load[grader_id] += 1
+        added = []
+        for item_id in task.items.order_by("position").values_list("id", flat=True):
+            have = on_item.get(item_id, set())
+            need = overlap - len(have)
+            free = sorted(
+                (g for g in graders if g.pk not in have), key=lambda g: (load[g.pk], g.pk)
+            )
+            if need > len(free):
+                raise SampleError(
+                    {"overlap": [f"{overlap} graders per item needs more graders than chosen."]}
+                )
+            for grader in free[: max(need, 0)]:
+                load[grader.pk] += 1
+                added.append(Assignment(item_id=item_id, grader=grader))
+        Assignment.objects.bulk_create(added)
+        GradingTask.objects.filter(pk=task.pk).update(overlap=overlap)
+    task.overlap = overlap
+    return len(added)

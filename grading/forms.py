@@ -80,3 +80,16 @@ class GradeForm(forms.Form):
                 for field, messages in error.message_dict.items():
                     self.add_error(field, messages)
         return cleaned
+
+
+class OverlapForm(forms.Form):
+    """More graders on a task: each item gets graders up to the new overlap."""
+
+    graders = forms.ModelMultipleChoiceField(
+        queryset=graders_queryset(), widget=forms.CheckboxSelectMultiple
+    )
+    overlap = forms.IntegerField(min_value=1, max_value=20)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["graders"].queryset = graders_queryset()

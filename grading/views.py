@@ -14,13 +14,15 @@ from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 
 from accounts.audit import record
+from cases.models import CaseFlag, TestCase
 from cases.previews import input_preview
 from evaluations.models import Evaluation
 from grading import figures, queue
-from grading.assigning import SampleError, create_task
-from grading.forms import GradeForm, TaskForm
+from grading.assigning import SampleError, create_task, raise_overlap
+from grading.forms import GradeForm, OverlapForm, TaskForm
 from grading.models import Assignment, GradingItem, GradingTask
-from grading.verdicts import record_grade
+from grading.verdicts import COMMENT_LIMIT, record_grade
+from mleval_site.generic import safe_next
 from runs.models import ModelRun
 
 
@@ -111,6 +113,9 @@ class TaskDetailView(PermissionRequiredMixin, DetailView):
             progress=queue.Progress(task.graded_count, task.assignment_count),
             graders=queue.grader_progress(task),
             mine=Assignment.objects.filter(item__task=task, grader=self.request.user).exists(),
+            overlap_form=OverlapForm(initial={"overlap": task.overlap + 1})
+            if self.request.user.has_perm("grading.change_gradingtask")
+            else None,
             **kwargs,
         )
 
@@ -266,3 +271,47 @@ class DisagreementsView(PermissionRequiredMixin, TemplateView):
         return super().get_context_data(
             evaluator=evaluator, task=task, rows=rows, limit=self.limit, **kwargs
         )
+
+
+class FlagCaseView(PermissionRequiredMixin, View):
+    """POST from the disagreements list: the case goes to the review queue with the comment."""
+
+    permission_required = "grading.grade"
+
+    def post(self, request):
+        case_id = request.POST.get("case", "")
+        comment = request.POST.get("comment", "").strip()[:COMMENT_LIMIT]
+        back = safe_next(request, reverse("grading:disagreements"))
+        case = TestCase.objects.filter(pk=case_id).first() if case_id.isdigit() else None
+        if case is None or not comment:
+            messages.error(request, "Say what is wrong with the case: the comment is required.")
+            return redirect(back)
+        CaseFlag.objects.create(
+            case=case, comment=comment, source="grading", flagged_by=request.user
+        )
+        record(request.user, "case.flag", case, source="grading")
+        messages.success(request, f"Case {case.pk} flagged: it waits in the review queue.")
+        return redirect(back)
+
+
+class RaiseOverlapView(PermissionRequiredMixin, View):
+    """The task page's "More graders" form: graders added until each item has `overlap`."""
+
+    permission_required = "grading.change_gradingtask"
+
+    def post(self, request, pk: int):
+        task = get_object_or_404(GradingTask, pk=pk)
+        form = OverlapForm(request.POST)
+        if form.is_valid():
+            try:
+                added = raise_overlap(
+                    task, list(form.cleaned_data["graders"]), form.cleaned_data["overlap"]
+                )
+            except SampleError as error:
+                messages.error(request, " ".join(m for ms in error.errors.values() for m in ms))
+            else:
+                record(request.user, "grading_task.update", task, overlap=task.overlap, added=added)
+                messages.success(request, f"{added} assignment(s) added.")
+        else:
+            messages.error(request, "Choose graders and an overlap from 1 to 20.")
+        return redirect("grading:task", pk=pk)

@@ -45,6 +45,11 @@ v1 = [
         name="grading-assignments",
     ),
     path(
+        "grading/evaluators/<str:evaluator>/",
+        grading_api.EvaluatorAgreementView.as_view(),
+        name="grading-evaluator",
+    ),
+    path(
         "grading/assignments/<int:assignment_id>/grade/",
         grading_api.GradeView.as_view(),
         name="grading-grade",

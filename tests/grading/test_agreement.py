@@ -163,3 +163,27 @@ def test_the_comparison_says_a_significant_change_rests_on_an_untrusted_judge(
     text = page.content.decode()
     assert "significant regression" in text
     assert "rests on an untrusted judge" in text and "trust-untrusted" in text
+
+
+def test_a_grader_flags_a_disagreement_for_curation(task, graded_run, graders, curator, login):
+    from cases.models import CaseFlag
+
+    grade_all(task, lambda position, name: True)  # people pass all: the judge's fails disagree
+    alice = graders[0]
+    client = login(alice)
+    listing = client.get("/grading/disagreements/?evaluator=llm_judge").content.decode()
+    assert "Flag case" in listing
+    case = graded_run.responses[1].test_case  # the judge failed it, people passed it
+    back = "/grading/disagreements/?evaluator=llm_judge"
+    answer = client.post("/grading/flag/", {"case": case.pk, "comment": "", "next": back})
+    assert answer.status_code == 302 and not CaseFlag.objects.exists()  # a comment is required
+    client.post("/grading/flag/", {"case": case.pk, "comment": "rubric unclear", "next": back})
+    flag = CaseFlag.objects.get()
+    assert flag.case == case and flag.flagged_by == alice and flag.source == "grading"
+    queue = login(curator).get("/cases/review/").content.decode()
+    assert "Flagged for curation" in queue and "rubric unclear" in queue
+    assert login(alice).post(f"/cases/flags/{flag.pk}/resolve/").status_code == 403
+    login(curator).post(f"/cases/flags/{flag.pk}/resolve/")
+    flag.refresh_from_db()
+    assert flag.resolved_by == curator
+    assert "rubric unclear" not in login(curator).get("/cases/review/").content.decode()

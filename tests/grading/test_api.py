@@ -129,3 +129,23 @@ def test_every_role_reads_tasks(persona, request, task, django_assert_max_num_qu
 
 def test_outsiders_read_nothing(task, outsider):
     assert api(outsider).get("/api/v1/grading/tasks/").status_code == 403
+
+
+def test_agreement_in_the_api(task, graders, viewer):
+    from grading.verdicts import record_grade
+
+    rows = Assignment.objects.filter(item__task=task).select_related("item__response")
+    for assignment in rows:  # people say the opposite of the judge every time
+        judge = assignment.item.response.evaluations.get(evaluator_type="llm_judge")
+        record_grade(assignment, passed=not judge.passed)
+    detail = api(viewer).get(f"/api/v1/grading/tasks/{task.pk}/").json()
+    graders_figures = detail["agreement"]["graders"]
+    assert graders_figures["alpha"] == 1.0 and graders_figures["n"] == 12
+    assert len(graders_figures["pairs"]) == 3
+    judge = detail["agreement"]["evaluators"]["llm_judge"]
+    assert judge["n"] == 12 and judge["kappa"] == -1.0 and judge["accuracy"] == 0.0
+    body = api(viewer).get("/api/v1/grading/evaluators/llm_judge/").json()
+    assert body["pooled"]["n"] == 12 and body["trust"]["status"] == "unmeasured"  # n < 30
+    assert list(body["runs"]) == [str(task.run_id)]
+    none = api(viewer).get("/api/v1/grading/evaluators/nothing/").json()
+    assert none["pooled"] is None and none["runs"] == {}

@@ -41,10 +41,16 @@ def test_stratified_sample_keeps_every_stratum_and_is_reproducible(graded_run):
         graded_run.run, n=4, evaluator="llm_judge", slice_by="category", seed=7
     )
     assert again == rows
-    other, _ = sample_responses(
-        graded_run.run, n=4, evaluator="llm_judge", slice_by="category", seed=8
-    )
-    assert {r for r, _ in other} != {r for r, _ in rows} or len(graded_run.responses) <= 4
+    others = {
+        frozenset(
+            r
+            for r, _ in sample_responses(
+                graded_run.run, n=4, evaluator="llm_judge", slice_by="category", seed=seed
+            )[0]
+        )
+        for seed in range(8, 14)
+    }
+    assert len(others) > 1  # other seeds draw other samples (one per stratum of three each)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +87,28 @@ def test_a_sample_records_its_strata(graded_run, graders):
     assert task.items.count() == 5
     assert task.sample["strata"]["llm_judge pass"]["available"] == 6
     assert sum(s["taken"] for s in task.sample["strata"].values()) == 5
+
+
+def test_raising_the_overlap_adds_graders_never_twice(task, graders, make_user, engineer, login):
+    from accounts.roles import GRADER
+
+    dave = make_user(GRADER, "dave")
+    answer = login(engineer).post(
+        f"/grading/tasks/{task.pk}/graders/",
+        {"graders": [g.pk for g in [*graders, dave]], "overlap": 3},
+    )
+    assert answer.status_code == 302
+    task.refresh_from_db()
+    assert task.overlap == 3
+    for item in task.items.prefetch_related("assignments"):
+        chosen = [a.grader_id for a in item.assignments.all()]
+        assert len(chosen) == 3 and len(set(chosen)) == 3
+    assert Assignment.objects.filter(grader=dave).count() > 0
+
+
+def test_raising_the_overlap_beyond_the_graders_is_refused(task, graders):
+    from grading.assigning import raise_overlap
+
+    with pytest.raises(SampleError):
+        raise_overlap(task, graders, 4)
+    assert Assignment.objects.filter(item__task=task).count() == 24

@@ -66,6 +66,8 @@ def _value(pattern: str, name: str, ids: dict) -> str:
         return str(ids["assignment"])
     if name == "position":  # grading/tasks/<pk>/grade/<position>/
         return "1"
+    if name == "evaluator":  # api/v1/grading/evaluators/<evaluator>/
+        return "label_match"
     if name == "job_id":  # runs/<pk>/responses/import/<job_id>/errors.csv
         return str(ids["response_import"])
     if name == "app_label":
