@@ -30,6 +30,7 @@ __all__ = [
     "holm_adjust",
     "mcnemar_exact_p",
     "minimum_detectable_effect",
+    "normal_mean_interval",
     "paired_bootstrap_ci",
     "pooled_detection",
     "pooled_forecast",
@@ -298,6 +299,30 @@ class MeanDeltaInterval(NamedTuple):
     method: str
 
 
+def normal_mean_interval(
+    n: int,
+    mean: float,
+    sd: float,
+    lowest: float,
+    highest: float,
+    confidence: float = 0.95,
+) -> MeanDeltaInterval:
+    """:func:`paired_bootstrap_ci`'s normal-theory interval from the deltas' moments alone:
+    ``mean ± z * sd / sqrt(n)`` (``sd`` the sample standard deviation), clamped to
+    [``lowest``, ``highest``]. The comparison aggregates the moments in SQL past
+    :data:`BOOTSTRAP_MAX_PAIRS` pairs instead of fetching every delta."""
+    z = _z(confidence)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if lowest == highest:
+        return MeanDeltaInterval(float(lowest), float(highest), NORMAL)
+    half = z * max(0.0, float(sd)) / math.sqrt(n)
+    low, high = float(mean) - half, float(mean) + half
+    return MeanDeltaInterval(
+        min(max(low, lowest), highest), min(max(high, lowest), highest), NORMAL
+    )
+
+
 def paired_bootstrap_ci(
     deltas: Sequence[float] | np.ndarray,
     resamples: int = BOOTSTRAP_RESAMPLES,
@@ -325,7 +350,7 @@ def paired_bootstrap_ci(
     """
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, got {resamples}")
-    z = _z(confidence)  # also validates confidence
+    _z(confidence)  # validates confidence
     x = np.asarray(deltas, dtype=np.float64).ravel()
     limit = BOOTSTRAP_MAX_PAIRS if max_pairs is None else max_pairs
     method = PERCENTILE if x.size <= limit else NORMAL
@@ -337,24 +362,23 @@ def paired_bootstrap_ci(
     if lowest == highest:  # every resample mean is that value (and scipy wants n >= 2)
         return MeanDeltaInterval(lowest, highest, method)
     if method == NORMAL:
-        mean = float(x.mean())
-        half = z * float(x.std(ddof=1)) / math.sqrt(x.size)
-        low, high = mean - half, mean + half
-    else:
-        from scipy.stats import bootstrap  # imported on first use, like binomtest
-
-        x = np.sort(x)
-        result = bootstrap(
-            (x,),
-            np.mean,
-            n_resamples=resamples,
-            batch=max(1, _BLOCK_ELEMENTS // x.size),  # memory bound; same result
-            vectorized=True,
-            confidence_level=confidence,
-            method="percentile",
-            rng=np.random.default_rng(seed),
+        return normal_mean_interval(
+            x.size, float(x.mean()), float(x.std(ddof=1)), lowest, highest, confidence
         )
-        low, high = result.confidence_interval
+    from scipy.stats import bootstrap  # imported on first use, like binomtest
+
+    x = np.sort(x)
+    result = bootstrap(
+        (x,),
+        np.mean,
+        n_resamples=resamples,
+        batch=max(1, _BLOCK_ELEMENTS // x.size),  # memory bound; same result
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
     return MeanDeltaInterval(
         min(max(float(low), lowest), highest), min(max(float(high), lowest), highest), method
     )

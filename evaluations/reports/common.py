@@ -35,11 +35,25 @@ SLICE_DIMENSIONS = ("category", "difficulty", "model_type", "tag")
 TAGS_LATERAL = "LEFT JOIN LATERAL unnest(tc.tags) WITH ORDINALITY AS t(tag, position) ON true"
 
 
-def fetch(sql: str, params: dict[str, Any]) -> list[tuple]:
+def fetch(
+    sql: str, params: dict[str, Any], *, settings: dict[str, str] | None = None
+) -> list[tuple]:
     """Rows of one statement, on the read replica inside ``reading_from_replica`` (the public
-    report functions), else on the default database."""
+    report functions), else on the default database.
+
+    ``settings``: PostgreSQL settings for this statement only, e.g. more ``work_mem`` for one
+    that groups millions of rows. They go as ``SET LOCAL`` in the same query string: PostgreSQL
+    runs a string of several statements as one transaction (or inside the caller's), so they
+    end with it; one round trip, and no setting outlives the request's transaction.
+    """
+    prefix = "".join(
+        f"SET LOCAL {_setting_name(name)} = '{_setting_value(value)}'; "
+        for name, value in (settings or {}).items()
+    )
     with connections[read_alias()].cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(prefix + sql, params)
+        for _ in settings or ():
+            cursor.nextset()  # past each SET's empty result
         return cursor.fetchall()
 
 
@@ -89,6 +103,18 @@ def fetch_arrays(sql: str, params: dict[str, Any]) -> tuple:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return tuple(np.empty(0) if value is None else value for value in row)
+
+
+def _setting_name(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a setting name: {name!r}")
+    return name
+
+
+def _setting_value(value: str) -> str:
+    if not value.replace("_", "").replace(".", "").isalnum():
+        raise ValueError(f"not a plain setting value: {value!r}")
+    return value
 
 
 def rate(numerator: float, denominator: float) -> float:

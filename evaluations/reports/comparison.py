@@ -8,6 +8,7 @@ the bootstrap interval and the minimum detectable effect.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -18,7 +19,6 @@ from evaluations.reports.auc_comparison import auc_comparison
 from evaluations.reports.common import (
     DOMAIN_EVALUATORS,
     SLICE_DIMENSIONS,
-    TAGS_LATERAL,
     fetch,
     rate,
     run_summary,
@@ -68,39 +68,58 @@ WITH a AS (
 
 
 def _pair_counts_sql(condition: str) -> str:
-    """The eight aggregates _paired_counts takes, over the rows where ``condition`` holds."""
+    """The eight aggregates _paired_counts takes, over the groups where ``condition`` holds."""
+    paired = f"{condition} AND g.change IN (0, 1, 4, 5)"
     return ",\n".join(
         [
             *(
-                f"count(*) FILTER (WHERE {condition} AND p.change = {i})"
+                f"coalesce(sum(g.n) FILTER (WHERE {condition} AND g.change = {i}), 0)::bigint"
                 for i in (5, 4, 0, 1, 2, 3)
             ),
-            f"avg(p.a_score) FILTER (WHERE {condition} AND p.change IN (0, 1, 4, 5))",
-            f"avg(p.b_score) FILTER (WHERE {condition} AND p.change IN (0, 1, 4, 5))",
+            *(
+                f"sum(g.sum_{side}) FILTER (WHERE {paired})"
+                f" / nullif(sum(g.n) FILTER (WHERE {paired}), 0)"
+                for side in ("a", "b")
+            ),
         ]
     )
 
 
-# In one pass over the pairs joined to their cases: counts per evaluator and per slice
-# (category, difficulty, model type, tag). Tags are unnested as in the report: the tag set
-# counts every row, the others each pair's first row only.
+# One pass over the pairs joined to their cases. First counted per outcome and per combination
+# of the case's slice values (a few thousand groups for a million pairs; as many as the pairs at
+# worst), with the score sums the means need and the moments of the paired deltas (B - A) the
+# normal-theory interval needs; then rolled up per evaluator and per slice (category,
+# difficulty, model type, tag). Tags are unnested as in the report: the tag set counts every
+# row, the others each group's first row only. The deltas themselves are fetched only for the
+# evaluators with few enough pairs to bootstrap (_DELTAS_SQL): a second pass, for small runs.
 _COMPARISON_SQL = (
     _PAIRS_CTE
     + f"""
-SELECT p.evaluator,
-       GROUPING(tc.category, tc.difficulty, tc.model_type, t.tag),
-       tc.category, tc.difficulty, tc.model_type, t.tag,
+, groups AS (
+    SELECT p.evaluator, p.change, tc.category, tc.difficulty, tc.model_type, tc.tags,
+           count(*) AS n, sum(p.a_score) AS sum_a, sum(p.b_score) AS sum_b,
+           sum(p.delta) AS sum_delta, sum(p.delta * p.delta) AS sum_delta_sq,
+           min(p.delta) AS low, max(p.delta) AS high
+    FROM pairs p
+    JOIN test_cases tc ON tc.id = p.test_case_id
+    GROUP BY 1, 2, 3, 4, 5, 6
+)
+SELECT g.evaluator,
+       GROUPING(g.category, g.difficulty, g.model_type, t.tag),
+       g.category, g.difficulty, g.model_type, t.tag,
        {_pair_counts_sql("coalesce(t.position, 1) = 1")},
-       {_pair_counts_sql("true")}
-FROM pairs p
-JOIN test_cases tc ON tc.id = p.test_case_id
-{TAGS_LATERAL}
+       {_pair_counts_sql("true")},
+       sum(g.sum_delta) FILTER (WHERE coalesce(t.position, 1) = 1),
+       sum(g.sum_delta_sq) FILTER (WHERE coalesce(t.position, 1) = 1),
+       min(g.low), max(g.high)
+FROM groups g
+LEFT JOIN LATERAL unnest(g.tags) WITH ORDINALITY AS t(tag, position) ON true
 GROUP BY GROUPING SETS (
-    (p.evaluator),
-    (p.evaluator, tc.category),
-    (p.evaluator, tc.difficulty),
-    (p.evaluator, tc.model_type),
-    (p.evaluator, t.tag)
+    (g.evaluator),
+    (g.evaluator, g.category),
+    (g.evaluator, g.difficulty),
+    (g.evaluator, g.model_type),
+    (g.evaluator, t.tag)
 )
 """
 )
@@ -108,15 +127,19 @@ GROUP BY GROUPING SETS (
 _CMP_EVALUATOR = 0b1111
 _CMP_DIMENSION = {"category": 0b0111, "difficulty": 0b1011, "model_type": 0b1101}
 _CMP_TAG = 0b1110
+#: The comparison statement's memory per sort or hash (PostgreSQL's default is 4 MB): the
+#: first grouping then runs as one in-memory hash table and the joins spill less. Set for that
+#: statement only (SET LOCAL), no JIT: compiling it costs more than it saves.
+COMPARISON_SETTINGS = {"work_mem": "64MB", "jit": "off"}
 
-# The paired score deltas (B - A) per evaluator, as one flat array each, for the bootstrap.
-# A narrow query of its own: grouping the wide rows above by delta would sort them all.
+# The paired score deltas (B - A) of some evaluators, as one flat array each, for the
+# bootstrap.
 _DELTAS_SQL = (
     _PAIRS_CTE
     + """
 SELECT p.evaluator, array_agg(p.delta)
 FROM pairs p
-WHERE p.delta IS NOT NULL
+WHERE p.delta IS NOT NULL AND p.evaluator = ANY(%(evaluators)s)
 GROUP BY p.evaluator
 """
 )
@@ -200,12 +223,14 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
     """
     params = {"a": run_a.pk, "b": run_b.pk, **_version_params(run_a, run_b)}
     evaluators: dict[str, dict] = {}
+    moments: dict[str, tuple] = {}
     slices: list[dict] = []
-    for row in fetch(_COMPARISON_SQL, params):
+    for row in fetch(_COMPARISON_SQL, params, settings=COMPARISON_SETTINGS):
         evaluator, grouping, category, difficulty, model_type, tag = row[:6]
-        counts, tag_counts = row[6:14], row[14:]
+        counts, tag_counts = row[6:14], row[14:22]
         if grouping == _CMP_EVALUATOR:
             evaluators[evaluator] = _paired_counts(*counts)
+            moments[evaluator] = row[22:]
         elif grouping == _CMP_TAG:
             if tag is not None:
                 head = {"dimension": "tag", "value": tag, "evaluator": evaluator}
@@ -223,7 +248,7 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
                         }
                     )
 
-    deltas = dict(fetch(_DELTAS_SQL, params)) if evaluators else {}
+    intervals = _mean_delta_intervals(params, evaluators, moments)
     for evaluator, figures in evaluators.items():
         if not figures["paired"]:
             figures.update(
@@ -234,8 +259,7 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
                 pass_rate_b_ci95=None,
             )
             continue
-        sample = np.asarray(deltas.get(evaluator) or [], dtype=np.float64)
-        interval = stats.paired_bootstrap_ci(sample)
+        interval = intervals[evaluator]
         figures["bootstrap_ci95"] = [interval.low, interval.high]
         figures["bootstrap_method"] = interval.method  # "percentile" or "normal" (large n)
         paired = figures["paired"]
@@ -284,6 +308,35 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
             else None
         ),
     }
+
+
+def _mean_delta_intervals(
+    params: dict, evaluators: dict[str, dict], moments: dict[str, tuple]
+) -> dict[str, stats.MeanDeltaInterval]:
+    """Per evaluator with paired cases, the interval of the mean delta: bootstrapped from the
+    deltas up to ``stats.BOOTSTRAP_MAX_PAIRS`` pairs (fetched for those evaluators only), else
+    the normal-theory interval from the moments the comparison statement summed."""
+    intervals = {}
+    small = []
+    for evaluator, figures in evaluators.items():
+        n = figures["paired"]
+        if not n:
+            continue
+        if n <= stats.BOOTSTRAP_MAX_PAIRS:
+            small.append(evaluator)
+            continue
+        total, total_sq, lowest, highest = (float(value) for value in moments[evaluator])
+        mean = total / n
+        variance = max(0.0, (total_sq - total * mean) / (n - 1))
+        intervals[evaluator] = stats.normal_mean_interval(
+            n, mean, math.sqrt(variance), lowest, highest
+        )
+    if small:
+        deltas = dict(fetch(_DELTAS_SQL, {**params, "evaluators": small}))
+        for evaluator in small:
+            sample = np.asarray(deltas.get(evaluator) or [], dtype=np.float64)
+            intervals[evaluator] = stats.paired_bootstrap_ci(sample)
+    return intervals
 
 
 def _version_params(run_a: ModelRun, run_b: ModelRun) -> dict:

@@ -104,6 +104,37 @@ def test_bootstrap_interval_is_seeded_and_says_its_method(runs):
     assert labels["bootstrap_method"] == "percentile"
 
 
+def test_past_the_bootstrap_limit_the_interval_comes_from_summed_moments(
+    runs, monkeypatch, django_assert_max_num_queries
+):
+    """Past stats.BOOTSTRAP_MAX_PAIRS the deltas are not fetched: the normal-theory interval
+    from the moments the comparison statement sums equals numpy's over every delta."""
+    run_a, run_b, _ = runs
+    monkeypatch.setattr(stats, "BOOTSTRAP_MAX_PAIRS", 6)  # token_f1: 6 pairs, label_match: 7
+    with django_assert_max_num_queries(2):  # the figures and the deltas of token_f1 only
+        comparison = compare_runs(run_a, run_b, case_limit=0)
+    f1, labels = comparison["evaluators"]["token_f1"], comparison["evaluators"]["label_match"]
+    assert f1["bootstrap_method"] == "percentile"
+    assert f1["bootstrap_ci95"] == pytest.approx(
+        percentile_bootstrap([b - a for a, b in F1.values()]), rel=1e-12
+    )
+    deltas = np.array([0, 0, -1, -1, -1, 1, 0], dtype=float)
+    half = 1.959963984540054 * deltas.std(ddof=1) / math.sqrt(len(deltas))
+    assert labels["bootstrap_method"] == "normal"
+    assert labels["bootstrap_ci95"] == pytest.approx(
+        [deltas.mean() - half, deltas.mean() + half], rel=1e-12
+    )
+    assert labels["bootstrap_ci95"] == pytest.approx(
+        list(stats.paired_bootstrap_ci(deltas, max_pairs=6)[:2]), rel=1e-12
+    )
+    monkeypatch.setattr(stats, "BOOTSTRAP_MAX_PAIRS", 0)
+    with django_assert_max_num_queries(1):  # no delta fetched at all
+        assert (
+            compare_runs(run_a, run_b, case_limit=0)["evaluators"]["token_f1"]["bootstrap_method"]
+            == "normal"
+        )
+
+
 def test_minimum_detectable_effect(runs):
     """Connor (1987) by hand: 7 pairs, 4 discordant (p_d = 4/7), alpha 0.05, power 0.8.
 
@@ -202,3 +233,16 @@ def test_comparison_of_runs_without_verdicts(build, django_assert_max_num_querie
     assert comparison["evaluators"] == {}
     assert comparison["cases"] == []
     assert comparison["slices"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statement_settings_hold_for_that_statement_only():
+    from evaluations.reports.common import fetch
+    from evaluations.reports.comparison import COMPARISON_SETTINGS
+
+    sql = "SELECT current_setting('work_mem'), current_setting('jit')"
+    default = fetch(sql, {})
+    assert fetch(sql, {}, settings=COMPARISON_SETTINGS) == [("64MB", "off")]
+    assert fetch(sql, {}) == default != [("64MB", "off")]
+    with pytest.raises(ValueError):
+        fetch(sql, {}, settings={"work_mem": "1MB'; DROP TABLE evaluations; --"})
