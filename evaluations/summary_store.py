@@ -12,7 +12,8 @@ version past the one stored, so a summary can be late, never wrong while it says
 
 The write paths' jobs (execution, response import, scoring, case import) call
 :func:`request_refresh` at their end (through ``jobs.signals.runs_changed``): the worker
-recomputes while nobody waits.
+recomputes while nobody waits. A write of a few verdicts outside the jobs (a human grade, an
+edit by hand) calls :func:`verdicts_changed`, the one hook for them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.tasks import task
 
 from evaluations.models import RunSummary
@@ -195,7 +196,10 @@ def refresh_summaries_task(run_ids: list[int]) -> dict:
         # The versions now, not at the batch's start: a run written meanwhile is computed
         # from its newer data (and says so).
         computed.append(compute_summary(run).run_id)
-    return {"computed": computed, "fresh": fresh}
+    # Written to while being computed (grades coming in, say): one more refresh, queued now,
+    # since the throttled requests made meanwhile (views, verdicts_changed) waited for this one.
+    behind = stale_run_ids(computed) if computed else []
+    return {"computed": computed, "fresh": fresh, "queued_again": request_refresh(behind)}
 
 
 _REQUEST_SQL = """
@@ -250,12 +254,34 @@ def on_runs_changed(sender: object, run_ids: list[int] | None, **kwargs: Any) ->
     request_refresh(stale_run_ids() if run_ids is None else run_ids)
 
 
-def stale_run_ids() -> list[int]:
-    """Runs whose stored figures are behind their data (a case import's end refreshes them)."""
+def verdicts_changed(run_ids: Iterable[int]) -> None:
+    """The hook for writes of a few verdicts outside the jobs: a human grade (``grading``
+    writes the graders' verdict as an evaluation ``human``), a verdict fixed by hand.
+
+    Nothing else is needed for correctness: the triggers on ``evaluations`` have already moved
+    the runs' data versions, so no figure is served as current after the write (the report
+    says "updating…" with the last figures). This queues, after the caller's transaction
+    commits, the refresh that makes the worker recompute before the next view asks. Throttled
+    like a view's request: while a refresh is pending, a burst of grades queues nothing more,
+    and that refresh queues one more when it finishes behind the data
+    (:func:`refresh_summaries_task`), so a run being graded is recomputed back to back, never
+    once per grade.
+    """
+    ids = sorted(set(run_ids))
+    if ids:
+        transaction.on_commit(lambda: request_refresh(ids, throttle=True))
+
+
+def stale_run_ids(run_ids: Iterable[int] | None = None) -> list[int]:
+    """Runs whose stored figures are behind their data (a case import's end refreshes them);
+    only among ``run_ids`` when given."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT v.run_id FROM run_data_versions v "
             "JOIN run_summaries s ON s.run_id = v.run_id AND s.figures <> '' "
-            "WHERE s.version IS DISTINCT FROM v.version ORDER BY v.run_id"
+            "WHERE s.version IS DISTINCT FROM v.version "
+            "AND (%(ids)s::bigint[] IS NULL OR v.run_id = ANY(%(ids)s::bigint[])) "
+            "ORDER BY v.run_id",
+            {"ids": None if run_ids is None else list(run_ids)},
         )
         return [row[0] for row in cursor.fetchall()]

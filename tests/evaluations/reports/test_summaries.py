@@ -127,14 +127,61 @@ def test_a_stale_summary_is_served_as_updating_then_refreshed(golden, viewer, lo
     assert DBTaskResult.objects.filter(task_path__endswith="refresh_summaries_task").count() == 1
     assert summary_store.request_refresh([run.pk]) == [run.pk]  # a job's end always queues
 
-    assert refresh(run) == {"computed": [run.pk], "fresh": []}
+    assert refresh(run) == {"computed": [run.pk], "fresh": [], "queued_again": []}
     report, state = served(run)
     assert state == "fresh" and report == normal(build_run_report(run))
     assert report["evaluators"]["label_match"]["pass_rate"] != before
-    assert refresh(run) == {"computed": [], "fresh": [run.pk]}
+    assert refresh(run) == {"computed": [], "fresh": [run.pk], "queued_again": []}
     summary = RunSummary.objects.get(pk=run.pk)
     assert summary.pass_rate == report["evaluators"]["label_match"]["pass_rate"]
     assert summary.latency_p95 == report["latency_ms"]["p95"]
+
+
+def refreshes_queued() -> int:
+    return DBTaskResult.objects.filter(task_path__endswith="refresh_summaries_task").count()
+
+
+def test_a_grade_is_never_served_as_current_and_its_hook_queues_refreshes_back_to_back(
+    golden, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A human grade (an evaluation "human", as grading writes it) moves the run's data version
+    through the triggers; summary_store.verdicts_changed queues the refresh after commit,
+    throttled: a burst of grades queues one, which queues the next if graded meanwhile."""
+    run = scored_run(golden, "1")
+    served(run)
+    response = run.responses.order_by("pk").first()
+
+    def grade(passed: bool) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            Evaluation.objects.update_or_create(
+                response=response,
+                evaluator_type="human",
+                defaults={"score": float(passed), "passed": passed, "metrics": {"grader": "a"}},
+            )
+            summary_store.verdicts_changed([run.pk])
+
+    grade(True)
+    report, state = served(run)
+    assert state == "computing" and "human" not in report["evaluators"]  # the last figures
+    assert refreshes_queued() == 1
+    grade(False)  # while that refresh is pending
+    assert refreshes_queued() == 1 and served(run)[1] != "fresh"
+
+    figures = summary_store.report_figures
+
+    def graded_while_computing(run):
+        computed = figures(run)
+        grade(True)  # after the versions were read, before the summary is stored
+        return computed
+
+    monkeypatch.setattr(summary_store, "report_figures", graded_while_computing)
+    assert refresh(run) == {"computed": [run.pk], "fresh": [], "queued_again": [run.pk]}
+    assert refreshes_queued() == 2 and served(run)[1] == "computing"
+    monkeypatch.undo()
+    assert refresh(run)["queued_again"] == []
+    report, state = served(run)
+    assert state == "fresh" and report == normal(build_run_report(run))
+    assert report["evaluators"]["human"]["passed"] == 1
 
 
 def test_new_cases_make_only_the_drift_stale(golden):
