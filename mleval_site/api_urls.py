@@ -2,7 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from cases.api import TestCaseViewSet
@@ -10,6 +10,7 @@ from evaluations.api import CompareView, EvaluateView, ExecuteView, GateView, Re
 from grading import api as grading_api
 from jobs.api import TaskView
 from mleval_site.api import not_found
+from mleval_site.views import SchemaView
 from runs.api import RunViewSet
 from runs.connection_api import ConnectionViewSet
 from runs.response_api import RunResponsesView
@@ -58,7 +59,7 @@ v1 = [
 
 urlpatterns = [
     path("v1/", include((v1, "api"))),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
     # The docs page is for people in a browser: send them to the login page, not a 401. Its
     # script is served as a file (`?script`), not inline, so a strict CSP can allow it.
     path(

@@ -1,3 +1,5 @@
+import functools
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -6,6 +8,9 @@ from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 from django.views.generic import TemplateView
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.response import Response
 
 from cases.models import AWAITING_REVIEW, GOLDEN, TestCase
 from runs.models import ModelRun
@@ -57,4 +62,24 @@ class DashboardView(PermissionRequiredMixin, TemplateView):
             .order_by("model_type"),
             latest_runs=ModelRun.objects.with_headline().order_by("-created_at", "-id")[:10],
             **kwargs,
+        )
+
+
+@functools.cache
+def public_schema() -> dict:
+    """The OpenAPI document as /api/schema/ serves it (SERVE_PUBLIC: the same for everyone)."""
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+class SchemaView(SpectacularAPIView):
+    """/api/schema/: the public schema depends only on the code, so each process generates it
+    once (0.3 s a request otherwise, 1.2 s the first). `?version=` still generates afresh."""
+
+    def _get_schema_response(self, request):
+        version = self.api_version or request.version or self._get_version_parameter(request)
+        if version is not None:
+            return super()._get_schema_response(request)
+        filename = self._get_filename(request, version)
+        return Response(
+            data=public_schema(), headers={"Content-Disposition": f'inline; filename="{filename}"'}
         )

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Evaluator, EvaluatorConfigError, Param, Verdict
+from .examples import stored_or_live
 from .judge import JudgeReply, judged_verdict
-from .registry import DEFAULT_EVALUATORS, FALLBACK_EVALUATOR, REGISTRY, run_evaluator
+from .registry import DEFAULT_EVALUATORS, FALLBACK_EVALUATOR, REGISTRY
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ def example_verdict(evaluator: Evaluator) -> Verdict:
     except EvaluatorConfigError as exc:
         return Verdict(0.0, False, {"error": str(exc)}, f"Not available here: {exc}.")
     if not evaluator.judged:
-        return run_evaluator(evaluator.name, example.output, example.ground_truth, params)
+        return stored_or_live(evaluator, params)
     replies = [
         JudgeReply(content, input_tokens=120, output_tokens=20, latency_ms=850.0)
         for content in example.judge_replies
