@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import norm, rankdata
 
 __all__ = ["delong_test"]
 
 
 def _components(scores: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AUCs and the structural components of each row of ``scores`` (positives first)."""
+    from scipy.stats import rankdata  # on first use: the URLconf imports this module (1 s)
+
     positives, negatives = scores[:, :m], scores[:, m:]
     n = negatives.shape[1]
     tx = rankdata(positives, axis=1)
@@ -36,6 +37,8 @@ def delong_test(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict
     """AUC of A and of B on the same responses, their difference B - A, its standard error,
     95% interval and two-sided p-value (normal). ``y``: whether each case is positive. None
     when a class is absent (no AUC)."""
+    from scipy.stats import norm
+
     y = np.asarray(y, dtype=bool)
     m, n = int(y.sum()), int((~y).sum())
     if m == 0 or n == 0:

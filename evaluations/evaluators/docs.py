@@ -2,9 +2,10 @@
 
 Every evaluator carries its own documentation (description, what it expects, when a response
 passes, its parameters with help text and limits, a worked example); the registry knows the
-default evaluator per output type. This module turns that into display-ready text, scoring
-each worked example live so the page can never show a verdict the code would not give. The
-view only renders the result.
+default evaluator per output type. This module turns that into display-ready text, with each
+worked example's verdict as the code gives it (stored for the built-ins, examples.py, so the
+page imports no scoring library; the tests check the stored verdicts against live scoring).
+The view only renders the result.
 """
 
 from __future__ import annotations
