@@ -1,8 +1,11 @@
 """Inline SVG charts drawn from numbers the server computed: no JavaScript, no CDN.
 
-Each tag turns report figures into plain geometry (rectangles, points, labels) and renders
-a small template under ``evaluations/charts/``; autoescaping covers every label. The same
-numbers are always in a table next to the chart, so the chart is a reading aid only.
+Each tag turns report figures into plain geometry (rectangles, points, labels). The run
+report's charts (columns, rates, heat-map) write their SVG here in Python, every label escaped:
+a report page draws hundreds of bars, and the template engine's per-variable resolving and
+number localizing cost tens of milliseconds of a page meant to take a few; the others render
+a small template under ``evaluations/charts/``. The same numbers are always in a table next to
+the chart, so the chart is a reading aid only.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
 register = template.Library()
@@ -46,7 +51,15 @@ def _count_label(value: float) -> str:
     return f"{value:,.0f}" if value >= 1 else f"{value:g}"
 
 
-@register.inclusion_tag("evaluations/charts/columns.html")
+def _open_svg(width: Any, height: Any, label: str, css: str = "chart") -> str:
+    title = escape(label)
+    return (
+        f'<svg class="{css}" width="{width}" height="{height}" viewBox="0 0 {width} {height}"'
+        f' role="img" aria-label="{title}"><title>{title}</title>\n'
+    )
+
+
+@register.simple_tag
 def column_chart(
     counts: Sequence[int],
     title: str,
@@ -54,8 +67,37 @@ def column_chart(
     unit: str = "",
     width: int = 320,
     height: int = 130,
-) -> dict:
+) -> SafeString:
     """Vertical bars of counts in equal bins from 0 (score histogram, latency distribution)."""
+    g = column_geometry(counts, title, bin_width, unit, width, height)
+    left, top, base, right = g["left"], g["top"], g["base"], g["right_edge"]
+    bars = "".join(
+        f'<rect class="bar" x="{b["x"]}" y="{b["y"]}" width="{b["w"]}" height="{b["h"]}">'
+        f"<title>{escape(b['title'])}</title></rect>"
+        for b in g["bars"]
+    )
+    return mark_safe(
+        _open_svg(g["width"], g["height"], title)
+        + f'  <line class="axis" x1="{left}" y1="{base}" x2="{right}" y2="{base}"/>\n'
+        f'  <line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{base}"/>\n'
+        f'  <text class="tick" x="{left - 4}" y="{top + 8}" text-anchor="end">{g["peak"]}</text>\n'
+        f'  <text class="tick" x="{left - 4}" y="{base}" text-anchor="end">0</text>\n'
+        f"  {bars}\n"
+        f'  <text class="tick" x="{left}" y="{g["label_y"]}">{g["first"]}</text>\n'
+        f'  <text class="tick" x="{right}" y="{g["label_y"]}" text-anchor="end">'
+        f"{escape(g['last'])}</text>\n</svg>"
+    )
+
+
+def column_geometry(
+    counts: Sequence[int],
+    title: str,
+    bin_width: float = 0.1,
+    unit: str = "",
+    width: int = 320,
+    height: int = 130,
+) -> dict:
+    """:func:`column_chart`'s bars and axes."""
     left, right, top, bottom = 40, 6, 8, 20
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max(counts, default=0) or 1
@@ -88,13 +130,48 @@ def column_chart(
     }
 
 
-@register.inclusion_tag("evaluations/charts/rates.html")
-def rate_chart(rows: Sequence[dict], title: str, width: int = 420, limit: int = 25) -> dict:
+@register.simple_tag
+def rate_chart(rows: Sequence[dict], title: str, width: int = 420, limit: int = 25) -> SafeString:
     """Horizontal bars of rates in [0, 1] with their labels: pass rate by slice.
 
     Each row: ``label``, ``rate`` and optionally ``low``/``high`` (an interval whisker) and
     ``count``; at most ``limit`` rows (the table lists them all).
     """
+    g = rate_geometry(rows, title, width, limit)
+    x0, half, x1, plot_w = g["x0"], g["x_half"], g["x1"], g["plot_w"]
+    bars = []
+    for b in g["bars"]:
+        whisker = b.get("whisker")
+        bars.append(
+            f"<g><title>{escape(b['full'])}</title>\n"
+            f'    <text class="label" x="{x0 - 6}" y="{b["text_y"]}" text-anchor="end">'
+            f"{escape(b['label'])}</text>\n"
+            f'    <rect class="track" x="{x0}" y="{b["y"]}" width="{plot_w}" height="14"/>\n'
+            f'    <rect class="bar" x="{x0}" y="{b["y"]}" width="{b["w"]}" height="14"/>\n'
+            + (
+                f'    <line class="whisker" x1="{whisker["x1"]}" y1="{whisker["y"]}"'
+                f' x2="{whisker["x2"]}" y2="{whisker["y"]}"/>\n'
+                if whisker
+                else ""
+            )
+            + f'    <text class="value" x="{b["value_x"]}" y="{b["text_y"]}">'
+            f"{b['value']}</text></g>"
+        )
+    hidden = g["hidden"]
+    return mark_safe(
+        _open_svg(g["width"], g["height"], title)
+        + f'  <text class="tick" x="{x0}" y="10" text-anchor="middle">0%</text>\n'
+        f'  <text class="tick" x="{half}" y="10" text-anchor="middle">50%</text>\n'
+        f'  <text class="tick" x="{x1}" y="10" text-anchor="middle">100%</text>\n'
+        f'  <line class="grid" x1="{half}" y1="14" x2="{half}" y2="{g["bottom"]}"/>\n'
+        + "".join(f"  {bar}\n" for bar in bars)
+        + "</svg>"
+        + (f'<p class="muted">{hidden} more in the table.</p>' if hidden else "")
+    )
+
+
+def rate_geometry(rows: Sequence[dict], title: str, width: int = 420, limit: int = 25) -> dict:
+    """:func:`rate_chart`'s bars."""
     label_w, right, row_h, top = 150, 46, 18, 16
     plot_w = width - label_w - right
     shown = list(rows)[:limit]
@@ -134,14 +211,63 @@ def rate_chart(rows: Sequence[dict], title: str, width: int = 420, limit: int = 
     }
 
 
-@register.inclusion_tag("evaluations/charts/heatmap.html")
+@register.simple_tag
 def confusion_heatmap(
     labels: Sequence[str], matrix: Sequence[Sequence[int]], limit: int = 30
-) -> dict:
+) -> SafeString:
     """The confusion matrix as a heat-map shaded by row share (per-label recall).
 
     With more than ``limit`` labels only the ``limit`` most frequent actual labels are drawn.
     """
+    g = heatmap_geometry(labels, matrix, limit)
+    cell, half = g["cell"], g["half"]
+    parts = [
+        _open_svg(g["width"], g["height"], _HEATMAP_TITLE, "chart heatmap"),
+        "  ",
+        *(
+            f'<text class="label" transform="translate({c["x"]} {c["y"]}) rotate(-60)">'
+            f"{escape(c['label'])}</text>"
+            for c in g["columns"]
+        ),
+        "\n",
+    ]
+    for row in g["rows"]:
+        parts.append(
+            f'  <text class="label" x="{g["left"] - 6}" y="{row["y"]}" text-anchor="end">'
+            f"{escape(row['label'])}</text>\n    "
+        )
+        for c in row["cells"]:
+            diagonal = " diagonal" if c["diagonal"] else ""
+            text = ""
+            if c["text"] != "":
+                dark = " dark" if c["dark"] else ""
+                text = (
+                    f'<text class="count{dark}" x="{c["x"]}" y="{c["y"]}" dx="{half}"'
+                    f' dy="{half}" text-anchor="middle" dominant-baseline="central">'
+                    f"{c['text']}</text>"
+                )
+            parts.append(
+                f"<g><title>{escape(c['title'])}</title>"
+                f'<rect x="{c["x"]}" y="{c["y"]}" width="{cell}" height="{cell}"'
+                f' fill="{c["fill"]}" class="cell{diagonal}"/>{text}</g>'
+            )
+        parts.append("\n  ")
+    parts.append("\n</svg>")
+    if g["hidden"]:
+        parts.append(
+            f'<p class="muted">The {g["hidden"]} least frequent labels are left out of the'
+            " heat-map (the JSON and CSV exports have them all).</p>"
+        )
+    return mark_safe("".join(parts))
+
+
+_HEATMAP_TITLE = "Confusion matrix: actual labels in rows, predicted in columns"
+
+
+def heatmap_geometry(
+    labels: Sequence[str], matrix: Sequence[Sequence[int]], limit: int = 30
+) -> dict:
+    """:func:`confusion_heatmap`'s cells and labels."""
     order = list(range(len(labels)))
     if len(labels) > limit:
         order = sorted(order, key=lambda i: -sum(matrix[i]))[:limit]
