@@ -94,6 +94,11 @@ ComparisonSerializer = inline_serializer(
         "evaluators": serializers.DictField(child=serializers.DictField()),
         "slices": serializers.ListField(child=serializers.DictField()),
         "cases": serializers.ListField(child=serializers.DictField()),
+        "auc": serializers.DictField(
+            allow_null=True,
+            help_text="ROC AUC of both runs and DeLong's test of the difference; null unless "
+            "both scored two labels with probabilities.",
+        ),
     },
 )
 
