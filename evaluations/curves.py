@@ -117,20 +117,23 @@ def calibration(hit: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) ->
     return rows, float(ece)
 
 
-def threshold_grid(y: np.ndarray, p: np.ndarray, steps: int = THRESHOLD_STEPS) -> dict:
+def threshold_grid(
+    fps: np.ndarray, tps: np.ndarray, scores: np.ndarray, steps: int = THRESHOLD_STEPS
+) -> dict:
     """True and false positives when ``p >= t`` is called positive, for t = 0, 1/steps, ..., 1
-    (the threshold explorer reads the other counts off ``positives`` and ``negatives``)."""
+    (the threshold explorer reads the other counts off ``positives`` and ``negatives``), from
+    :func:`binary_curve`'s counts at its distinct scores (highest first): no second sort."""
     thresholds = np.arange(steps + 1) / steps
-    pos = np.sort(p[y])
-    neg = np.sort(p[~y])
-    tp = pos.size - np.searchsorted(pos, thresholds, side="left")
-    fp = neg.size - np.searchsorted(neg, thresholds, side="left")
+    # How many distinct scores are >= t: the counts are those at the last of them.
+    above = np.searchsorted(-scores, -thresholds, side="right")
+    tp = np.where(above > 0, tps[above - 1], 0)
+    fp = np.where(above > 0, fps[above - 1], 0)
     return {
         "thresholds": _floats(thresholds),
         "tp": [int(v) for v in tp],
         "fp": [int(v) for v in fp],
-        "positives": int(pos.size),
-        "negatives": int(neg.size),
+        "positives": int(tps[-1]),
+        "negatives": int(fps[-1]),
     }
 
 
@@ -166,7 +169,7 @@ def binary_block(y: np.ndarray, p: np.ndarray, positive_label: str) -> dict:
     label."""
     y = np.asarray(y, dtype=bool)
     p = np.asarray(p, dtype=np.float64)
-    fps, tps, _ = binary_curve(y, p)
+    fps, tps, distinct = binary_curve(y, p)
     bins, ece = calibration(y, p)
     p_actual = np.clip(np.where(y, p, 1.0 - p), _EPS, 1 - _EPS)
     return {
@@ -178,7 +181,7 @@ def binary_block(y: np.ndarray, p: np.ndarray, positive_label: str) -> dict:
         "brier": float(np.mean((p - y) ** 2)),
         "ece": ece,
         "calibration": bins,
-        "thresholds": threshold_grid(y, p),
+        "thresholds": threshold_grid(fps, tps, distinct),
     }
 
 
