@@ -8,7 +8,7 @@ corrected with PATCH; the automatic verdicts of a response come back only once i
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
@@ -19,9 +19,16 @@ from grading.assigning import SLICES, SampleError, create_task
 from grading.models import Assignment, GradingTask, Scale
 from grading.verdicts import COMMENT_LIMIT, AlreadyGraded, record_grade
 from mleval_site.api import Conflict
+from mleval_site.api_schema import NO_NUL
 from runs.models import ModelRun
 
 MAX_ID = 2**63 - 1
+EVALUATOR_PARAMETER = OpenApiParameter(
+    "evaluator",
+    {"type": "string", "pattern": NO_NUL, "minLength": 1, "maxLength": 100},
+    OpenApiParameter.PATH,
+    description="An evaluator_type, e.g. llm_judge.",
+)
 
 
 def task_json(task: GradingTask) -> dict:
@@ -113,7 +120,7 @@ class TaskListView(GenericAPIView):
             for u in get_user_model().objects.filter(username__in=data["graders"])
         }
         if unknown := sorted(set(data["graders"]) - set(users)):
-            raise exceptions.ValidationError({"graders": [f"No such user: {', '.join(unknown)}."]})
+            raise exceptions.NotFound({"graders": [f"No such user: {', '.join(unknown)}."]})
         try:
             task = create_task(
                 run,
@@ -128,10 +135,8 @@ class TaskListView(GenericAPIView):
                 seed=data["seed"],
                 created_by=request.user,
             )
-        except SampleError as error:
-            if "run" in error.errors:
-                raise Conflict(error.errors["run"][0]) from None
-            raise exceptions.ValidationError(error.errors) from None
+        except SampleError as error:  # the run's or the graders' state: nothing left, too few
+            raise Conflict(error.errors) from None
         task = GradingTask.objects.select_related("created_by").with_progress().get(pk=task.pk)
         return ApiResponse(task_json(task), status=status.HTTP_201_CREATED)
 
@@ -301,8 +306,8 @@ class GradeView(GradePermissionMixin, GenericAPIView):
             record_grade(assignment, amend=amend, **serializer.validated_data)
         except AlreadyGraded as error:
             raise Conflict(f"{error} Correct it with PATCH.") from None
-        except DjangoValidationError as error:
-            raise exceptions.ValidationError(error.message_dict) from None
+        except DjangoValidationError as error:  # a score off this task's scale
+            raise Conflict(error.message_dict) from None
         assignment.refresh_from_db()
         verdicts = queue.automatic_verdicts(assignment.item.response_id)
         return ApiResponse(
@@ -341,6 +346,7 @@ class EvaluatorAgreementView(GenericAPIView):
     @extend_schema(
         operation_id="grading_evaluator_retrieve",
         summary="An evaluator's agreement with people",
+        parameters=[EVALUATOR_PARAMETER],
         description="`pooled`: its kappa, accuracy and confusion against the graders' majority "
         "over every graded run (null when none), each with a 95% bootstrap interval and `n`; "
         "`runs`: the same per run id; `trust`: trusted, untrusted or unmeasured and why.",
@@ -357,7 +363,9 @@ class EvaluatorAgreementView(GenericAPIView):
         },
     )
     def get(self, request, evaluator: str):
-        found = figures.evaluator_page_figures(evaluator[:100])
+        if "\x00" in evaluator or len(evaluator) > 100:
+            raise exceptions.NotFound("No evaluator has this name.")
+        found = figures.evaluator_page_figures(evaluator)
         return ApiResponse(
             {
                 "evaluator": evaluator,

@@ -232,6 +232,8 @@ class EvaluatorView(PermissionRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         name = self.kwargs["name"]
+        if "\x00" in name or len(name) > 100:
+            raise Http404("No evaluator has this name.")
         found = figures.evaluator_page_figures(name)
         runs = ModelRun.objects.in_bulk(list(found["runs"]))
         return super().get_context_data(

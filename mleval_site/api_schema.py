@@ -118,6 +118,10 @@ def _tighten_request_component(schema: dict) -> None:
     for prop in schema.get("properties", {}).values():
         if prop.get("type") == "string" and not {"enum", "format", "pattern"} & set(prop):
             prop["pattern"] = NO_NUL
+        items = prop.get("items", {})  # a ListField of CharFields: each item too
+        if prop.get("type") == "array" and items.get("type") == "string":
+            if not {"enum", "format", "pattern"} & set(items):
+                items["pattern"] = NO_NUL
 
 
 def complete_schema(result: dict, generator, **kwargs) -> dict:

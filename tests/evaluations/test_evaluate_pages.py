@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
 # The panel's queries: request (session, user, permissions), run, the content type when its
 # cache is cold, job, the run's summary (not current yet: the verdicts are then counted),
-# curation errors.
-PANEL_MAX_QUERIES = 11
+# curation errors; grading's trust marks beside the pass rates (a fingerprint of the graded
+# runs, then the figures when not cached).
+PANEL_MAX_QUERIES = 13
 
 
 @pytest.fixture

@@ -55,13 +55,13 @@ def test_bad_task_requests_name_their_fields(graded_run, graders, engineer, view
         {"run": graded_run.run.pk, "name": "x", "graders": ["alice", "nobody"], "overlap": 1},
         content_type="application/json",
     )
-    assert unknown.status_code == 400 and "nobody" in str(unknown.json()["errors"]["graders"])
+    assert unknown.status_code == 404 and "nobody" in str(unknown.json()["errors"]["graders"])
     refused = api(engineer).post(
         "/api/v1/grading/tasks/",
         {"run": graded_run.run.pk, "name": "x", "graders": ["viewer"], "overlap": 1},
         content_type="application/json",
     )
-    assert refused.status_code == 400
+    assert refused.status_code == 409 and "viewer" in str(refused.json()["errors"]["graders"])
     assert (
         api(viewer).post("/api/v1/grading/tasks/", {}, content_type="application/json").status_code
         == 403
@@ -104,7 +104,7 @@ def test_someone_elses_assignment_and_bad_grades(task, graders, viewer):
     bad = api(bob).post(url, {"passed": "maybe", "score": 3}, content_type="application/json")
     assert bad.status_code == 400 and "passed" in bad.json()["errors"]
     scored = api(bob).post(url, {"passed": True, "score": 3}, content_type="application/json")
-    assert scored.status_code == 400 and "score" in scored.json()["errors"]  # pass/fail task
+    assert scored.status_code == 409 and "score" in scored.json()["errors"]  # pass/fail task
     assert (
         api(bob)
         .post(
