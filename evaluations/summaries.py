@@ -124,6 +124,23 @@ def failing_count(run: ModelRun) -> int | None:
     return sum(entry["count"] - entry["passed"] for entry in evaluators.values())
 
 
+def _auc_positive(run_a: ModelRun, run_b: ModelRun, versions: dict[int, int]) -> str | bool | None:
+    """What the runs' current summaries say about the comparison's AUC: run A's positive label
+    when both have two-label probabilities, False when either has none (the comparison then
+    reads no scores), None when a summary is not current (the comparison works it out)."""
+    stored = stored_summaries([run_a.pk, run_b.pk])
+    blocks = []
+    for run in (run_a, run_b):
+        summary = stored[run.pk][0]
+        if summary is None or summary.version != versions[run.pk]:
+            return None
+        classification = json.loads(summary.figures).get("classification") or {}
+        blocks.append(classification.get("scores") or {})
+    if not all(block.get("kind") == "binary" for block in blocks):
+        return False
+    return blocks[0]["positive_label"]
+
+
 def comparison(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = None) -> dict:
     """:func:`evaluations.reports.compare_runs`, cached per pair of data versions: the first
     call computes it (as before), later ones read it until either run's data changes.
@@ -137,7 +154,9 @@ def comparison(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = Non
         figures = json.loads(cached.figures)
     else:
         # From the primary, whatever the caller reads from: the versions are the primary's.
-        figures = compare_runs.__wrapped__(run_a, run_b, case_limit=0)
+        figures = compare_runs.__wrapped__(
+            run_a, run_b, case_limit=0, auc_positive=_auc_positive(run_a, run_b, versions)
+        )
         # All but the runs' own blocks (read now) and the live case list.
         figures = {key: value for key, value in figures.items() if key not in ("a", "b", "cases")}
         ComparisonSummary.objects.update_or_create(

@@ -5,8 +5,8 @@ For two-label runs whose outputs carry probabilities (``classification.scores``)
 both runs scored with a probability (and the same expected label) are paired, the positive
 label's probability of each read into arrays in one statement, and
 :func:`evaluations.delong.delong_test` gives AUC A, AUC B, the difference B - A, its standard
-error, 95% interval and p-value. The positive label is run A's ``positive_label`` (else run
-B's, else the second expected label in sorted order, as the report's).
+error, 95% interval and p-value. The positive label is the one of run A's report (its
+``positive_label``, else run B's, else the second expected label in sorted order).
 """
 
 from __future__ import annotations
@@ -35,36 +35,37 @@ _SIDE = f"""
       AND NOT (e.metrics ? 'error') AND {POSITIVE_COVERED}
 """
 
+# The negative labels' extremes tell a second negative label (three labels: no binary AUC).
 _PAIRS_SQL = f"""
 SELECT array_agg(a.p), array_agg(b.p), array_agg(a.actual = %(positive)s),
-       count(*) FILTER (WHERE a.actual NOT IN (%(low)s, %(high)s))
+       min(a.actual) FILTER (WHERE a.actual <> %(positive)s),
+       max(a.actual) FILTER (WHERE a.actual <> %(positive)s)
 FROM ({_SIDE.format(run="a")}) a
 JOIN ({_SIDE.format(run="b")}) b ON b.test_case_id = a.test_case_id AND b.actual = a.actual
 """
 
 
-def auc_comparison(run_a: ModelRun, run_b: ModelRun) -> dict | None:
-    """DeLong's test of the two runs' AUCs (None unless both scored two labels with
-    probabilities on common cases). Two statements."""
-    params = {"a": run_a.pk, "b": run_b.pk, "evaluator": DOMAIN_EVALUATORS["classification"]}
+def _positive_label(run_a: ModelRun, run_b: ModelRun, params: dict) -> str | None:
+    """Run A's positive label, else run B's, else the second of run A's two expected labels
+    in sorted order (None when it has scored fewer than two). One statement at most."""
+    for run in (run_a, run_b):
+        label = canonical_label(run.config.get("positive_label"))
+        if label is not None:
+            return label
     low, high, covered = fetch(_LABELS_SQL, params)[0]
-    if not covered or low == high:
+    return high if covered and low != high else None
+
+
+def auc_comparison(run_a: ModelRun, run_b: ModelRun, positive: str | None = None) -> dict | None:
+    """DeLong's test of the two runs' AUCs for ``positive`` (worked out when None: see
+    :func:`_positive_label`); None unless both scored two labels with probabilities on
+    common cases. One or two statements."""
+    params = {"a": run_a.pk, "b": run_b.pk, "evaluator": DOMAIN_EVALUATORS["classification"]}
+    positive = positive or _positive_label(run_a, run_b, params)
+    if positive is None:
         return None
-    positive = next(
-        (
-            label
-            for label in (
-                canonical_label(run_a.config.get("positive_label")),
-                canonical_label(run_b.config.get("positive_label")),
-            )
-            if label in (low, high)
-        ),
-        high,
-    )
-    p_a, p_b, y, others = fetch_arrays(
-        _PAIRS_SQL, {**params, "positive": positive, "low": low, "high": high}
-    )
-    if others or not p_a.size:  # a third label: not a two-label comparison
+    p_a, p_b, y, low, high = fetch_arrays(_PAIRS_SQL, {**params, "positive": positive})
+    if not p_a.size or low is None or low != high:  # one label only, or three
         return None
     result = delong_test(y.astype(bool), p_a, p_b)
     return None if result is None else {"positive_label": positive, **result}

@@ -208,7 +208,13 @@ def _paired_counts(both_passed: int, both_failed: int, regressions: int, improve
 
 
 @reading_from_replica()
-def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = None) -> dict:
+def compare_runs(
+    run_a: ModelRun,
+    run_b: ModelRun,
+    *,
+    case_limit: int | None = None,
+    auc_positive: str | bool | None = None,
+) -> dict:
     """The comparison of two runs (INTERFACES.md "Comparison JSON") plus documented extras.
 
     Verdicts are paired by test case, evaluator by evaluator; pass rates and mean scores are
@@ -219,7 +225,10 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
     where the adjusted p < 0.05 and regressions outnumber improvements); per case ``change``.
     ``cases`` lists every verdict pair, regressions first; ``case_limit`` caps it (the page
     pages through :func:`comparison_cases` instead). ``bootstrap_method`` names the interval:
-    ``percentile``, or ``normal`` past ``stats.BOOTSTRAP_MAX_PAIRS`` deltas.
+    ``percentile``, or ``normal`` past ``stats.BOOTSTRAP_MAX_PAIRS`` deltas. ``auc``:
+    :func:`.auc_comparison.auc_comparison`; ``auc_positive`` is what the caller already knows
+    from the runs' reports: their positive label, False when either has no two-label
+    probabilities (no statement then), None to work it out.
     """
     params = {"a": run_a.pk, "b": run_b.pk, **_version_params(run_a, run_b)}
     evaluators: dict[str, dict] = {}
@@ -303,8 +312,9 @@ def compare_runs(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = N
         "versions": _versions_block(run_a, run_b, params),
         # ROC AUC of both runs on their common scored cases, DeLong's test of the difference.
         "auc": (
-            auc_comparison(run_a, run_b)
-            if evaluators.get(DOMAIN_EVALUATORS["classification"], {}).get("paired")
+            auc_comparison(run_a, run_b, auc_positive or None)
+            if auc_positive is not False
+            and evaluators.get(DOMAIN_EVALUATORS["classification"], {}).get("paired")
             else None
         ),
     }

@@ -93,3 +93,29 @@ def test_no_auc_without_probabilities(build):
     comparison = compare_runs(run_a, run_b)
     assert comparison["evaluators"]["label_match"]["paired"] == 6
     assert comparison["auc"] is None
+
+
+def test_cached_comparison_reads_scores_only_when_the_reports_have_them(two_runs, build):
+    """summaries.comparison asks the runs' current summaries first: the positive label when
+    both have two-label probabilities, no scores statement at all when either has none."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from evaluations import summaries
+    from evaluations.summary_store import compute_summary
+
+    run_a, run_b, y, p_a, p_b = two_runs
+    compute_summary(run_a), compute_summary(run_b)
+    auc = summaries.comparison(run_a, run_b)["auc"]
+    assert auc["auc_b"] == pytest.approx(roc_auc_score(y, p_b), abs=1e-9)
+    assert auc["delta"] == pytest.approx(delong_test(y, p_a, p_b)["delta"], abs=1e-12)
+
+    plain_a, plain_b = build.run(), build.run()
+    for i in range(6):
+        case = build.case({"label": "ab"[i % 2]})
+        for run in (plain_a, plain_b):
+            build.judge(build.respond(run, case, {"label": "a"}), "label_match")
+    compute_summary(plain_a), compute_summary(plain_b)
+    with CaptureQueriesContext(connection) as queries:
+        assert summaries.comparison(plain_a, plain_b)["auc"] is None
+    assert not any("'scores'" in q["sql"] or "COLLATE" in q["sql"] for q in queries)
