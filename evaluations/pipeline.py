@@ -162,7 +162,9 @@ def evaluate_chunk(
         judged = judge_chunk(run_id, evaluators, id_range)
     if judged is not None:
         result.judge_calls, result.judge_cached = judged.asked, judged.cached
-    rows = chunk_rows(run_id, id_range)
+    rows = judged.rows if judged is not None and judged.rows is not None else None
+    if rows is None:
+        rows = chunk_rows(run_id, id_range)
     result.responses = len(rows)
     if not rows or not evaluators:
         return result
@@ -173,7 +175,7 @@ def evaluate_chunk(
         name, params, types = evaluator.name, evaluator.params, evaluator.output_types
         version = REGISTRY[name].version
         before = len(verdicts)
-        for response_id, output, error_message, ground_truth, output_type in rows:
+        for response_id, output, error_message, ground_truth, output_type, *_ in rows:
             if types is not None and output_type not in types:
                 continue
             if error_message:

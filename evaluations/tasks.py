@@ -34,6 +34,7 @@ from evaluations.pipeline import (
 from jobs.models import Job, JobKind, JobState, JsonbAdd
 from jobs.signals import wrote
 from runs.models import ModelRun
+from runs.trials import trial_runs
 
 
 def enqueue_evaluation(
@@ -48,25 +49,34 @@ def enqueue_evaluation(
     ``specs`` as for :func:`evaluations.pipeline.resolve_evaluators` (None: the run config's
     evaluators, else the defaults per output type). Raises EvaluatorConfigError, naming the
     evaluator or parameter at fault, before anything is queued. The job's ``params`` hold the
-    resolved evaluators ([{"name", "params", "output_types"}]) and the chunk size.
+    resolved evaluators ([{"name", "params", "output_types"}]) and the chunk size. A run of a
+    trial group queues one job per trial; this returns the run's.
     """
     if chunk_size <= 0:
         raise ValueError("chunk_size must be positive")
-    evaluators = resolve_evaluators(run, specs)
+    members = trial_runs(run)  # a run of a trial group: every trial is scored (runs.trials)
+    planned = {member.pk: resolve_evaluators(member, specs) for member in members}
     with transaction.atomic():
-        job = Job.objects.create(
-            kind=JobKind.EVALUATION,
-            target=run,
-            params={
-                "evaluators": [evaluator.as_json() for evaluator in evaluators],
-                "chunk_size": chunk_size,
-            },
-            counters={"evaluations_written": 0},
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-        )
-        job.enqueue(start_evaluation, job.pk)
-        names = [evaluator.name for evaluator in evaluators]
-        record(user, "run.evaluate", run, job=job.pk, task_id=job.task_id, evaluators=names)
+        jobs = {
+            member.pk: _queue(member, planned[member.pk], user, chunk_size) for member in members
+        }
+    return jobs[run.pk]
+
+
+def _queue(run: ModelRun, evaluators: list[PlannedEvaluator], user: Any, chunk_size: int) -> Job:
+    job = Job.objects.create(
+        kind=JobKind.EVALUATION,
+        target=run,
+        params={
+            "evaluators": [evaluator.as_json() for evaluator in evaluators],
+            "chunk_size": chunk_size,
+        },
+        counters={"evaluations_written": 0},
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    job.enqueue(start_evaluation, job.pk)
+    names = [evaluator.name for evaluator in evaluators]
+    record(user, "run.evaluate", run, job=job.pk, task_id=job.task_id, evaluators=names)
     return job
 
 

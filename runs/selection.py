@@ -17,6 +17,7 @@ from cases.models import TestCase
 from cases.selection import SelectionError, canonical_selection, select_cases
 from runs.connections import expand_connection
 from runs.models import ModelRun, RunCase
+from runs.trials import add_trials, trials_of
 from versions.models import VersionCase
 
 
@@ -63,9 +64,11 @@ def register_run(
     unknown connection); writes nothing then. With `version` (a versions.Version), the run's
     cases are the version's (those that still exist: a response needs its case) and the
     selection is {"version": name}: there is no drift to watch, the contents are pinned.
+    A config with ``"trials": k`` registers k sibling runs (runs.trials); this returns trial 1.
     """
     if not isinstance(config or {}, dict):
         raise ValidationError({"config": "The config must be a JSON object."})
+    trials = trials_of(config or {})
     # A saved connection's settings are copied into the run (runs/connections.py).
     model_endpoint, config = expand_connection(model_endpoint or "", dict(config or {}))
     if version is not None:
@@ -103,6 +106,8 @@ def register_run(
             cursor.execute(f"SELECT {cases_hash_sql('%s')}", [run.pk])
             run.cases_hash = cursor.fetchone()[0]
         run.save(update_fields=["total_cases", "selection_fingerprint", "cases_hash"])
+        if trials > 1:  # repeated trials: k sibling runs of one group (runs.trials)
+            add_trials(run, trials)
         record(created_by, "run.create", run, total_cases=run.total_cases, selection=selection)
     return run
 

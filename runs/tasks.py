@@ -30,6 +30,7 @@ from runs.ingestion import ingest_responses
 from runs.models import ModelRun, RunStatus
 from runs.response_lines import IngestError
 from runs.run_locks import executor_alive
+from runs.trials import trial_runs
 
 WORKER_LOST = "runs.tasks.WorkerLost"
 DEFAULTS = ExecutionOptions()
@@ -108,7 +109,7 @@ def _watch(run_id: int) -> str:
         return "idle"
     options = dead[-1].args_kwargs["args"][1] if dead else {}
     with transaction.atomic():
-        result = enqueue_execution(run, ExecutionOptions(**options), check=False)
+        result = enqueue_execution(run, ExecutionOptions(**options), check=False, trials=False)
         for lost in dead:
             lost.status = "FAILED"
             lost.finished_at = timezone.now()
@@ -187,31 +188,42 @@ def enqueue_execution(
     user=None,
     check: bool = True,
     retry_failed: bool = False,
+    trials: bool = True,
 ):
     """Queue the run's execution for a worker (status back to pending unless it is running).
 
     Raises ExecutionError first when the run cannot be executed at all, before anything
     changes. `retry_failed` forgets the failed responses in the same transaction as the
-    enqueue, so they are never lost without their cases being called again.
+    enqueue, so they are never lost without their cases being called again. A run of a trial
+    group (runs.trials) queues every trial of the group (`trials=False`: this run only); the
+    result is this run's task.
     """
     if check:
         check_endpoint(run)
     options = asdict(options or DEFAULTS)
+    members = trial_runs(run) if trials else [run]
     with transaction.atomic():
-        if retry_failed:
-            forget_failures(run)
-        ModelRun.objects.filter(pk=run.pk).exclude(status=RunStatus.RUNNING).update(
-            status=RunStatus.PENDING, completed_at=None
-        )
-        job = Job.objects.create(
-            kind=JobKind.EXECUTION,
-            target=run,
-            params=options,
-            total=run.total_cases,
-            created_by=_user(user),
-        )
-        result = job.enqueue(execute_run_task, run.pk, options)
-        record(user, "run.execute", run, task_id=str(result.id), **options)
+        results = {
+            member.pk: _enqueue_one(member, options, user, retry_failed) for member in members
+        }
+    return results.get(run.pk) or next(iter(results.values()))
+
+
+def _enqueue_one(run: ModelRun, options: dict, user, retry_failed: bool):
+    if retry_failed:
+        forget_failures(run)
+    ModelRun.objects.filter(pk=run.pk).exclude(status=RunStatus.RUNNING).update(
+        status=RunStatus.PENDING, completed_at=None
+    )
+    job = Job.objects.create(
+        kind=JobKind.EXECUTION,
+        target=run,
+        params=options,
+        total=run.total_cases,
+        created_by=_user(user),
+    )
+    result = job.enqueue(execute_run_task, run.pk, options)
+    record(user, "run.execute", run, task_id=str(result.id), **options)
     return result
 
 

@@ -67,13 +67,28 @@ class Judge:
     def key(self, request: dict[str, Any], repeat: int) -> str:
         """The cache key of one question: SHA-256 over the endpoint, the whole request (model,
         parameters, messages) and the repeat number."""
-        text = json.dumps(
-            [self.base_url, request, repeat],
-            sort_keys=True,
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(text.encode()).hexdigest()
+        return self.keyed(self.key_head(request))(request["messages"], repeat)
+
+    def key_head(self, request: dict[str, Any]) -> bytes:
+        """The part of the key every question of one evaluator shares (all but the messages),
+        serialized once."""
+        shared = {name: value for name, value in request.items() if name != "messages"}
+        return _canonical([self.base_url, shared]).encode()
+
+    @staticmethod
+    def keyed(head: bytes):
+        """``(messages, repeat) → key`` under a shared head (the stage keys many at once)."""
+
+        def key(messages: list[dict[str, str]], repeat: int) -> str:
+            digest = hashlib.sha256(head)
+            digest.update(b"\n" + _canonical(messages).encode() + b"\n%d" % repeat)
+            return digest.hexdigest()
+
+        return key
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _connection(name: str) -> Connection:

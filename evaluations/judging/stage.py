@@ -38,6 +38,8 @@ class JudgedChunk:
     """The judged verdicts of a chunk by (response id, evaluator), and what they took."""
 
     verdicts: dict[tuple[int, str], Verdict] = field(default_factory=dict)
+    # The chunk's rows as read (with the cases' inputs): the pipeline scores the same rows.
+    rows: list[tuple] | None = None
     asked: int = 0  # judge calls made now
     cached: int = 0  # judge calls answered from the cache
     failed: int = 0  # calls without a reply (after the retries)
@@ -63,10 +65,23 @@ def judge_chunk(
     chosen = judged(evaluators)
     if not chosen:
         return result
-    rows = chunk_rows(run_id, id_range, inputs=True)
+    result.rows = chunk_rows(run_id, id_range, inputs=True)
     for evaluator in chosen:
-        _judge(evaluator, rows, result, progress or (lambda asked, cached: None))
+        _judge(evaluator, result.rows, result, progress or (lambda asked, cached: None))
     return result
+
+
+# Parameters that change how the judge is asked, not what it says: left out of metrics.params.
+OPERATIONAL = ("concurrency", "timeout", "cache")
+
+
+def recorded_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a judged verdict records: those that decide it (set ones only)."""
+    return {
+        name: value
+        for name, value in params.items()
+        if value is not None and name not in OPERATIONAL
+    }
 
 
 def _judge(
@@ -74,7 +89,8 @@ def _judge(
 ) -> None:
     name, params, types = evaluator.name, evaluator.params, evaluator.output_types
     judge = resolve_judge(params)
-    bookkeeping = {"evaluator_version": REGISTRY[name].version, "params": params}
+    bookkeeping = {"evaluator_version": REGISTRY[name].version, "params": recorded_params(params)}
+    keyer = None  # the evaluator's cache keys, made on its first question
     keys_of: dict[int, list[str]] = {}
     requests: dict[str, dict[str, Any]] = {}
     repeat_of: dict[str, int] = {}
@@ -87,7 +103,8 @@ def _judge(
             result.verdicts[(response_id, name)] = _rubric_failed(problem, judge, bookkeeping)
             continue
         request = judge.request(messages)
-        keys = [judge.key(request, repeat) for repeat in range(params["repeats"])]
+        keyer = keyer or judge.keyed(judge.key_head(request))
+        keys = [keyer(messages, repeat) for repeat in range(params["repeats"])]
         keys_of[response_id] = keys
         for repeat, key in enumerate(keys):
             requests[key] = request

@@ -28,6 +28,7 @@ from evaluations.reports.judging import judging_block
 from evaluations.reports.multilabel import multilabel_block
 from evaluations.reports.regression import regression_block
 from evaluations.reports.scores import scores_block
+from evaluations.reports.trials import trials_block
 from mleval_site.db_router import read_alias, reading_from_replica
 from runs.models import ModelRun
 from runs.selection import selection_drift
@@ -135,6 +136,7 @@ def assemble_report(run: ModelRun, figures: dict, drift: dict | None) -> dict:
         "run": run_summary(run),
         "cases": _cases_block(responses, cases, drift),
         **{key: value for key, value in figures.items() if key != "cases"},
+        "trials": trials_block(run),  # read now: siblings' verdicts move no version of this run
     }
 
 

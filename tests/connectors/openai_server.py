@@ -9,7 +9,7 @@ connection counted (`server.connections`).
 
 In a test: `with OpenAIServer() as server: server.base_url`. As a process (the benchmark):
 `python tests/connectors/openai_server.py --delay 0.01` prints `port N` and serves until
-killed.
+killed (`--reply TEXT`: every completion's content, e.g. a judge's JSON verdict).
 """
 
 from __future__ import annotations
@@ -182,8 +182,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each reply")
+    parser.add_argument("--reply", help="answer every chat completion with this content")
     args = parser.parse_args()
     server = OpenAIServer(delay=args.delay, port=args.port)
+    if args.reply is not None:
+        body = completion(args.reply)
+        server.behaviour = lambda request: Reply(body=body)
 
     def ready() -> None:
         print(f"port {server.port}", flush=True)

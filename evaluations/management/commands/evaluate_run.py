@@ -9,6 +9,7 @@ from evaluations.evaluators import EvaluatorConfigError
 from evaluations.judging.judges import JudgeUnavailable
 from evaluations.pipeline import DEFAULT_CHUNK_SIZE, evaluate_run
 from runs.models import ModelRun
+from runs.trials import trial_runs
 
 PLAIN_EVERY_CHUNKS = 20
 PLAIN_EVERY_SECONDS = 5.0
@@ -50,6 +51,10 @@ class Command(BaseCommand):
         stream = getattr(self.stderr, "_out", sys.stderr)  # tqdm needs the raw stream
         progress, judging = _Progress(stream), _JudgeProgress(stream)
         try:
+            for trial in [member for member in trial_runs(run) if member.pk != run.pk]:
+                # Repeated trials (runs.trials): the group's other runs are scored first.
+                self.stdout.write(f"scoring trial {trial.config['trial']} (run {trial.pk})")
+                evaluate_run(trial, evaluator or None, chunk_size=chunk_size)
             result = evaluate_run(
                 run,
                 evaluator or None,
