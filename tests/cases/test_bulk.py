@@ -93,7 +93,13 @@ class TestBulkActions:
             Response.objects.create(run=run, test_case=case, output_data={})
         client = login(curator)
         response = bulk(client, "delete", ids=[c.pk for c in cases], confirmed=False)
-        assert response.context["preview"].cascade == [("responses", 2), ("evaluations", 0)]
+        assert dict(response.context["preview"].cascade) == {
+            "case flags": 0,
+            "responses": 2,
+            "evaluations": 0,
+            "grading items": 0,
+            "assignments": 0,
+        }
         assert "2 responses" in response.content.decode()
         bulk(client, "delete", ids=[c.pk for c in cases])
         assert not TestCase.objects.exists() and not Response.objects.exists()

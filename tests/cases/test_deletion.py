@@ -37,7 +37,13 @@ class TestWalker:
     def test_counts_what_goes_along_parents_first(self, graph):
         cases, run_a, _ = graph
         counts = cascade_counts(TestCase.objects.filter(pk=cases[0].pk))
-        assert counts == [("responses", 2), ("evaluations", 1)]
+        assert counts == [
+            ("case flags", 0),
+            ("responses", 2),
+            ("evaluations", 1),
+            ("grading items", 0),
+            ("assignments", 0),
+        ]
         run_counts = dict(cascade_counts(ModelRun.objects.filter(pk=run_a.pk)))
         assert run_counts["responses"] == 3 and run_counts["evaluations"] == 2
         assert run_counts["run cases"] == 3  # the run's frozen selection (register_run)
