@@ -29,7 +29,13 @@ from django.db import connection
 from django.test import Client
 
 from evaluations import stats, summaries, summary_store
-from evaluations.reports import build_leaderboard, build_run_report, compare_runs
+from evaluations.reports import (
+    build_leaderboard,
+    build_run_report,
+    compare_runs,
+    failing_evaluations,
+)
+from mleval_site.pagination import encode_cursor
 from runs.models import ModelRun
 
 LABELS = ["cat", "dog", "bird", "car", "ship", "horse", "frog", "truck"]
@@ -263,6 +269,7 @@ def main() -> None:
         build_leaderboard()
 
     measure_summaries(figures, run_a, run_b, client, repeats)
+    measure_failing(figures, run_a, client)
 
     check = build_run_report(run_a)["evaluators"]["label_match"]
     with connection.cursor() as cursor:
@@ -329,6 +336,39 @@ def measure_summaries(figures: dict, run_a: ModelRun, run_b: ModelRun, client, r
         min(served_s(client, compare_url) for _ in range(3)), 4
     )
     figures["comparison_goal"] = "first <= comparison_s, repeated <= 0.1 s"
+
+
+def measure_failing(figures: dict, run: ModelRun, client) -> None:
+    """The failing verdicts at full size (issue 17: live, keyset-paged, bounded): the report
+    fragment's first and next page, one evaluator's first page and the API's, each the best of
+    three; and the plan of a page, which must walk a worst-first index and never sort."""
+    htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "failing", "HTTP_HOST": "localhost"}
+    url = f"/runs/{run.pk}/report/"
+
+    def fragment_s(query: str) -> float:
+        start = time.perf_counter()
+        assert client.get(url + query, **htmx).status_code == 200
+        return time.perf_counter() - start
+
+    first = list(failing_evaluations(run)[:25])
+    after = encode_cursor([first[-1].score, first[-1].id])
+    figures["failing_page_first_s"] = round(min(fragment_s("") for _ in range(3)), 4)
+    figures["failing_page_next_s"] = round(min(fragment_s(f"?after={after}") for _ in range(3)), 4)
+    figures["failing_page_evaluator_s"] = round(
+        min(fragment_s("?evaluator=fuzzy_ratio") for _ in range(3)), 4
+    )
+    api = f"/api/v1/runs/{run.pk}/failing/?page_size=100"
+    figures["failing_api_page_s"] = round(min(served_s(client, api) for _ in range(3)), 4)
+    plans = []
+    for queryset in (failing_evaluations(run), failing_evaluations(run, "fuzzy_ratio")):
+        sql, params = queryset[:26].query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    figures["failing_plan_walks_index_no_sort"] = all(
+        "evals_failing_" in plan and "Sort" not in plan for plan in plans
+    )
+    figures["failing_goal"] = "each page <= 0.1 s, the plan an index walk"
 
 
 def measure_leaderboard(figures: dict, client) -> None:

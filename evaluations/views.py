@@ -12,7 +12,7 @@ from cases.models import TestCase
 from evaluations import exports, reports, summaries
 from evaluations.filters import ComparisonCasesForm, FailingCasesForm, RunPairForm, error_text
 from mleval_site.generic import CSV, JSON, ExportMixin, FilterQueryMixin, PartialMixin
-from mleval_site.pagination import EstimatedCountPaginator
+from mleval_site.pagination import BadCursor, keyset_page
 from runs.models import ModelRun
 
 # --- reports: run report, comparison, leaderboard, case history ----------------------------
@@ -60,6 +60,7 @@ class RunReportView(
     htmx_target = "failing"
     context_object_name = "run"
     failing_per_page = 25
+    paging_params = ("page", "after", "before", "last")
 
     def get(self, request, *args, **kwargs):
         self.filters = FailingCasesForm(request.GET)
@@ -86,20 +87,28 @@ class RunReportView(
         return {"evaluator": self.filters.cleaned_data["evaluator"], **self.filters.slices()}
 
     def failing_context(self) -> dict:
-        """The failing-cases fragment: a live query, paged; its count from the run's summary
-        when unfiltered and current (no count query)."""
+        """The failing-cases fragment: a live query, keyset-paged (a page walks the
+        worst-first index, whatever the run's size); its count from the run's summary when
+        unfiltered and current (no count query), else exact up to a limit, then estimated."""
         selected = self.selected()
         evaluator, slices = selected["evaluator"], self.filters.slices()
         queryset = reports.failing_evaluations(self.object, evaluator or None, **slices)
-        paginator = EstimatedCountPaginator(queryset, self.failing_per_page)
-        if not any(selected.values()):
-            failing = summaries.failing_count(self.object)
-            if failing is not None:
-                paginator.count = failing
+        count = None if any(selected.values()) else summaries.failing_count(self.object)
+        get = self.request.GET
+        try:
+            page = keyset_page(
+                queryset,
+                per_page=self.failing_per_page,
+                after=get.get("after"),
+                before=get.get("before"),
+                last=get.get("last") == "1",
+                count=count,
+            )
+        except BadCursor:  # a link edited by hand: the first page
+            page = keyset_page(queryset, per_page=self.failing_per_page, count=count)
         return {
             "run": self.object,
-            "page_obj": paginator.get_page(self.request.GET.get("page")),
-            "paginator": paginator,
+            "page": page,
             "filter_query": self.filter_query(),
             "selected": selected,
         }

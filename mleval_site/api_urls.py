@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from cases.api import TestCaseViewSet
 from evaluations.api import CompareView, EvaluateView, ExecuteView, GateView, ReportView
+from evaluations.failing_api import FailingView
 from grading import api as grading_api
 from jobs.api import TaskView
 from mleval_site.api import not_found
@@ -31,6 +32,7 @@ v1 = [
     path("runs/<int:run_id>/execute/", ExecuteView.as_view(), name="run-execute"),
     path("runs/<int:run_id>/evaluate/", EvaluateView.as_view(), name="run-evaluate"),
     path("runs/<int:run_id>/report/", ReportView.as_view(), name="run-report"),
+    path("runs/<int:run_id>/failing/", FailingView.as_view(), name="run-failing"),
     path("compare/", CompareView.as_view(), name="compare"),
     path("gate/", GateView.as_view(), name="gate"),
     path("tasks/<uuid:task_id>/", TaskView.as_view(), name="task"),

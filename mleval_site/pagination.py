@@ -148,10 +148,12 @@ def keyset_page(
     before: str | None = None,
     last: bool = False,
     count_limit: int | None = None,
+    count: int | None = None,
 ) -> KeysetPage:
     """One page of `queryset` (ordered; id is the tiebreak) after or before a cursor, or the last.
 
-    The count is exact up to `count_limit` (default KEYSET_COUNT_LIMIT). Raises BadCursor for a
+    The count is exact up to `count_limit` (default KEYSET_COUNT_LIMIT), or `count` when the
+    caller knows it (a run summary's failing verdicts: no count query). Raises BadCursor for a
     cursor that does not decode.
     """
     ordering = _ordering(queryset)
@@ -166,7 +168,10 @@ def keyset_page(
     reversed_order = [name if descending else f"-{name}" for name in names]
 
     limit = KEYSET_COUNT_LIMIT if count_limit is None else count_limit
-    count, count_is_estimate = count_rows(queryset, limit=limit)
+    if count is None:
+        count, count_is_estimate = count_rows(queryset, limit=limit)
+    else:
+        count_is_estimate = False
 
     if before or last:
         rows = queryset.order_by(*reversed_order)

@@ -294,7 +294,9 @@ def _domain_blocks(run: ModelRun, evaluators: dict, confusion: list[tuple]) -> d
 def failing_evaluations(
     run: ModelRun, evaluator: str | None = None, **slices: str | None
 ) -> QuerySet[Evaluation]:
-    """The run's failed verdicts (worst first), filtered by evaluator and slice.
+    """The run's failed verdicts, worst first (lowest score, then scoring order: the
+    ``evals_failing_worst_first`` index's order, so a keyset page walks that index and stops
+    after a page of this run's rows), filtered by evaluator and slice.
 
     ``slices`` takes the report's dimensions: ``category``, ``difficulty``, ``model_type``
     and ``tag``; an empty or missing value means no filter (as in the page's form,
@@ -315,6 +317,6 @@ def failing_evaluations(
             queryset = queryset.filter(**{f"response__test_case__{dimension}": value})
     return (
         queryset.select_related("response__test_case")
-        .order_by("score", "response__test_case_id", "evaluator_type")
+        .order_by("score", "id")
         .using(read_alias())  # read lazily, after this function has returned
     )
