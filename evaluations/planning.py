@@ -14,7 +14,6 @@ from typing import Any
 from cases.shapes import canonical_label
 from evaluations.chunk_rows import pinned_output_types
 from evaluations.evaluators import (
-    REGISTRY,
     EvaluatorConfigError,
     EvaluatorSpec,
     default_evaluator_for,
@@ -155,9 +154,9 @@ def _with_decision(run: ModelRun, planned: list[PlannedEvaluator]) -> list[Plann
 
 def _checked(planned: list[PlannedEvaluator]) -> list[PlannedEvaluator]:
     """A judged evaluator's judge must be reachable: its connection exists, the host is allowed."""
-    from evaluations.judging.judges import check_judge
+    from evaluations.judging.judges import check_judge, judge_params_of
 
     for evaluator in planned:
-        if REGISTRY[evaluator.name].judged:
-            check_judge(evaluator.params)
+        if (params := judge_params_of(evaluator.name, evaluator.params)) is not None:
+            check_judge(params)
     return planned

@@ -17,7 +17,17 @@ from typing import Any
 from cases.ground_truth import assertion_errors
 from cases.shapes import ShapeError, coerce_number, coerce_text
 
-from .base import Evaluator, Example, GroundTruthError, Verdict, quote, threshold_param
+from .base import (
+    Evaluator,
+    EvaluatorConfigError,
+    Example,
+    GroundTruthError,
+    Param,
+    Verdict,
+    quote,
+    threshold_param,
+)
+from .judge import LLM_JUDGE
 from .structured import _canonical, _validator, check_schema, json_equal
 from .text import compile_pattern
 
@@ -93,30 +103,47 @@ def _check(kind: str, value: Any, item: Mapping[str, Any], output: Any) -> tuple
     return abs(number - value) <= tolerance, f"is {number:g}, not {value:g} ± {tolerance:g}"
 
 
-def assertions(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
+def assertions(
+    output: Any,
+    truth: Any,
+    params: Mapping[str, Any],
+    rubrics: Mapping[int, tuple[bool, str, str | None]] | None = None,
+) -> Verdict:
+    """The verdict; ``rubrics`` are the judged llm_rubric items by position, (passed, the
+    judge's reasoning, a judge error or None), from the judging stage (evaluations.judging)
+    when the ``judge`` parameter is set. Without them llm_rubric items are skipped."""
     if type(truth) is not dict or "assert" not in truth:
         raise GroundTruthError('missing key "assert" (a list of {"type", "value"} objects)')
     items = truth["assert"]
     errors = assertion_errors(items)
     if errors:
         raise GroundTruthError("; ".join(errors))
-    results, failed, skipped = [], [], []
+    results, failed, skipped, judged = [], [], [], []
     total = earned = 0.0
     for i, item in enumerate(items):
         kind, value = item["type"], item["value"]
         weight = float(item.get("weight", 1))
         label = f"#{i + 1} {kind}"
-        if kind == "llm_rubric":  # needs a judge, which this evaluator does not call
-            skipped.append(label)
+        if kind == "llm_rubric" and (rubrics is None or i not in rubrics):
+            skipped.append(label)  # needs a judge: the judge parameter
             results.append({"type": kind, "passed": None, "skipped": True, "weight": weight})
             continue
-        passed, why = _check(kind, value, item, output)
+        if kind == "llm_rubric":
+            passed, reasoning, judge_error = rubrics[i]
+            why = f"fails the rubric ({judge_error or reasoning})"
+            judged.append({"item": i + 1, "reasoning": reasoning, "judge_error": judge_error})
+        else:
+            passed, why = _check(kind, value, item, output)
         total += weight
         earned += weight if passed else 0.0
         results.append({"type": kind, "passed": passed, "weight": weight})
         if not passed:
             failed.append(f"{label}: output {why}")
     metrics: dict[str, Any] = {"assertions": results, "failed": failed, "skipped": skipped}
+    if judged:
+        metrics["judged"] = judged
+        if errors := [j["judge_error"] for j in judged if j["judge_error"]]:
+            metrics["judge_error"] = errors[0] if len(errors) == 1 else errors
     if total <= 0:
         message = "no assertion could be scored" + (
             " (llm_rubric needs a judge)" if skipped else " (every weight is 0)"
@@ -134,6 +161,24 @@ def assertions(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
     return Verdict(score, passed, metrics, feedback)
 
 
+RUBRIC_JUDGE = {"rubric": "pass_fail", "scale": "pass_fail"}
+
+
+def rubric_judge_params(judge: Mapping[str, Any]) -> dict[str, Any]:
+    """The llm_judge parameters that judge llm_rubric items (each a pass/fail criterion)."""
+    return LLM_JUDGE.validate_params({**judge, **RUBRIC_JUDGE})
+
+
+def _check_judge(judge: Any) -> None:
+    unknown = sorted(set(judge) & {"rubric", "scale"})
+    if unknown:
+        raise ValueError(f'may not set "{unknown[0]}" (an llm_rubric item is pass/fail)')
+    try:
+        rubric_judge_params(judge)
+    except EvaluatorConfigError as error:
+        raise ValueError(f"is not a judge: {str(error).removeprefix('llm_judge: ')}") from None
+
+
 EVALUATORS = [
     Evaluator(
         name="assertions",
@@ -142,8 +187,9 @@ EVALUATORS = [
             "Weighted mean of the case's own checks, the ground truth's \"assert\" list "
             "(items {type, value, weight?}; types contains, not_contains, icontains, regex "
             "(re.search), equals, json_schema, numeric (tolerance, default 0), llm_rubric). "
-            "Feedback names each failed assertion; llm_rubric items are skipped (metrics."
-            "skipped) until a judge is configured, and left out of the mean."
+            "Feedback names each failed assertion; llm_rubric items are judged pass/fail by "
+            "the LLM judge of the judge parameter (as llm_judge asks), else skipped (metrics."
+            "skipped) and left out of the mean."
         ),
         expects=(
             'output {"text": str} or a string (other outputs are matched as their JSON text; '
@@ -151,7 +197,17 @@ EVALUATORS = [
             'in the text); ground truth {"assert": [...]}'
         ),
         passed_when="score >= threshold (by default: every scored assertion holds)",
-        params=(threshold_param(1.0),),
+        params=(
+            threshold_param(1.0),
+            Param(
+                "judge",
+                "JSON object",
+                None,
+                "llm_judge parameters (connection, or endpoint and model; params, prices, ...) "
+                "that judge llm_rubric items as pass/fail criteria; without it they are skipped",
+                check=_check_judge,
+            ),
+        ),
         example=Example(
             {"text": "A spider has 8 legs."},
             {

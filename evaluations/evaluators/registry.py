@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,8 +108,13 @@ def run_evaluator(
     output_data: Any,
     ground_truth: Any,
     params: Mapping[str, Any] | None = None,
+    *,
+    score: Callable[[Any, Any, Mapping[str, Any]], Verdict] | None = None,
 ) -> Verdict:
     """Score one response. Never raises for any output or ground truth.
+
+    ``score`` replaces the evaluator's scoring function (the judging stage passes the
+    assertions evaluator with its judged llm_rubric items), under the same guards.
 
     ``params`` must come from validate_params (None means the defaults; an
     evaluator with a required parameter then fails with EvaluatorConfigError).
@@ -123,7 +128,7 @@ def run_evaluator(
         if len(params) != len(evaluator.params):
             params = evaluator.validate_params(None)  # raises: a parameter is required
     try:
-        verdict = evaluator.score(output_data, ground_truth, params)
+        verdict = (score or evaluator.score)(output_data, ground_truth, params)
     except GroundTruthError as exc:
         message = str(exc)
         verdict = _error_verdict(

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluations.evaluators import EvaluatorConfigError
+from evaluations.evaluators import REGISTRY, EvaluatorConfigError
+from evaluations.evaluators.assertions import rubric_judge_params
 from evaluations.evaluators.judge import endpoint_base
 from runs import reach
 from runs.connections import Connection, ConnectionKind
@@ -140,6 +141,16 @@ def resolve_judge(params: Mapping[str, Any]) -> Judge:
         input_price=params.get("input_price_per_million"),
         output_price=params.get("output_price_per_million"),
     )
+
+
+def judge_params_of(name: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The llm_judge parameters an evaluator asks its judge with, or None when it asks none:
+    llm_judge's own, or the assertions evaluator's ``judge`` (for its llm_rubric items)."""
+    if REGISTRY[name].judged:
+        return dict(params)
+    if name == "assertions" and params.get("judge"):
+        return rubric_judge_params(params["judge"])
+    return None
 
 
 def check_judge(params: Mapping[str, Any]) -> None:

@@ -13,15 +13,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.db import connection
 
+from cases.ground_truth import assertion_errors
 from evaluations.chunk_rows import chunk_rows
-from evaluations.evaluators import REGISTRY, Verdict
+from evaluations.evaluators import REGISTRY, Verdict, run_evaluator
+from evaluations.evaluators.assertions import assertions, rubric_judge_params
 from evaluations.evaluators.judge import JudgeReply, judge_messages, judged_verdict
 from evaluations.judging.client import Answer, JudgeClient, Question, request_body
-from evaluations.judging.judges import Judge, resolve_judge
+from evaluations.judging.judges import Judge, judge_params_of, resolve_judge
 from evaluations.planning import PlannedEvaluator
 from mleval_site.jsonsafe import clean_text
 
@@ -49,7 +52,8 @@ class JudgedChunk:
 
 
 def judged(evaluators: Iterable[PlannedEvaluator]) -> list[PlannedEvaluator]:
-    return [e for e in evaluators if REGISTRY[e.name].judged]
+    """The evaluators that ask a judge: llm_judge, assertions with a judge."""
+    return [e for e in evaluators if judge_params_of(e.name, e.params) is not None]
 
 
 def judge_chunk(
@@ -67,7 +71,8 @@ def judge_chunk(
         return result
     result.rows = chunk_rows(run_id, id_range, inputs=True)
     for evaluator in chosen:
-        _judge(evaluator, result.rows, result, progress or (lambda asked, cached: None))
+        judge = _judge if REGISTRY[evaluator.name].judged else _judge_rubrics
+        judge(evaluator, result.rows, result, progress or (lambda asked, cached: None))
     return result
 
 
@@ -109,16 +114,82 @@ def _judge(
         for repeat, key in enumerate(keys):
             requests[key] = request
             repeat_of[key] = repeat
+    replies = _replies(judge, params, requests, repeat_of, result, progress)
+    for response_id, keys in keys_of.items():
+        verdict = judged_verdict(params, [replies[key] for key in keys], judge.label)
+        verdict.metrics.update(bookkeeping)
+        result.verdicts[(response_id, name)] = verdict
+
+
+def _judge_rubrics(
+    evaluator: PlannedEvaluator, rows: list[tuple], result: JudgedChunk, progress: Progress
+) -> None:
+    """The assertions evaluator with a judge: each llm_rubric item is asked as a pass/fail
+    criterion (the built-in pass_fail rubric); the rest of the list is scored as usual."""
+    name, params, types = evaluator.name, evaluator.params, evaluator.output_types
+    judge_params = rubric_judge_params(params["judge"])
+    judge = resolve_judge(judge_params)
+    keyer = None
+    items_of: dict[int, dict[int, list[str]]] = {}
+    requests: dict[str, dict[str, Any]] = {}
+    repeat_of: dict[str, int] = {}
+    by_id = {row[0]: row for row in rows}
+    for response_id, output, error, truth, output_type, input_data in rows:
+        if error or (types is not None and output_type not in types):
+            continue
+        items = truth.get("assert") if isinstance(truth, dict) else None
+        if not isinstance(items, list) or assertion_errors(items):
+            continue  # scored as usual: a ground-truth error, or nothing to judge
+        for position, item in enumerate(items):
+            if item["type"] != "llm_rubric":
+                continue
+            try:
+                messages = judge_messages(
+                    "pass_fail", "pass_fail", input_data, {"criterion": item["value"]}, output
+                )
+            except Exception:  # noqa: BLE001 - an unrenderable output: the item stays skipped
+                continue
+            request = judge.request(messages)
+            keyer = keyer or judge.keyed(judge.key_head(request))
+            keys = [keyer(messages, repeat) for repeat in range(judge_params["repeats"])]
+            items_of.setdefault(response_id, {})[position] = keys
+            for repeat, key in enumerate(keys):
+                requests[key] = request
+                repeat_of[key] = repeat
+    replies = _replies(judge, judge_params, requests, repeat_of, result, progress)
+    for response_id, items in items_of.items():
+        rubrics = {}
+        for position, keys in items.items():
+            verdict = judged_verdict(judge_params, [replies[key] for key in keys], judge.label)
+            error = verdict.metrics.get("judge_error")
+            rubrics[position] = (verdict.passed, verdict.feedback, _one(error))
+        _, output, _, truth, *_ = by_id[response_id]
+        score = partial(assertions, rubrics=rubrics)
+        verdict = run_evaluator(name, output, truth, params, score=score)
+        verdict.metrics["judge"] = judge.label
+        result.verdicts[(response_id, name)] = verdict
+
+
+def _one(error: Any) -> str | None:
+    return error[0] if isinstance(error, list) else error
+
+
+def _replies(
+    judge: Judge,
+    params: dict[str, Any],
+    requests: dict[str, dict[str, Any]],
+    repeat_of: dict[str, int],
+    result: JudgedChunk,
+    progress: Progress,
+) -> dict[str, JudgeReply]:
+    """Every question's reply: from the judge cache, the rest asked now (and cached)."""
     replies = read_cache(requests) if params["cache"] else {}
     result.cached += len(replies)
     progress(0, len(replies))
     missing = [Question(key, request_body(requests[key])) for key in requests if key not in replies]
     if missing:
         _ask(judge, params, missing, repeat_of, replies, result, progress)
-    for response_id, keys in keys_of.items():
-        verdict = judged_verdict(params, [replies[key] for key in keys], judge.label)
-        verdict.metrics.update(bookkeeping)
-        result.verdicts[(response_id, name)] = verdict
+    return replies
 
 
 def _ask(

@@ -277,3 +277,57 @@ def test_the_report_sums_the_judging_and_says_what_came_from_the_cache(
     page = login(admin_user).get(f"/runs/{run.pk}/report/").content.decode()
     assert 'id="judging"' in page and "4 from the cache" in page
     assert build_run_report(make_run(["right answer"]))["judging"] is None
+
+
+def test_assertions_with_a_judge_ask_it_about_llm_rubric_items(judge_server):
+    def behaviour(request):
+        user = request.json()["messages"][-1]["content"]
+        assert user.startswith("Judge whether the answer meets this criterion: mentions that")
+        answer = answer_of(request)
+        if "garbled" in answer:
+            return Reply(body=completion("no idea"))
+        verdict = "pass" if "not an insect" in answer else "fail"
+        return Reply(
+            body=completion(json.dumps({"reasoning": f"It {verdict}s.", "verdict": verdict}))
+        )
+
+    judge_server.behaviour = behaviour
+    truth = {
+        "assert": [
+            {"type": "contains", "value": "8"},
+            {"type": "llm_rubric", "value": "mentions that spiders are not insects"},
+        ]
+    }
+    run = make_run(["8 legs, not an insect", "8 legs", "8 legs garbled"], truth=truth)
+    judge = {"endpoint": f"openai:{judge_server.base_url}", "model": "judge-1"}
+    spec = "assertions:" + json.dumps({"judge": judge})
+    result = evaluate_run(run, [spec])
+    assert result.judge_calls == 3
+    got = verdicts(run)
+    assert {text: (v.score, v.passed) for text, v in got.items()} == {
+        "8 legs, not an insect": (1.0, True),
+        "8 legs": (0.5, False),
+        "8 legs garbled": (0.5, False),
+    }
+    assert got["8 legs"].metrics["failed"] == ["#2 llm_rubric: output fails the rubric (It fails.)"]
+    assert got["8 legs"].metrics["judged"] == [
+        {"item": 2, "reasoning": "It fails.", "judge_error": None}
+    ]
+    assert got["8 legs"].metrics["skipped"] == []
+    assert "not JSON" in got["8 legs garbled"].metrics["judge_error"]
+    assert got["8 legs, not an insect"].metrics["judge"]["model"] == "judge-1"
+    again = evaluate_run(run, [spec])
+    assert (again.judge_calls, again.judge_cached) == (0, 3)
+    # Without a judge the items are skipped, as before.
+    evaluate_run(run, ["assertions"])
+    assert verdicts(run)["8 legs"].score == 1.0 and verdicts(run)["8 legs"].metrics["skipped"]
+
+
+def test_an_assertions_judge_is_checked_before_anything_is_scored():
+    run = make_run(["x"])
+    with pytest.raises(EvaluatorConfigError, match='"judge" is not a judge: give connection'):
+        evaluate_run(run, ['assertions:{"judge": {"model": "m"}}'])
+    with pytest.raises(EvaluatorConfigError, match='may not set "scale"'):
+        evaluate_run(run, ['assertions:{"judge": {"connection": "c", "scale": "1-5"}}'])
+    with pytest.raises(EvaluatorConfigError, match="no saved connection named c"):
+        evaluate_run(run, ['assertions:{"judge": {"connection": "c"}}'])
