@@ -187,3 +187,17 @@ def test_a_grader_flags_a_disagreement_for_curation(task, graded_run, graders, c
     flag.refresh_from_db()
     assert flag.resolved_by == curator
     assert "rubric unclear" not in login(curator).get("/cases/review/").content.decode()
+
+
+@pytest.mark.parametrize("level", ["nominal", "interval"])
+def test_the_bootstraps_alpha_formula_equals_the_library(level):
+    """The resamples compute alpha from per-unit sums: the same number as krippendorff's."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        table = rng.integers(1, 6, size=(4, 30)).astype(float)
+        table[rng.random(table.shape) < 0.3] = NAN
+        table = table[:, np.isfinite(table).sum(axis=0) >= 2]
+        sums = agreement._unit_statistics(table, level).sum(axis=0, keepdims=True)
+        mine = agreement._alpha_from_sums(sums, level)[0]
+        expected = krippendorff.alpha(reliability_data=table, level_of_measurement=level)
+        assert mine == pytest.approx(expected, abs=1e-9)
