@@ -35,6 +35,14 @@ NAMES = ["Ana Costa", "Ingrid Berg", "Wanjiru Mwangi", "Rosa Quispe", "Linh Tran
 ITEMS = [f"item-{i:03d}" for i in range(60)]
 GENRES = ["jazz", "rock", "ambient", "hiphop", "classical", "folk"]
 VENDORS = ["ACME Corp", "Globex", "Initech", "Umbrella Ltd", "Stark Supplies", "Wayne Foods"]
+# News topics (multilabel) and the words that signal them; the last word of each is rare.
+TOPICS = {
+    "economy": ["inflation", "market", "jobs", "tariff"],
+    "health": ["hospital", "vaccine", "clinic", "outbreak"],
+    "sport": ["match", "league", "coach", "stadium"],
+    "climate": ["flood", "emissions", "drought", "glacier"],
+    "politics": ["election", "parliament", "minister", "referendum"],
+}
 
 
 def _case(key: str, *, difficulty: str = "", tags: list[str] | None = None, **fields) -> dict:
@@ -304,6 +312,26 @@ def ai_generated(rng: random.Random, n: int) -> Iterator[dict]:
         yield case
 
 
+def news_topics(rng: random.Random, n: int) -> Iterator[dict]:
+    """Headlines about one to three topics (multilabel), each named by one of its words."""
+    names = sorted(TOPICS)
+    for i in range(n):
+        topics = sorted(rng.sample(names, rng.choice([1, 1, 2, 2, 3])))
+        words = [rng.choice(TOPICS[topic]) for topic in topics]
+        city = rng.choice(CITIES)
+        yield _case(
+            f"news-topics-{i}",
+            difficulty=_difficulty(rng),
+            tags=["news"],
+            input_data={"text": f"{city}: " + ", ".join(words) + " dominate the week."},
+            input_type="text",
+            ground_truth={"labels": topics},
+            output_type="multilabel",
+            model_type="nlp",
+            category="news_topics",
+        )
+
+
 def demo_cases(per_domain: int = 40) -> list[dict]:
     """Every seeded case as a dict of TestCase fields (no created_by)."""
     rng = random.Random(20261122)
@@ -318,4 +346,5 @@ def demo_cases(per_domain: int = 40) -> list[dict]:
         llm,
     )
     cases = [case for generate in generators for case in generate(rng, per_domain)]
-    return cases + list(ai_generated(rng, 24))
+    # Domains added later come last, so the earlier ones keep their rows.
+    return cases + list(ai_generated(rng, 24)) + list(news_topics(rng, per_domain))

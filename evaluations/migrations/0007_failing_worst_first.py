@@ -4,19 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evaluations', '0006_recompute_summaries_for_classic_figures'),
-        ('runs', '0010_run_baseline'),
+        ("evaluations", "0006_recompute_summaries_for_classic_figures"),
+        ("runs", "0010_run_baseline"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='evaluation',
-            index=models.Index(condition=models.Q(('passed', False)), fields=['score', 'id'], name='evals_failing_worst_first'),
+            model_name="evaluation",
+            index=models.Index(
+                condition=models.Q(("passed", False)),
+                fields=["score", "id"],
+                name="evals_failing_worst_first",
+            ),
         ),
         migrations.AddIndex(
-            model_name='evaluation',
-            index=models.Index(condition=models.Q(('passed', False)), fields=['evaluator_type', 'score', 'id'], name='evals_failing_by_evaluator'),
+            model_name="evaluation",
+            index=models.Index(
+                condition=models.Q(("passed", False)),
+                fields=["evaluator_type", "score", "id"],
+                name="evals_failing_by_evaluator",
+            ),
         ),
     ]

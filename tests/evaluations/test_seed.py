@@ -47,6 +47,7 @@ def test_seed_covers_the_domains_and_the_review_queue():
         "ranking",
         "regression",
         "structured",
+        "multilabel",
     } <= output_types
     assert TestCase.objects.awaiting_review().exists()
     assert TestCase.objects.filter(origin="ai-generated", is_verified=True).exists()
@@ -60,6 +61,8 @@ def test_seed_covers_the_domains_and_the_review_queue():
     assert 0.5 < scores["classification"]["scores"]["roc_auc"] <= 1.0
     price = build_run_report(ModelRun.objects.get(config__seed_key="price-v1"))
     assert price["regression"]["count"] > 0
+    topics = build_run_report(ModelRun.objects.get(config__seed_key="topics-v1"))
+    assert 0 < topics["multilabel"]["macro_f1"] < 1
 
 
 @pytest.mark.django_db

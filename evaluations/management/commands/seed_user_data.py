@@ -55,6 +55,7 @@ DEMO_RUNS = [
         {"positive_label": "churn", "calls_weight": 0.25},
     ),
     ("price-v1", "price-linear", "1.0", "house_price", "price_regressor", {}),
+    ("topics-v1", "keyword-tagger", "1.0", "news_topics", "topic_tagger", {"eager": True}),
     (
         "summary-v1",
         "lead-summariser",
