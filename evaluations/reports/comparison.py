@@ -25,6 +25,7 @@ from evaluations.reports.common import (
 )
 from mleval_site.db_router import reading_from_replica
 from runs.models import ModelRun, Response
+from runs.trials import trial_runs
 
 __all__ = ["ALPHA", "CHANGE_KINDS", "compare_runs", "comparison_cases", "with_outputs"]
 
@@ -41,15 +42,27 @@ _CHANGED_IN_VERSIONS = """
     SELECT 1 FROM version_cases va
     JOIN version_cases vb ON vb.version_id = %(vb)s AND vb.case_id = va.case_id
     WHERE va.version_id = %(va)s AND va.revision <> vb.revision"""
+
+
+# A side is one run's verdicts, or a trial group's (runs.trials): per case its trials' mean
+# score, passed when most trials passed. Only the branch that applies runs (one-time filter).
+def _side(name: str) -> str:
+    where = f"NOT EXISTS ({_CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id)"
+    return f"""
+    SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
+    FROM evaluations e JOIN responses r ON r.id = e.response_id
+    WHERE cardinality(%({name}_runs)s::bigint[]) = 1 AND r.run_id = %({name})s AND {where}
+    UNION ALL
+    SELECT r.test_case_id, e.evaluator_type, avg(e.passed::int) > 0.5, avg(e.score)
+    FROM evaluations e JOIN responses r ON r.id = e.response_id
+    WHERE cardinality(%({name}_runs)s::bigint[]) > 1 AND r.run_id = ANY(%({name}_runs)s)
+      AND {where}
+    GROUP BY 1, 2"""
+
+
 _PAIRS_CTE = f"""
-WITH a AS (
-    SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
-    FROM evaluations e JOIN responses r ON r.id = e.response_id
-    WHERE r.run_id = %(a)s AND NOT EXISTS ({_CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id)
-), b AS (
-    SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
-    FROM evaluations e JOIN responses r ON r.id = e.response_id
-    WHERE r.run_id = %(b)s AND NOT EXISTS ({_CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id)
+WITH a AS ({_side("a")}
+), b AS ({_side("b")}
 ), pairs AS (
     SELECT coalesce(a.evaluator_type, b.evaluator_type) AS evaluator,
            coalesce(a.test_case_id, b.test_case_id) AS test_case_id,
@@ -350,9 +363,15 @@ def _mean_delta_intervals(
 
 
 def _version_params(run_a: ModelRun, run_b: ModelRun) -> dict:
-    """The two versions whose changed cases are left out of the pairs, when there are two."""
+    """The two versions whose changed cases are left out of the pairs, when there are two;
+    and each side's runs: the run, or its trial group (paired by per-case mean scores)."""
     both = run_a.version_id and run_b.version_id and run_a.version_id != run_b.version_id
-    return {"va": run_a.version_id if both else None, "vb": run_b.version_id if both else None}
+    return {
+        "va": run_a.version_id if both else None,
+        "vb": run_b.version_id if both else None,
+        "a_runs": [member.pk for member in trial_runs(run_a)],
+        "b_runs": [member.pk for member in trial_runs(run_b)],
+    }
 
 
 def _versions_block(run_a: ModelRun, run_b: ModelRun, params: dict) -> dict | None:

@@ -124,3 +124,28 @@ def test_the_report_page_lists_the_flaky_cases(login, admin_user):
     page = login(admin_user).get(f"/runs/{run.pk}/report/").content.decode()
     assert 'id="trials"' in page and f'href="/cases/{ids["B"]}/"' in page
     assert f'href="/cases/{ids["A"]}/"' not in page.split('id="trials"')[1].split("</section>")[0]
+
+
+def test_comparing_two_trial_groups_pairs_per_case_mean_scores():
+    from evaluations.reports.comparison import compare_runs
+
+    noisy = register(3)
+    score_table(noisy)
+    steady = register_run(
+        model_name="steady", model_version="1", model_type="nlp", config={"trials": 2}
+    )
+    for member in ModelRun.objects.filter(config__trial_group=steady.pk):
+        for case_id in RunCase.objects.filter(run=member).values_list("test_case_id", flat=True):
+            response = Response.objects.create(run=member, test_case_id=case_id, output_data={})
+            Evaluation.objects.create(
+                response=response, evaluator_type="label_match", score=1.0, passed=True
+            )
+    figures = compare_runs(noisy, steady)["evaluators"]["label_match"]
+    # Per case over noisy's 3 trials: A 1, B 1/3, C 0, D 2/3 (passed: most trials passed).
+    assert figures["paired"] == 4
+    assert figures["mean_score_a"] == pytest.approx(0.5) and figures["mean_score_b"] == 1.0
+    assert figures["pass_rate_a"] == pytest.approx(0.5) and figures["pass_rate_b"] == 1.0
+    assert (figures["improvements"], figures["regressions"]) == (2, 0)
+    single = ModelRun.objects.filter(config__trial_group=noisy.pk).latest("pk")
+    other = compare_runs(single, steady)  # any trial stands for its group
+    assert other["evaluators"] == compare_runs(noisy, steady)["evaluators"]
