@@ -28,7 +28,9 @@ class LineageForm(forms.Form):
     """Name the version a model version came from (empty parent: forget it)."""
 
     model_name = forms.CharField(max_length=255, widget=forms.HiddenInput)
-    model_version = forms.CharField(max_length=100, label="Version")
+    model_version = forms.CharField(
+        max_length=100, label="Version", widget=forms.TextInput(attrs={"list": "model-versions"})
+    )
     parent_name = forms.CharField(max_length=255, required=False, label="Parent model")
     parent_version = forms.CharField(max_length=100, required=False, label="Parent version")
     kind = forms.ChoiceField(choices=[("", "---"), *LineageKind.choices], required=False)
