@@ -14,6 +14,7 @@ from mleval_site.api import not_found
 from mleval_site.views import SchemaView
 from runs.api import RunViewSet
 from runs.connection_api import ConnectionViewSet
+from runs.model_api import LineageView, RunBaselineView
 from runs.response_api import RunResponsesView
 from versions.api import VersionCasesView, VersionDiffView, VersionViewSet
 
@@ -33,6 +34,8 @@ v1 = [
     path("runs/<int:run_id>/evaluate/", EvaluateView.as_view(), name="run-evaluate"),
     path("runs/<int:run_id>/report/", ReportView.as_view(), name="run-report"),
     path("runs/<int:run_id>/failing/", FailingView.as_view(), name="run-failing"),
+    path("runs/<int:run_id>/baseline/", RunBaselineView.as_view(), name="run-baseline"),
+    path("lineage/", LineageView.as_view(), name="lineage"),
     path("compare/", CompareView.as_view(), name="compare"),
     path("gate/", GateView.as_view(), name="gate"),
     path("tasks/<uuid:task_id>/", TaskView.as_view(), name="task"),

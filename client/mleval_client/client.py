@@ -25,6 +25,8 @@ ENDPOINTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "runs.push": ("POST", "/api/v1/runs/{run_id}/responses/", ()),
     "runs.evaluate": ("POST", "/api/v1/runs/{run_id}/evaluate/", ()),
     "runs.report": ("GET", "/api/v1/runs/{run_id}/report/", ()),
+    "runs.baseline": ("GET", "/api/v1/runs/{run_id}/baseline/", ()),
+    "runs.mark_baseline": ("POST", "/api/v1/runs/{run_id}/baseline/", ()),
     "tasks.get": ("GET", "/api/v1/tasks/{task_id}/", ()),
     "compare": ("GET", "/api/v1/compare/", ("a", "b", "case_limit")),
     "gate": ("GET", "/api/v1/gate/", ("baseline", "candidate", "alpha", "min_delta", "evaluator")),
@@ -311,6 +313,15 @@ class Runs:
             if not fresh or state == "fresh" or time.monotonic() > deadline:
                 return report
             time.sleep(poll)
+
+    def baseline(self, run: Any) -> dict:
+        """Whether the run is its model's baseline on its cases, and which run is."""
+        return self.client.request("runs.baseline", path={"run_id": _id(run)})
+
+    def mark_baseline(self, run: Any) -> dict:
+        """Make the run its model's baseline on its cases (a lead's token: runs.mark_baseline);
+        ``replaced`` names the run that was."""
+        return self.client.request("runs.mark_baseline", path={"run_id": _id(run)})
 
 
 class Versions:

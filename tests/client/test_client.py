@@ -68,6 +68,9 @@ def test_every_method(connect, admin_user, run_worker):
     verdict = client.gate("latest:model", run_b)
     assert verdict["exit_code"] == 1 and verdict["baseline"]["id"] == run_a["id"]
     assert "label_match / overall" in verdict["summary"]
+    assert client.runs.mark_baseline(run_a)["is_baseline"] is True
+    assert client.runs.baseline(run_b)["baseline"]["id"] == run_a["id"]
+    assert client.gate("baseline", run_b)["baseline"]["id"] == run_a["id"]
 
     version = freeze("v-client", selection={"category": "client"})
     assert "v-client" in [item["name"] for item in client.versions.list()]
