@@ -140,9 +140,10 @@ GROUP BY GROUPING SETS (
 _CMP_EVALUATOR = 0b1111
 _CMP_DIMENSION = {"category": 0b0111, "difficulty": 0b1011, "model_type": 0b1101}
 _CMP_TAG = 0b1110
-#: The comparison statement's memory per sort or hash (PostgreSQL's default is 4 MB): the
-#: first grouping then runs as one in-memory hash table and the joins spill less. Set for that
-#: statement only (SET LOCAL), no JIT: compiling it costs more than it saves.
+#: The memory per sort or hash of the statements pairing two runs (PostgreSQL's default is
+#: 4 MB): the figures' first grouping then runs as one in-memory hash table and the joins of
+#: both (figures and per-case list) spill less. Set for each statement only (SET LOCAL), no
+#: JIT: compiling them costs more than it saves.
 COMPARISON_SETTINGS = {"work_mem": "64MB", "jit": "off"}
 
 # The paired score deltas (B - A) of some evaluators, as one flat array each, for the
@@ -430,7 +431,7 @@ def comparison_cases(
             "change": CHANGE_KINDS[change_index],
         }
         for test_case_id, evaluator_type, a_passed, b_passed, a_score, b_score, change_index in (
-            fetch(_COMPARISON_CASES_SQL, params)
+            fetch(_COMPARISON_CASES_SQL, params, settings=COMPARISON_SETTINGS)
         )
     ]
 
