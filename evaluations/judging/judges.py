@@ -13,6 +13,7 @@ from evaluations.evaluators.assertions import rubric_judge_params
 from evaluations.evaluators.judge import endpoint_base
 from runs import reach
 from runs.connections import Connection, ConnectionKind
+from runs.costs import token_cost
 from runs.endpoint_config import RateLimit, parse_rate_limit
 
 # Asked of every judge unless its params say otherwise: JSON mode, so the reply parses.
@@ -53,13 +54,14 @@ class Judge:
         )
 
     def cost(self, input_tokens: int | None, output_tokens: int | None) -> float | None:
-        """The call's cost at the per-million prices; None when no price is known."""
+        """The call's cost at the per-million prices (runs.costs.token_cost, the rule a model
+        run's cost per 1,000 cases uses too); None when no price is known, a missing one 0."""
         if self.input_price is None and self.output_price is None:
             return None
-        return (
-            (input_tokens or 0) * (self.input_price or 0.0)
-            + (output_tokens or 0) * (self.output_price or 0.0)
-        ) / 1_000_000
+        return token_cost(
+            (input_tokens or 0, self.input_price or 0.0),
+            (output_tokens or 0, self.output_price or 0.0),
+        )
 
     def request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         body = {**self.request_params, "model": self.model, "messages": messages}
