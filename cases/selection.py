@@ -34,7 +34,7 @@ def selection_errors(selection: dict) -> dict[str, list[str]]:
             if not all(isinstance(item, str) for item in value):
                 errors[key] = ["must be a list of strings"]
         elif isinstance(value, list) and key == "ids":
-            if not all(type(item) is int for item in value):
+            if not all(type(item) is int or _integral(item) for item in value):
                 errors[key] = ["must be a list of case ids"]
         elif isinstance(value, str) and (reason := jsonsafe.text_problem(value)):
             errors[key] = [reason]
@@ -45,6 +45,18 @@ def selection_errors(selection: dict) -> dict[str, list[str]]:
         elif isinstance(value, int) and not isinstance(value, bool):
             errors[key] = ["must be a string, not a number"]
     return errors
+
+
+def _integral(item) -> bool:
+    """3.0 is the integer 3 in JSON (and to JSON Schema's "integer"); 3.5 is no case id."""
+    return type(item) is float and item.is_integer()
+
+
+def _with_int_ids(selection: dict) -> dict:
+    ids = selection.get("ids")
+    if isinstance(ids, list) and any(_integral(item) for item in ids):
+        return {**selection, "ids": [int(item) if _integral(item) else item for item in ids]}
+    return selection
 
 
 def select_cases(selection: dict | None, queryset=None):
@@ -59,7 +71,7 @@ def _valid_filterset(selection: dict | None, queryset) -> TestCaseFilterSet:
         raise SelectionError({"selection": ["must be a JSON object of case filters"]})
     if errors := selection_errors(selection or {}):
         raise SelectionError(errors)
-    filterset = TestCaseFilterSet(data=selection or {}, queryset=queryset)
+    filterset = TestCaseFilterSet(data=_with_int_ids(selection or {}), queryset=queryset)
     if not filterset.is_valid():
         raise SelectionError({f: [str(m) for m in msgs] for f, msgs in filterset.errors.items()})
     return filterset

@@ -30,6 +30,10 @@ class GateError(ValueError):
     """A bad argument (exit 2): an unknown run, evaluator or baseline selector."""
 
 
+class GateNotFound(GateError):
+    """A run, a selector's run or an evaluator that is not there (the API's 404)."""
+
+
 @dataclass
 class Check:
     """One evaluator overall (``dimension`` None) or one of its slices."""
@@ -195,13 +199,13 @@ def resolve_run(value: str | int, candidate: ModelRun | None = None, flag: str =
         if candidate is None:
             raise GateError(f"{flag}: {kind}:<model name> needs a candidate run")
         return SELECTORS[kind](name or candidate.model_name, candidate, flag)
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²".isdigit() too, which int() refuses
         raise GateError(
             f"{flag}: give a run id, latest:<model name> or baseline:<model name>, got {text!r}"
         )
     run = ModelRun.objects.filter(pk=int(text)).first()
     if run is None:
-        raise GateError(f"{flag}: there is no run #{text}")
+        raise GateNotFound(f"{flag}: there is no run #{text}")
     return run
 
 
@@ -217,7 +221,7 @@ def _latest(name: str, candidate: ModelRun, flag: str) -> ModelRun:
         runs = runs.filter(config__selection=candidate.selection)
     run = runs.order_by("-completed_at", "-id").first()
     if run is None:
-        raise GateError(
+        raise GateNotFound(
             f"{flag}: no completed run of model {name!r} on the cases of run #{candidate.pk}"
         )
     return run
@@ -231,7 +235,7 @@ def _baseline(name: str, candidate: ModelRun, flag: str) -> ModelRun:
             if candidate.baseline_since and name == candidate.model_name
             else ""
         )
-        raise GateError(
+        raise GateNotFound(
             f"{flag}: model {name!r} has no baseline on the cases of run #{candidate.pk}"
             f"{itself}; a lead marks one on the model page"
         )
@@ -258,7 +262,7 @@ def gate(
     evaluators = figures["evaluators"]
     if evaluator is not None and evaluator not in evaluators:
         known = ", ".join(evaluators) or "none: neither run is scored"
-        raise GateError(f"evaluator {evaluator!r} scored neither run (scored: {known})")
+        raise GateNotFound(f"evaluator {evaluator!r} scored neither run (scored: {known})")
     head = {
         "baseline": figures["a"],
         "candidate": figures["b"],

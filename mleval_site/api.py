@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.core.exceptions import ObjectNotUpdated, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, models
 from django.db.models import CheckConstraint
 from django.http import JsonResponse
 from django.utils.encoding import force_str
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import DjangoModelPermissions
@@ -174,6 +174,26 @@ class SafeJSONParser(JSONParser):
             if reason == jsonsafe.DEPTH_MESSAGE:
                 raise exceptions.ValidationError({where or NON_FIELD: [f"the JSON {reason}"]})
         return value
+
+
+class StrictCharField(serializers.CharField):
+    """A string and nothing else: DRF's CharField turns 0 or 1.5 into "0" and "1.5", which the
+    schema (type: string) says is refused. NUL is refused by CharField already."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose text model fields take strings only (StrictCharField)."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
 
 
 class PayloadTooLarge(exceptions.APIException):

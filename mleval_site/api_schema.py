@@ -18,6 +18,11 @@ needs (bounds on its own parameters, request schemas that match its validator).
 from typing import Any
 
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text and jsonb cannot hold U+0000
+# The characters Python's str.strip() removes (str.isspace), spelled out: JSON Schema's `\s`
+# (ECMA-262) differs from Python's (it lacks \x1c-\x1f and \x85, and has \ufeff).
+SPACE = r"\t-\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Not blank once stripped, no NUL: what a trimmed, required text field accepts.
+NOT_BLANK = rf"^[^\x00]*[^\x00{SPACE}][^\x00]*$"
 # The page/API cursor: an opaque token from `next`/`previous`. Its own format (not a pattern)
 # because what decodes is not a regular language; the test suite teaches schemathesis it.
 CURSOR_FORMAT = "cursor"

@@ -2,32 +2,53 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import generics, serializers, status, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from cases.openapi import SELECTION
 from cases.selection import SelectionError
-from mleval_site.api import CursorPage
+from mleval_site.api import Conflict, CursorPage, StrictCharField, StrictModelSerializer
+from mleval_site.api_schema import NOT_BLANK, text
 from versions import freezing
 from versions.models import SNAPSHOT_FIELDS, Version, VersionCaseContent
 
 
-class VersionSerializer(serializers.ModelSerializer):
+@extend_schema_field(
+    {
+        **SELECTION,
+        "description": "The case list's filters to freeze (as on /cases/ and /api/v1/cases/); "
+        "default: the golden set.",
+    }
+)
+class SelectionField(serializers.DictField):
+    """Validated by freezing.freeze (cases.selection), every filter named in its errors."""
+
+
+@extend_schema_field(text(minLength=1, maxLength=200, pattern=NOT_BLANK))
+class NameField(StrictCharField):
+    """A version's name: more than spaces (freeze() strips it), no NUL, at most 200."""
+
+
+class VersionSerializer(StrictModelSerializer):
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
-    selection = serializers.DictField(
-        required=False,
-        help_text="The case list's filters to freeze (as on /cases/ and /api/v1/cases/); "
-        "default: the golden set.",
-    )
+    # No unique validator: freeze() answers a taken name (409). Unstripped, so the schema's
+    # maxLength holds; freeze() strips it.
+    name = NameField(max_length=200, trim_whitespace=False)
+    selection = SelectionField(required=False)
 
     class Meta:
         model = Version
         fields = ("id", "name", "description", "selection", "case_count", "created_by",
                   "created_at")  # fmt: skip
         read_only_fields = ("case_count", "created_at")
-        extra_kwargs = {"name": {"validators": []}}  # freeze() names a taken name itself
 
     def create(self, validated_data: dict) -> Version:
         try:
@@ -37,6 +58,10 @@ class VersionSerializer(serializers.ModelSerializer):
                 description=validated_data.get("description", ""),
                 created_by=self.context["request"].user,
             )
+        except freezing.NothingToFreeze as error:
+            raise Conflict(error.errors) from None
+        except freezing.NameTaken as error:
+            raise Conflict(error.message_dict) from None
         except SelectionError as error:
             raise serializers.ValidationError(
                 {
@@ -59,16 +84,19 @@ class VersionCaseSerializer(serializers.ModelSerializer):
     create=extend_schema(
         summary="Freeze a version",
         description="Freezes the cases `selection` picks, at their current revisions, as the "
-        "named immutable version (curators). 400 for a taken name or an empty selection.",
+        "named immutable version (curators). 409 for a taken name or a selection that matches "
+        "no case; 400 for a bad filter (`selection.<filter>`).",
     ),
     retrieve=extend_schema(summary="Read a version"),
 )
 class VersionViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
-    generics.ListCreateAPIView,
-    generics.RetrieveAPIView,
 ):
-    """Versions are never edited or deleted: no PUT, PATCH or DELETE."""
+    """Versions are never edited or deleted: no PUT, PATCH or DELETE (405). Mixins, not
+    generics.ListCreateAPIView: that one's `post` answered POST /versions/<id>/ too."""
 
     queryset = Version.objects.select_related("created_by")
     serializer_class = VersionSerializer

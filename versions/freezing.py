@@ -42,6 +42,14 @@ def selection_pairs_sql(selection: dict) -> tuple[str, list]:
     return sql, list(params)
 
 
+class NothingToFreeze(SelectionError):
+    """A well-formed selection that matches no case today (the API's 409, not a 400)."""
+
+
+class NameTaken(ValidationError):
+    """Another version has this name (the API's 409)."""
+
+
 def freeze(name: str, *, selection: dict, description: str = "", created_by=None) -> Version:
     """Freeze the selection's cases at their current revisions as version `name`.
 
@@ -65,14 +73,14 @@ def freeze(name: str, *, selection: dict, description: str = "", created_by=None
                 cursor.execute(FREEZE_SQL.format(selection=sql, **names), [version.pk, *params])
                 count = cursor.rowcount
                 if not count:
-                    raise SelectionError({"selection": ["No test case matches this selection."]})
+                    raise NothingToFreeze({"selection": ["No test case matches this selection."]})
                 cursor.execute(ATTACH_SQL.format(**names))
             Version.objects.filter(pk=version.pk).update(case_count=count)
             version.case_count = count
             record(created_by, "version.freeze", version, cases=count, selection=selection)
     except IntegrityError as error:
         if Version.objects.filter(name=name).exists():
-            raise ValidationError({"name": [f"A version named {name!r} exists already."]}) from None
+            raise NameTaken({"name": [f"A version named {name!r} exists already."]}) from None
         raise error
     # No run's data changed: a run on a version keeps the revisions it was frozen with.
     wrote({names["table"]: count}, [], sender=freeze)

@@ -26,14 +26,7 @@ from tests.api import schemathesis_hooks  # noqa: F401  (valid page cursors)
 
 # Operations whose schema does not yet say all that their validator checks (each names what is
 # missing): left out of the run until it does. Every other operation must pass every check.
-KNOWN_GAPS = {
-    "/api/v1/connections/": "the connector config rules (runs.endpoint_config.parse_config: "
-    "batch_size from 1, rate_limit format, headers as ${NAME} references) are not in the schema",
-    "/api/v1/gate/": "baseline/candidate (a run id or latest:<model name>) and alpha's bounds are "
-    "not in the schema; both runs are required but documented optional",
-    "/api/v1/versions/": "a POST accepts a number for `description` (DRF CharField); "
-    "POST /versions/<id>/ answers 400, not 405",
-}
+KNOWN_GAPS: dict[str, str] = {}
 MAX_EXAMPLES = 3  # per operation and generation mode (valid and invalid data), as the admin
 VIEWER_EXAMPLES = 2  # the same, as a viewer
 

@@ -41,11 +41,17 @@ class TestVersionsApi:
         writer = client_for(curator)
         assert post(client_for(viewer), {"name": "v1"}).status_code == 403
         assert post(writer, {"name": "v1"}).status_code == 201
+        # A taken name and a selection matching no case are the data's state: 409, not 400.
         taken = post(writer, {"name": "v1"})
-        assert taken.status_code == 400 and "name" in taken.json()["errors"]
+        assert taken.status_code == 409 and "name" in taken.json()["errors"]
         empty = post(writer, {"name": "v2", "selection": {"model_type": "none"}})
-        assert empty.status_code == 400 and "selection" in empty.json()["errors"]
+        assert empty.status_code == 409 and "selection" in empty.json()["errors"]
+        bad = post(writer, {"name": "v2", "description": 0, "selection": {"ids": [1.5]}})
+        assert bad.status_code == 400
+        assert set(bad.json()["errors"]) == {"description"}  # fields first, then the selection
+        assert post(writer, {"name": "   "}).status_code == 400
         version = Version.objects.get()
+        assert writer.post(f"{URL}{version.pk}/").status_code == 405  # not the list's POST
         for method in ("put", "patch", "delete"):
             response = getattr(writer, method)(
                 f"{URL}{version.pk}/", json.dumps({"name": "x"}), content_type="application/json"

@@ -165,6 +165,20 @@ def test_api_gives_the_same_verdict(build, login, engineer):
     ).json()
     assert body["exit_code"] == 0
     error = client.get(f"/api/v1/gate/?baseline=latest:x&candidate={run_b.pk}")
-    assert error.status_code == 400
+    assert error.status_code == 404  # a well-formed selector with no run behind it
     assert "no completed run of model 'x'" in error.json()["detail"]
-    assert client.get("/api/v1/gate/?baseline=1").status_code == 400
+    assert client.get(f"/api/v1/gate/?baseline=999999&candidate={run_b.pk}").status_code == 404
+    assert (
+        client.get(
+            f"/api/v1/gate/?baseline={run_a.pk}&candidate={run_b.pk}&evaluator=x"
+        ).status_code
+        == 404
+    )
+    assert client.get("/api/v1/gate/?baseline=1").status_code == 400  # no candidate
+    for bad in ("oldest:x", " 1", "²", "latest:a\x00"):
+        response = client.get("/api/v1/gate/", {"baseline": bad, "candidate": run_b.pk})
+        assert response.status_code == 400, bad
+    assert (
+        client.get(f"/api/v1/gate/?baseline={run_a.pk}&candidate={run_b.pk}&alpha=1").status_code
+        == 400
+    )
