@@ -17,6 +17,12 @@ from runs.lineage import ModelVersion, lineage_tree
 from runs.models import ModelRun
 
 CHART_WIDTH, CHART_HEIGHT = 480, 120
+# The lineage tree is indented with text (the CSP allows no inline style): three no-break
+# spaces a generation, up to 30 generations deep.
+INDENT, MAX_INDENT = "\u00a0" * 3, 30
+# A model run by CI on every commit has thousands of runs: the page shows the newest (the runs
+# list, filtered by the model, has them all), so its size does not grow with them.
+SHOWN_RUNS, SHOWN_VERSIONS = 50, 50
 
 
 def model_list() -> list[dict]:
@@ -67,9 +73,9 @@ def case_set_label(run: ModelRun) -> str:
 
 def model_trend(name: str) -> dict:
     """The model's runs with their headline figures (newest first), the same grouped by case
-    set with each group's baseline, per version (oldest first) the newest run's pass rate of the
-    main evaluator with its 95% interval, latency p95 and cost per 1,000 cases, and the lineage
-    tree of the model's versions."""
+    set with each group's baseline, per version (oldest first, the ``SHOWN_VERSIONS`` newest)
+    the newest run's pass rate of the main evaluator with its 95% interval, latency p95 and
+    cost per 1,000 cases, and the lineage tree of the model's versions."""
     runs = list(
         ModelRun.objects.filter(model_name=name)
         .select_related("version")
@@ -96,6 +102,7 @@ def model_trend(name: str) -> dict:
         )
     newest = {row["run"].model_version: row for row in rows}  # later runs overwrite
     trend = sorted(newest.values(), key=lambda row: (row["run"].created_at, row["run"].pk))
+    trend = trend[-SHOWN_VERSIONS:]
     family = ModelVersion.family(name)
     by_id = {row.pk: row for row in family}
     nodes = {row.model_version: row for row in family if row.model_name == name}
@@ -111,22 +118,32 @@ def model_trend(name: str) -> dict:
         "trend": trend,
         "chart": trend_chart(trend),
         "versions": sorted(newest, key=lambda v: (newest[v]["run"].created_at, v), reverse=True),
-        "lineage": lineage_tree(family),
+        "lineage": [
+            {
+                **row,
+                "indent": INDENT * min(row["depth"], MAX_INDENT),
+                "parent": by_id.get(row["node"].parent_id),
+            }
+            for row in lineage_tree(family)
+        ],
     }
 
 
 def group_by_case_set(rows: list[dict]) -> list[dict]:
     """Rows (newest first) grouped by :func:`case_set_key`, the group of the newest run first;
-    per group its newest row and its baseline row (None if none is marked). How a newer run
-    compares with the baseline is the comparison's to say (the run page, :mod:`.baseline_pages`)."""
+    per group its run count, its ``SHOWN_RUNS`` newest rows (and its baseline row, however
+    old), and the baseline row (None if none is marked). How a newer run compares with the
+    baseline is the comparison's to say (the run page, :mod:`evaluations.model_pages`)."""
     groups: dict[tuple, dict] = {}
     for row in rows:
         run = row["run"]
         group = groups.setdefault(
             case_set_key(run),
-            {"label": case_set_label(run), "rows": [], "baseline": None, "newest": row},
+            {"label": case_set_label(run), "rows": [], "count": 0, "baseline": None},
         )
-        group["rows"].append(row)
+        group["count"] += 1
+        if group["count"] <= SHOWN_RUNS or run.baseline_since:
+            group["rows"].append(row)
         if run.baseline_since:
             group["baseline"] = row
     return list(groups.values())

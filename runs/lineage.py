@@ -19,7 +19,7 @@ from django.db.models.functions import Now
 
 #: The trigger's name, also the constraint name its refusal carries (migration 0009).
 CYCLE = "model_versions_no_cycle"
-#: Longest lineage walked for the tree on a model page (a guard, not a rule).
+#: Most versions a model page's tree shows (the most recently recorded; a guard, not a rule).
 TREE_LIMIT = 200
 
 
@@ -142,7 +142,8 @@ class ModelVersion(models.Model):
     @classmethod
     def family(cls, model_name: str) -> list[ModelVersion]:
         """Every version linked to this model's versions by lineage, either way (their
-        ancestors, descendants and these' relatives), in one query."""
+        ancestors, descendants and these' relatives), by name and version, in one query; the
+        ``TREE_LIMIT`` most recently recorded when there are more."""
         return list(
             cls.objects.raw(
                 """
@@ -153,8 +154,10 @@ class ModelVersion(models.Model):
                     JOIN model_versions c ON c.id = f.id
                     JOIN model_versions mv ON mv.parent_id = c.id OR mv.id = c.parent_id
                 )
-                SELECT mv.* FROM model_versions mv WHERE mv.id IN (SELECT id FROM family)
-                ORDER BY mv.model_name, mv.model_version LIMIT %s
+                SELECT * FROM (
+                    SELECT mv.* FROM model_versions mv WHERE mv.id IN (SELECT id FROM family)
+                    ORDER BY mv.created_at DESC, mv.id DESC LIMIT %s
+                ) newest ORDER BY model_name, model_version
                 """,
                 [model_name, TREE_LIMIT],
             )
@@ -162,19 +165,18 @@ class ModelVersion(models.Model):
 
 
 def lineage_tree(rows: list[ModelVersion]) -> list[dict]:
-    """Nested ``{"node", "children"}`` from rows of one family: roots first (a row whose
-    parent is outside ``rows`` is a root), children by name and version."""
+    """The family as a tree in reading order: ``{"node", "depth"}`` rows, each node after
+    its parent, roots (a row whose parent is outside ``rows``) at depth 0, siblings by name and
+    version. Flat, and walked without recursion: a chain of a hundred nightly fine-tunes is
+    as easy to draw as two versions."""
     by_parent: dict[int | None, list[ModelVersion]] = {}
     ids = {row.pk for row in rows}
     for row in rows:
         by_parent.setdefault(row.parent_id if row.parent_id in ids else None, []).append(row)
-
-    def build(parent_id: int | None, depth: int) -> list[dict]:
-        if depth > TREE_LIMIT:
-            return []
-        return [
-            {"node": row, "children": build(row.pk, depth + 1)}
-            for row in by_parent.get(parent_id, [])
-        ]
-
-    return build(None, 0)
+    out: list[dict] = []
+    pending = [(row, 0) for row in reversed(by_parent.get(None, []))]
+    while pending:
+        row, depth = pending.pop()
+        out.append({"node": row, "depth": depth})
+        pending.extend((child, depth + 1) for child in reversed(by_parent.get(row.pk, [])))
+    return out

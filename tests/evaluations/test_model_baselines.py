@@ -207,3 +207,15 @@ def test_model_page_queries_do_not_grow_with_runs(
     client.get(url)
     with django_assert_max_num_queries(11):  # the same, with more runs and lineage
         assert client.get(url).status_code == 200
+
+
+def test_a_model_with_many_runs_shows_the_newest(golden, monkeypatch):
+    monkeypatch.setattr("evaluations.model_figures.SHOWN_RUNS", 2)
+    monkeypatch.setattr("evaluations.model_figures.SHOWN_VERSIONS", 2)
+    runs = [scored_run("ci", str(i), set()) for i in range(4)]
+    baselines.mark(runs[0])
+    model = model_trend("ci")
+    (group,) = model["groups"]
+    assert group["count"] == 4
+    assert [row["run"] for row in group["rows"]] == [runs[3], runs[2], runs[0]]  # + baseline
+    assert [row["run"] for row in model["trend"]] == runs[2:]

@@ -113,11 +113,22 @@ def test_family_and_tree(chain, django_assert_max_num_queries):
     with django_assert_max_num_queries(1):
         rows = ModelVersion.family("tiny")
     assert {str(row) for row in rows} == {"llama 3", "bert 1", "bert 2", "bert 1-q4", "tiny 0.1"}
-    tree = lineage_tree(rows)
-    assert [str(root["node"]) for root in tree] == ["llama 3"]
-    (bert1,) = tree[0]["children"]
-    assert [str(child["node"]) for child in bert1["children"]] == ["bert 1-q4", "bert 2"]
-    assert [str(c["node"]) for c in bert1["children"][1]["children"]] == ["tiny 0.1"]
+    tree = [(str(row["node"]), row["depth"]) for row in lineage_tree(rows)]
+    assert tree == [
+        ("llama 3", 0),
+        ("bert 1", 1),
+        ("bert 1-q4", 2),
+        ("bert 2", 2),
+        ("tiny 0.1", 3),
+    ]
+
+
+def test_a_long_chain_is_drawn(db):
+    """A hundred nightly fine-tunes, each from the one before (no recursion limit)."""
+    for night in range(1, 300):
+        ModelVersion.record("nightly", str(night), ("nightly", str(night - 1)), FT)
+    tree = lineage_tree(ModelVersion.family("nightly"))
+    assert len(tree) == 200 and tree[-1]["depth"] == 199  # the family's guard: 200 rows
 
 
 def test_the_admin_form_refuses_a_cycle(chain, login, admin_user):
