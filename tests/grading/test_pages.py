@@ -104,10 +104,13 @@ class TestGrading:
         assert (
             "question" in text and "answer" in text and "reply" in text
         )  # input, expected, output
+        case_link = f'href="/cases/{assignment.item.response.test_case_id}/"'
+        assert case_link not in text  # the case page lists its verdicts: linked once graded
         answer = client.post(grade_url(task, position), {"passed": "true", "comment": "fine"})
         assert answer.status_code == 302
         revealed = client.get(grade_url(task, position)).content.decode()
         assert "verdicts-hidden" not in revealed and "The judge&#x27;s rationale" in revealed
+        assert case_link in revealed
         assignment.refresh_from_db()
         assert assignment.passed is True and assignment.comment == "fine"
 

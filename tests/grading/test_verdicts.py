@@ -65,3 +65,28 @@ def test_scores_outside_the_scale_are_refused(graded_run, graders):
     for bad in (0, 6, "x", float("nan")):
         with pytest.raises(ValidationError):
             record_grade(assignment, passed=True, score=bad)
+
+
+def test_human_verdicts_compare_and_show_in_the_case_history(graded_run, graders, viewer, login):
+    """A second run over the same cases, graded too: the comparison pairs 'human' verdicts."""
+    from model_bakery import baker
+
+    from evaluations.reports import compare_runs
+    from runs.models import ModelRun, Response
+
+    first = create_task(graded_run.run, name="a", graders=graders[:1], overlap=1)
+    second_run = baker.make(
+        ModelRun, model_name="chat", model_version="2", model_type="llm", status="completed"
+    )
+    for response in graded_run.responses:
+        baker.make(Response, run=second_run, test_case=response.test_case, output_data={})
+    second = create_task(second_run, name="b", graders=graders[:1], overlap=1)
+    for assignment in Assignment.objects.filter(item__task=first):
+        record_grade(assignment, passed=True)
+    for assignment in Assignment.objects.filter(item__task=second):
+        record_grade(assignment, passed=False)
+    human = compare_runs(graded_run.run, second_run)["evaluators"]["human"]
+    assert human["paired"] == 12 and human["regressions"] == 12
+    case = graded_run.responses[0].test_case
+    history = login(viewer).get(f"/reports/cases/{case.pk}/history/").content.decode()
+    assert "human" in history and "alice: pass" in history
