@@ -13,14 +13,34 @@ from cases.shapes import ShapeError
 from mleval_site import jsonsafe
 from runs.replies import redacted
 
-from . import assertions, classification, detection, judge, numeric, ranking, structured, text
+from . import (
+    assertions,
+    classification,
+    detection,
+    judge,
+    numeric,
+    ranking,
+    semantic,
+    structured,
+    text,
+)
 from .base import Evaluator, EvaluatorConfigError, GroundTruthError, Verdict
 
 logger = logging.getLogger(__name__)
 
 REGISTRY: dict[str, Evaluator] = {
     evaluator.name: evaluator
-    for module in (classification, numeric, text, structured, detection, ranking, assertions, judge)
+    for module in (
+        classification,
+        numeric,
+        text,
+        structured,
+        detection,
+        ranking,
+        assertions,
+        judge,
+        semantic,
+    )
     for evaluator in module.EVALUATORS
 }
 

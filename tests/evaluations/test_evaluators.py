@@ -110,7 +110,7 @@ def test_run_evaluator_default_params_and_bookkeeping():
     with pytest.raises(EvaluatorConfigError, match='"pattern" is required'):
         run_evaluator("regex", "x", None)
     with pytest.raises(EvaluatorConfigError, match="unknown evaluator"):
-        run_evaluator("semantic_similarity", "x", "x")
+        run_evaluator("semantic_similarity_v9", "x", "x")
 
 
 def test_failed_call_verdict():
@@ -149,6 +149,7 @@ EXPECTED = {
     "ndcg_at_k",
     "forecast_error",
     "llm_judge",
+    "semantic_similarity",
 }
 
 
