@@ -114,6 +114,8 @@ def test_main_pages_log_no_csp_violation(live_server, admin_user, session_contex
         f"/runs/{first.pk}/report/",
         f"/runs/compare/?a={first.pk}&b={second.pk}",
         "/leaderboard/",
+        "/models/",
+        "/models/clf/",
         "/evaluators/",
         "/accounts/tokens/",
         "/audit/",

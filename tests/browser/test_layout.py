@@ -22,6 +22,7 @@ def seeded(transactional_db):
 def main_pages() -> list[str]:
     case = TestCase.objects.order_by("id").first()
     runs = list(ModelRun.objects.order_by("id").values_list("pk", flat=True)[:2])
+    model_name = ModelRun.objects.get(pk=runs[0]).model_name
     return [
         "/",
         "/cases/?scope=all",
@@ -35,6 +36,8 @@ def main_pages() -> list[str]:
         f"/runs/{runs[0]}/report/",
         f"/runs/compare/?a={runs[0]}&b={runs[1]}",
         "/leaderboard/",
+        "/models/",
+        f"/models/{model_name}/",
         "/evaluators/",
         "/versions/",
         "/connections/",
