@@ -25,6 +25,16 @@ SCALE_RANGE = {Scale.PASS_FAIL: None, Scale.ONE_TO_FIVE: (1, 5), Scale.ZERO_TO_T
 
 
 class GradingTaskQuerySet(models.QuerySet):
+    def delete(self):
+        """The tasks go with the human verdicts their grades made (a run's deletion takes
+        those with its responses)."""
+        from evaluations.models import Evaluation
+
+        Evaluation.objects.filter(
+            evaluator_type=HUMAN, response__grading_item__task__in=self.values("pk")
+        ).delete()
+        return super().delete()
+
     def with_progress(self) -> "GradingTaskQuerySet":
         """Each task's items, assignments and grades so far (one grouped query with the tasks)."""
         return self.annotate(
@@ -74,6 +84,10 @@ class GradingTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (run {self.run_id})"
+
+    def delete(self, *args, **kwargs):
+        GradingTask.objects.filter(pk=self.pk).delete()
+        return 1, {self._meta.label: 1}
 
     @property
     def score_range(self) -> tuple[int, int] | None:

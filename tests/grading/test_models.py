@@ -84,3 +84,28 @@ def test_deleting_the_run_takes_the_grading_rows(task, graded_run):
 
     ModelRun.objects.filter(pk=graded_run.run.pk).delete()
     assert not GradingTask.objects.exists() and not Assignment.objects.exists()
+
+
+def test_deleting_a_task_takes_its_human_verdicts(task, graded_run):
+    from evaluations.models import Evaluation
+    from grading.verdicts import record_grade
+
+    for assignment in Assignment.objects.filter(item__task=task):
+        record_grade(assignment, passed=True)
+    assert Evaluation.objects.filter(evaluator_type="human").count() == 12
+    task.delete()
+    assert not Evaluation.objects.filter(evaluator_type="human").exists()
+    assert Evaluation.objects.filter(evaluator_type="llm_judge").count() == 12
+    assert not Assignment.objects.exists()
+
+
+def test_the_admin_deletes_a_task_with_its_verdicts(task, admin_user, login):
+    from evaluations.models import Evaluation
+    from grading.verdicts import record_grade
+
+    record_grade(Assignment.objects.filter(item__task=task).first(), passed=True)
+    client = login(admin_user)
+    url = reverse("admin:grading_gradingtask_delete", args=[task.pk])
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not GradingTask.objects.exists()
+    assert not Evaluation.objects.filter(evaluator_type="human").exists()

@@ -165,3 +165,29 @@ def test_task_page(task, graders, engineer, login, django_assert_max_num_queries
     assert page.status_code == 200
     text = page.content.decode()
     assert all(g.username in text for g in graders) and "0 of 24 grades given" in text
+
+
+def test_a_detection_answer_is_drawn_over_the_expected_boxes(graders, login):
+    from model_bakery import baker
+
+    from grading.assigning import create_task
+    from runs.models import ModelRun, Response
+    from tests.baker_recipes import make_case
+
+    run = baker.make(ModelRun, model_name="det", model_version="1", model_type="computer_vision")
+    case = make_case(
+        input_data={"image_url": "https://example.com/cat.png", "width": 100, "height": 80},
+        input_type="image_path",
+        ground_truth={"boxes": [{"label": "cat", "bbox": [10, 10, 50, 60]}]},
+        output_type="bounding_boxes",
+        model_type="computer_vision",
+    )
+    baker.make(
+        Response,
+        run=run,
+        test_case=case,
+        output_data={"boxes": [{"label": "cat", "bbox": [12, 8, 52, 58]}]},
+    )
+    task = create_task(run, name="boxes", graders=graders[:1], overlap=1)
+    page = login(graders[0]).get(f"/grading/tasks/{task.pk}/grade/1/").content.decode()
+    assert "Boxes: expected" in page and page.count("<svg") >= 2  # the case's and the answer's
