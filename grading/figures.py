@@ -12,10 +12,11 @@ import hashlib
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connections
 
 from grading import agreement
 from grading.models import HUMAN, Assignment, GradingTask
+from mleval_site.db_router import read_alias
 
 CACHE_SECONDS = 24 * 3600
 
@@ -53,14 +54,14 @@ def calibration_rows(
         where.append("e.evaluator_type = %(evaluator)s")
         params["evaluator"] = evaluator
     sql = _CALIBRATION_SQL.format(where="".join(f" AND {w}" for w in where))
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
 def _fingerprint(run_id: int | None = None) -> str:
     where, params = ("WHERE run_id = %s", [run_id]) if run_id is not None else ("", [])
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(_FINGERPRINT_SQL.format(where=where), params)
         return "-".join(map(str, cursor.fetchone()))
 
@@ -185,7 +186,7 @@ def disagreements(
         where.append("gi.task_id = %(task)s")
         params["task"] = task_id
     sql = _DISAGREEMENTS_SQL.format(where="".join(f" AND {w}" for w in where))
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     keys = ("case_id", "evaluator", "passed", "feedback", "human_passed", "human_feedback")
