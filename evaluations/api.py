@@ -25,7 +25,7 @@ from evaluations.models import Evaluation
 from evaluations.pipeline import resolve_evaluators
 from evaluations.summaries import comparison, run_report
 from evaluations.tasks import enqueue_evaluation
-from mleval_site.api import NON_FIELD
+from mleval_site.api import NON_FIELD, Conflict
 from mleval_site.api_schema import NO_NUL
 from runs.callers import ExecutionError, ExecutionOptions
 from runs.models import ModelRun, Response
@@ -186,8 +186,8 @@ class ExecuteView(RunActionView):
         options = dataclasses.replace(ExecutionOptions(), **serializer.validated_data)
         try:
             result = enqueue_execution(run, options, user=request.user)
-        except ExecutionError as error:
-            raise serializers.ValidationError({"model_endpoint": [str(error)]}) from None
+        except ExecutionError as error:  # the run's state (no endpoint), not the request: 409
+            raise Conflict({"model_endpoint": [str(error)]}) from None
         task_id = str(result.id)
         body = {"task_id": task_id, "status": "queued", "url": task_url(request, task_id)}
         return ApiResponse(body, status=status.HTTP_202_ACCEPTED)

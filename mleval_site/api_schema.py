@@ -118,6 +118,31 @@ def _tighten_query_parameter(parameter: dict) -> None:
         items["enum"] = [*items["enum"], ""]
 
 
+READ_AS = "x-mleval-read-as"  # a field written in one shape and read in another
+
+
+def read_as(written: dict, read: dict) -> dict:
+    """A field's schema as requests write it, and (`read`) as responses carry it: e.g. a
+    version written as its name or id and read as {"id", "name"}. `complete_schema` keeps
+    `written` in request components and puts `read` in the others (null kept when allowed)."""
+    return {**written, READ_AS: read}
+
+
+def _split_read_shapes(name: str, schema: dict) -> None:
+    for key, prop in list(schema.get("properties", {}).items()):
+        if READ_AS not in prop:
+            continue
+        read = prop.pop(READ_AS)
+        if name.endswith("Request"):
+            continue
+        nullable_ = {"type": "null"} in prop.get("anyOf", []) + prop.get("oneOf", [])
+        described = {k: prop[k] for k in ("description", "readOnly") if k in prop}
+        schema["properties"][key] = {
+            **({"anyOf": [read, {"type": "null"}]} if nullable_ else read),
+            **described,
+        }
+
+
 def _tighten_request_component(schema: dict) -> None:
     """A serializer's CharField refuses NUL (DRF's ProhibitNullCharactersValidator)."""
     for prop in schema.get("properties", {}).values():
@@ -135,6 +160,7 @@ def complete_schema(result: dict, generator, **kwargs) -> dict:
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     for name, schema in schemas.items():
+        _split_read_shapes(name, schema)
         if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: serializers as read from a body
             _tighten_request_component(schema)
     schemas.update(JSON_SCHEMAS)
@@ -151,9 +177,12 @@ def complete_schema(result: dict, generator, **kwargs) -> dict:
                 continue
             for parameter in operation.get("parameters", []):
                 _tighten_query_parameter(parameter)
+            min_items = operation.pop(MIN_ITEMS, None)
             for content in operation.get("requestBody", {}).get("content", {}).values():
                 if content.get("schema", {}).pop(BODY_REQUIRED, False):
                     operation["requestBody"]["required"] = True
+                if min_items and content.get("schema", {}).get("type") == "array":
+                    content["schema"]["minItems"] = min_items
             if method == "delete":
                 codes = (*READ_CODES, "409")
             else:
@@ -168,6 +197,9 @@ def complete_schema(result: dict, generator, **kwargs) -> dict:
 # Schemas an app's api.py contributes as components (`register`), added by `complete_schema`.
 COMPONENTS: dict[str, dict] = {}
 BODY_REQUIRED = "x-mleval-body-required"  # a raw request schema's marker, removed by the hook
+# extend_schema(extensions={MIN_ITEMS: n}): a list body needs n items at least (the hook sets
+# minItems on the operation's array bodies and removes the marker).
+MIN_ITEMS = "x-mleval-min-items"
 
 
 def register(name: str, schema: dict) -> dict:

@@ -24,7 +24,7 @@ from mleval_site.api import (
     Conflict,
     check_constraint_errors,
 )
-from mleval_site.api_schema import NO_NUL, json_object
+from mleval_site.api_schema import NO_NUL, json_object, read_as
 from runs.endpoint_config import CONNECTION_PREFIX, endpoint_errors
 from runs.filters import HEADLINE_ORDERINGS, ModelRunFilterSet
 from runs.models import ENDPOINT_PATTERN, ModelRun
@@ -34,14 +34,22 @@ from versions.models import Version
 
 
 @extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "null"},
-            {"type": "string", "pattern": NO_NUL, "description": "written: the version's name"},
-            {"type": "integer", "description": "written: the version's id"},
-        ],
-        "description": "Read as {id, name}. An unknown version is a 404.",
-    }
+    read_as(
+        {
+            "anyOf": [  # null: added by drf-spectacular for allow_null
+                {"type": "string", "pattern": NO_NUL, "description": "the version's name"},
+                {"type": "integer", "description": "the version's id"},
+            ],
+            "description": "Written as its name or id, read as {id, name}. An unknown version "
+            "is a 404.",
+        },
+        {
+            "type": "object",
+            "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+            "required": ["id", "name"],
+            "additionalProperties": False,
+        },
+    )
 )
 class VersionField(serializers.Field):
     """A golden-set version: written as its name or id, read as {"id", "name"} (or null)."""

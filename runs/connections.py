@@ -150,7 +150,7 @@ def probe_connection(connection: Connection, timeout: float = 15.0) -> ProbeResu
     """Send one real request: a one-message chat completion (openai), or the server's health
     or model-status GET (mlflow, kserve). Headers are resolved from this process's
     environment, and the result never holds them."""
-    from runs.callers import caller_class, http_transport
+    from runs.callers import ExecutionError, caller_class, http_transport
     from runs.openai_caller import chat_url, read_reply
 
     try:
@@ -168,7 +168,10 @@ def probe_connection(connection: Connection, timeout: float = 15.0) -> ProbeResu
         request = ("POST", chat_url(base), json.dumps(body).encode())
     else:
         endpoint = f"{connection.kind}:{base}"  # the batching kinds' own health URL
-        request = ("GET", caller_class(endpoint).health_url(endpoint), None)
+        try:
+            request = ("GET", caller_class(endpoint).health_url(endpoint), None)
+        except ExecutionError as error:  # a base_url not of the kind's shape (/v2/models/NAME)
+            return ProbeResult(False, None, None, "", str(error))
 
     async def send() -> tuple[httpx.Response, int]:
         async with httpx.AsyncClient(

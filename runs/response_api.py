@@ -21,6 +21,7 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.settings import api_settings
 
 from mleval_site.api import OldestFirstCursorPage, SafeJSONParser, check_body_size
+from mleval_site.api_schema import MIN_ITEMS
 from runs.api import RunSerializer
 from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response
@@ -131,6 +132,7 @@ IngestResultSerializer = inline_serializer(
             NDJSON: OpenApiTypes.STR,
         },
         responses={200: IngestResultSerializer},
+        extensions={MIN_ITEMS: 1},  # an empty list is refused (400)
         examples=[
             OpenApiExample(
                 "Two responses",

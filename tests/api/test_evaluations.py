@@ -132,7 +132,7 @@ class TestValidation:
 
     def test_run_without_endpoint_cannot_execute(self, run, as_persona):
         response = post(as_persona("engineer"), f"{RUNS}{run.pk}/execute/")
-        assert response.status_code == 400
+        assert response.status_code == 409  # the run's state, not a malformed request
         assert "no endpoint" in response.json()["errors"]["model_endpoint"][0]
         response = post(as_persona("engineer"), f"{RUNS}{run.pk}/execute/", {"concurrency": 0})
         assert response.status_code == 400 and "concurrency" in response.json()["errors"]

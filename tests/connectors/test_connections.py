@@ -223,3 +223,10 @@ def test_the_test_of_a_batching_kind_is_its_health_get(db, openai_server):
     )
     assert "GET /v1/ping" in probe_connection(mlflow).reply
     assert openai_server.chat_requests() == []
+
+
+def test_the_test_of_a_kserve_url_of_the_wrong_shape_says_so(db):
+    """Found by schemathesis against a live server: the probe raised (a 500 from the API)."""
+    wrong = Connection.objects.create(name="k", kind="kserve-v2", base_url="http://localhost:9/b")
+    result = probe_connection(wrong)
+    assert not result.ok and "/v2/models/<name>" in result.problem
