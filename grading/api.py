@@ -15,7 +15,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response as ApiResponse
 
 from grading import figures, queue
-from grading.assigning import SLICES, SampleError, create_task
+from grading.assigning import SLICES, SampleError, create_task, raise_overlap
 from grading.models import Assignment, GradingTask, Scale
 from grading.verdicts import COMMENT_LIMIT, AlreadyGraded, record_grade
 from mleval_site.api import Conflict
@@ -374,3 +374,45 @@ class EvaluatorAgreementView(GenericAPIView):
                 "trust": figures.judge_trust(found["pooled"]),
             }
         )
+
+
+class OverlapSerializer(serializers.Serializer):
+    graders = serializers.ListField(
+        child=serializers.CharField(max_length=150), min_length=1, help_text="Usernames."
+    )
+    overlap = serializers.IntegerField(min_value=1, max_value=20)
+
+
+class RaiseOverlapView(GenericAPIView):
+    """More graders per response on a task (engineers: grading.change_gradingtask)."""
+
+    permission_model = GradingTask
+    pagination_class = None
+    filter_backends: list = []
+    serializer_class = OverlapSerializer
+
+    @extend_schema(
+        operation_id="grading_task_graders_create",
+        summary="Raise a task's overlap with more graders",
+        description="Each response gets graders up to `overlap` from `graders` (never one who "
+        "already has it, the least loaded first). 404 naming an unknown username; 409 when "
+        "the graders are too few or the overlap is lower than the task's.",
+        request=OverlapSerializer,
+        responses={200: TaskSerializer},
+    )
+    def post(self, request, grading_task_id: int):
+        if not request.user.has_perm("grading.change_gradingtask"):
+            self.permission_denied(request, message="Your role may not change grading tasks.")
+        task = get_object_or_404(GradingTask, pk=grading_task_id)
+        serializer = OverlapSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        users = get_user_model().objects.filter(username__in=data["graders"])
+        if unknown := sorted(set(data["graders"]) - {u.get_username() for u in users}):
+            raise exceptions.NotFound({"graders": [f"No such user: {', '.join(unknown)}."]})
+        try:
+            added = raise_overlap(task, list(users), data["overlap"])
+        except SampleError as error:
+            raise Conflict(error.errors) from None
+        task = GradingTask.objects.select_related("created_by").with_progress().get(pk=task.pk)
+        return ApiResponse({**task_json(task), "added": added})

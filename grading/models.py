@@ -5,8 +5,8 @@ evaluation (`evaluator_type` "human", grading.verdicts), so reports read it like
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, Q
-from django.db.models.functions import Now
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Now
 
 from runs.models import ModelRun, Response
 
@@ -36,13 +36,17 @@ class GradingTaskQuerySet(models.QuerySet):
         return super().delete()
 
     def with_progress(self) -> "GradingTaskQuerySet":
-        """Each task's items, assignments and grades so far (one grouped query with the tasks)."""
+        """Each task's items, assignments and grades so far: three correlated counts (index
+        scans per task), not a join of every task's items with their assignments."""
+
+        def count(model, group: str, **filters):
+            rows = model.objects.filter(**{group: OuterRef("pk")}, **filters).order_by()
+            return Coalesce(Subquery(rows.values(group).annotate(n=Count("id")).values("n")), 0)
+
         return self.annotate(
-            item_count=Count("items", distinct=True),
-            assignment_count=Count("items__assignments"),
-            graded_count=Count(
-                "items__assignments", filter=Q(items__assignments__graded_at__isnull=False)
-            ),
+            item_count=count(GradingItem, "task"),
+            assignment_count=count(Assignment, "item__task"),
+            graded_count=count(Assignment, "item__task", graded_at__isnull=False),
         )
 
 

@@ -51,6 +51,11 @@ v1 = [
         name="grading-assignments",
     ),
     path(
+        "grading/tasks/<int:grading_task_id>/graders/",
+        grading_api.RaiseOverlapView.as_view(),
+        name="grading-task-graders",
+    ),
+    path(
         "grading/evaluators/<str:evaluator>/",
         grading_api.EvaluatorAgreementView.as_view(),
         name="grading-evaluator",

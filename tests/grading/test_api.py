@@ -149,3 +149,21 @@ def test_agreement_in_the_api(task, graders, viewer):
     assert list(body["runs"]) == [str(task.run_id)]
     none = api(viewer).get("/api/v1/grading/evaluators/nothing/").json()
     assert none["pooled"] is None and none["runs"] == {}
+
+
+def test_raising_the_overlap_through_the_api(task, graders, make_user, engineer, viewer):
+    from accounts.roles import GRADER
+
+    make_user(GRADER, "dave")
+    url = f"/api/v1/grading/tasks/{task.pk}/graders/"
+    body = {"graders": ["alice", "bob", "carol", "dave"], "overlap": 3}
+    assert api(viewer).post(url, body, content_type="application/json").status_code == 403
+    answer = api(engineer).post(url, body, content_type="application/json")
+    assert answer.status_code == 200 and answer.json()["added"] == 12
+    assert answer.json()["overlap"] == 3 and answer.json()["grades"]["expected"] == 36
+    lower = api(engineer).post(url, {**body, "overlap": 2}, content_type="application/json")
+    assert lower.status_code == 409 and "overlap" in lower.json()["errors"]
+    unknown = api(engineer).post(
+        url, {"graders": ["zed"], "overlap": 3}, content_type="application/json"
+    )
+    assert unknown.status_code == 404
