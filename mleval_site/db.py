@@ -129,13 +129,22 @@ def delete_cascading(queryset: models.QuerySet) -> dict[type, int]:
     queryset = queryset.order_by()
     with transaction.atomic(using=queryset.db):
         _check_no_protection(queryset)
-        deleted: dict[type, int] = {}
+        deleted = delete_dependents(queryset)
+        _set_null(queryset)
+        deleted[queryset.model] = _raw_delete(queryset)
+    return deleted
+
+
+def delete_dependents(queryset: models.QuerySet) -> dict[type, int]:
+    """Delete the CASCADE dependents of `queryset`, deepest first, but not its rows (a
+    replaced response keeps its row; what judged its old content goes)."""
+    queryset = queryset.order_by()
+    deleted: dict[type, int] = {}
+    with transaction.atomic(using=queryset.db):
         for model, related in reversed(list(cascade(queryset))):
             _check_no_protection(related)
             _set_null(related)
             deleted[model] = deleted.get(model, 0) + _raw_delete(related)
-        _set_null(queryset)
-        deleted[queryset.model] = _raw_delete(queryset)
     return deleted
 
 

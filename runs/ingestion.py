@@ -15,10 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, models, transaction
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 
 from accounts.audit import record
 from jobs.signals import wrote
+from mleval_site.db import delete_dependents
 from runs.models import ModelRun, Response, RunStatus
 from runs.response_lines import IngestError, LineErrors, numbered_items, response_row
 
@@ -33,13 +35,10 @@ class IngestResult:
     skipped: int = 0  # responses that existed and were kept (replace=False)
 
 
-def _dependent_tables() -> list[tuple[str, str]]:
-    """Tables whose rows die with a response (evaluations): their verdicts judged the old answer."""
-    return [
-        (rel.related_model._meta.db_table, rel.field.column)
-        for rel in Response._meta.related_objects
-        if rel.on_delete is models.CASCADE
-    ]
+def _stale_responses(run: ModelRun) -> models.QuerySet:
+    """The run's responses the staged lines change: what judged them (their verdicts, their
+    grading items and grades: every CASCADE below a response) judged the old answer."""
+    return Response.objects.filter(pk__in=RawSQL(STALE_SQL, [run.pk]))
 
 
 STAGING_SQL = """
@@ -83,13 +82,11 @@ LIMIT %(limit)s
 """
 
 STALE_SQL = """
-DELETE FROM {table} WHERE {column} IN (
-    SELECT r.id FROM responses AS r
-    JOIN runs_ingest_staging AS s ON s.test_case_id = r.test_case_id
-    WHERE r.run_id = %(run)s
-      AND (r.output_data IS DISTINCT FROM (s.raw::jsonb -> 'output_data')
-           OR r.error_message IS DISTINCT FROM coalesce(s.error_message, ''))
-)
+SELECT r.id FROM responses AS r
+JOIN runs_ingest_staging AS s ON s.test_case_id = r.test_case_id
+WHERE r.run_id = %s
+  AND (r.output_data IS DISTINCT FROM (s.raw::jsonb -> 'output_data')
+       OR r.error_message IS DISTINCT FROM coalesce(s.error_message, ''))
 """
 
 # A run with no response yet cannot conflict: a plain INSERT, without the upsert's per-row
@@ -183,11 +180,7 @@ def ingest_responses(
                 pass
         if written is None:
             if replace:
-                for table, column in _dependent_tables():
-                    cursor.execute(
-                        STALE_SQL.format(table=connection.ops.quote_name(table), column=column),
-                        {"run": run.pk},
-                    )
+                delete_dependents(_stale_responses(run))
             cursor.execute(
                 UPSERT_SQL.format(action=REPLACE_ACTION if replace else "NOTHING"),
                 {"run": run.pk},

@@ -90,3 +90,32 @@ def test_human_verdicts_compare_and_show_in_the_case_history(graded_run, graders
     case = graded_run.responses[0].test_case
     history = login(viewer).get(f"/reports/cases/{case.pk}/history/").content.decode()
     assert "human" in history and "alice: pass" in history
+
+
+def test_a_reimported_answer_drops_the_grades_of_the_old_one(task, graded_run):
+    """Re-importing a changed answer deletes what judged the old one: its verdicts, and its
+    grading item with the grades (they graded another text); unchanged answers keep theirs."""
+    from runs.ingestion import ingest_responses
+    from runs.responses import RunCase
+
+    from runs.models import ModelRun
+
+    answered = [*graded_run.responses, graded_run.failed]
+    RunCase.objects.bulk_create(  # the run's fixed selection (baker made it without one)
+        RunCase(run=graded_run.run, test_case=r.test_case) for r in answered
+    )
+    ModelRun.objects.filter(pk=graded_run.run.pk).update(total_cases=len(answered))
+    for assignment in Assignment.objects.filter(item__task=task):
+        record_grade(assignment, passed=True)
+    changed, same = graded_run.responses[0], graded_run.responses[1]
+    ingest_responses(
+        graded_run.run,
+        [
+            {"test_case_id": changed.test_case_id, "output_data": {"text": "a new reply"}},
+            {"test_case_id": same.test_case_id, "output_data": same.output_data},
+        ],
+    )
+    assert not task.items.filter(response=changed).exists()
+    assert not Evaluation.objects.filter(response=changed).exists()
+    assert Assignment.objects.filter(item__task=task).count() == 22
+    assert Evaluation.objects.filter(response=same, evaluator_type="human").exists()
