@@ -96,9 +96,8 @@ def test_a_reimported_answer_drops_the_grades_of_the_old_one(task, graded_run):
     """Re-importing a changed answer deletes what judged the old one: its verdicts, and its
     grading item with the grades (they graded another text); unchanged answers keep theirs."""
     from runs.ingestion import ingest_responses
-    from runs.responses import RunCase
-
     from runs.models import ModelRun
+    from runs.responses import RunCase
 
     answered = [*graded_run.responses, graded_run.failed]
     RunCase.objects.bulk_create(  # the run's fixed selection (baker made it without one)
