@@ -14,6 +14,7 @@ judge's reasoning (the first repeat's), ``metrics.reasonings`` every repeat's wh
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -73,14 +74,25 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+class _Truth(dict):
+    """A ground truth object: its keys readable in a rubric (``ground_truth.criterion``), and
+    printed as its text (``{"text": "8"}`` → ``8``) or JSON, not as a Python dict."""
+
+    def __str__(self) -> str:
+        return _shown(dict(self))
+
+
 def judge_messages(
     rubric: str, scale: str, input_data: Any, ground_truth: Any, output_data: Any
 ) -> list[dict[str, str]]:
     """The chat messages asking for one verdict. The rubric renders in the connectors' Jinja2
     sandbox; ``{"text": ...}`` values are shown as their text. Raises the sandbox's errors."""
-    prompt = template(rubric_source(rubric)).render(
+    prompt = _render(
+        rubric_source(rubric),
         input_data=_shown(input_data),
-        ground_truth=ground_truth if isinstance(ground_truth, dict) else _shown(ground_truth),
+        ground_truth=_Truth(ground_truth)
+        if isinstance(ground_truth, dict)
+        else _shown(ground_truth),
         output_data=_shown(output_data),
     )
     system = (
@@ -88,6 +100,20 @@ def judge_messages(
         + _FORMAT[scale]
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str) -> tuple[Any, dict[str, Any]]:
+    compiled = template(source)
+    return compiled, dict(compiled.globals)
+
+
+def _render(source: str, **values: Any) -> str:
+    """``template(source).render(**values)`` without merging the environment's globals anew
+    on every call (half of a render's time, once per judged response): the same context,
+    built once per rubric."""
+    compiled, globals_ = _compiled(source)
+    return "".join(compiled.root_render_func(compiled.new_context({**globals_, **values}, True)))
 
 
 @dataclass(frozen=True, slots=True)

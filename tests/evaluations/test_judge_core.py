@@ -27,7 +27,7 @@ def test_built_in_rubrics_render_the_case():
         )
         assert "How many legs?" in user["content"] and "Eight." in user["content"]
     _, user = judge_messages("correctness", "pass_fail", "q", {"text": "8"}, "a")
-    assert "Reference answer: {'text': '8'}" in user["content"]
+    assert "Reference answer: 8\nAnswer: a" in user["content"]  # the text, not a dict
     _, user = judge_messages("pass_fail", "pass_fail", "q", {"criterion": "mentions 8"}, "a")
     assert "meets this criterion: mentions 8" in user["content"]
 

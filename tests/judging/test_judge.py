@@ -331,3 +331,14 @@ def test_an_assertions_judge_is_checked_before_anything_is_scored():
         evaluate_run(run, ['assertions:{"judge": {"connection": "c", "scale": "1-5"}}'])
     with pytest.raises(EvaluatorConfigError, match="no saved connection named c"):
         evaluate_run(run, ['assertions:{"judge": {"connection": "c"}}'])
+
+
+def test_the_reference_is_shown_as_its_text_and_a_criterion_is_read_from_the_ground_truth():
+    from evaluations.evaluators.judge import judge_messages
+
+    _, user = judge_messages("correctness", "1-5", {"text": "How many legs?"}, {"text": "8"}, "8.")
+    assert user["content"].endswith("Question: How many legs?\nReference answer: 8\nAnswer: 8.")
+    _, user = judge_messages("pass_fail", "pass_fail", "q", {"criterion": "is polite"}, "a")
+    assert user["content"].startswith("Judge whether the answer meets this criterion: is polite")
+    _, user = judge_messages("{{ ground_truth }}", "pass_fail", "q", {"label": "x"}, "a")
+    assert user["content"] == '{"label": "x"}'
