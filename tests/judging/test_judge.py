@@ -342,3 +342,16 @@ def test_the_reference_is_shown_as_its_text_and_a_criterion_is_read_from_the_gro
     assert user["content"].startswith("Judge whether the answer meets this criterion: is polite")
     _, user = judge_messages("{{ ground_truth }}", "pass_fail", "q", {"label": "x"}, "a")
     assert user["content"] == '{"label": "x"}'
+
+
+def test_evaluate_run_prints_the_judge_calls_and_the_cache(judge_server):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    run = make_run(["right answer", "garbled"])
+    out = StringIO()
+    call_command("evaluate_run", run.pk, "--evaluator", judge_spec(judge_server), stdout=out)
+    assert "judge: 2 calls made, 0 replies from the judge cache, 1 judge errors" in out.getvalue()
+    call_command("evaluate_run", run.pk, "--evaluator", judge_spec(judge_server), stdout=out)
+    assert "judge: 0 calls made, 2 replies from the judge cache" in out.getvalue()
