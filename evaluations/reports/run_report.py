@@ -315,8 +315,11 @@ def failing_evaluations(
             queryset = queryset.filter(response__test_case__tags__contains=[value])
         else:
             queryset = queryset.filter(**{f"response__test_case__{dimension}": value})
+    # One evaluator's: the same order spelled as its index's, (evaluator_type, score, id), so
+    # the planner walks that index instead of the other one past every other evaluator's rows.
+    ordering = ("evaluator_type", "score", "id") if evaluator else ("score", "id")
     return (
         queryset.select_related("response__test_case")
-        .order_by("score", "id")
+        .order_by(*ordering)
         .using(read_alias())  # read lazily, after this function has returned
     )
