@@ -355,3 +355,18 @@ def test_evaluate_run_prints_the_judge_calls_and_the_cache(judge_server):
     assert "judge: 2 calls made, 0 replies from the judge cache, 1 judge errors" in out.getvalue()
     call_command("evaluate_run", run.pk, "--evaluator", judge_spec(judge_server), stdout=out)
     assert "judge: 0 calls made, 2 replies from the judge cache" in out.getvalue()
+
+
+def test_a_running_judged_evaluation_shows_its_judge_calls(login, engineer):
+    from jobs.models import Job
+
+    run = make_run(["an answer"])
+    job = Job.objects.create(
+        kind="evaluation",
+        target=run,
+        state="running",
+        total=1,
+        counters={"evaluations_written": 0, "judge_calls": 40, "judge_cached": 12},
+    )
+    page = login(engineer).get(f"/jobs/{job.pk}/progress/").content.decode()
+    assert "Judge: 40 calls made, 12 from the cache." in page
