@@ -29,7 +29,9 @@ class GradingTaskQuerySet(models.QuerySet):
         """The tasks go with the human verdicts their grades made (a run's deletion takes
         those with its responses)."""
         from evaluations.models import Evaluation
+        from evaluations.summary_store import verdicts_changed
 
+        verdicts_changed(self.values_list("run_id", flat=True))
         Evaluation.objects.filter(
             evaluator_type=HUMAN, response__grading_item__task__in=self.values("pk")
         ).delete()

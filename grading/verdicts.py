@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from evaluations.models import Evaluation
+from evaluations.summary_store import verdicts_changed
 from grading.models import HUMAN, Assignment, GradingItem, GradingTask, Scale
 
 COMMENT_LIMIT = 5000
@@ -84,7 +85,9 @@ def record_grade(
         rows = rows.filter(graded_at__isnull=True)
     if not rows.update(**values, graded_at=timezone.now()):
         raise AlreadyGraded(f"{assignment.grader} has already graded item {item.position}.")
-    return write_human_verdict(item)
+    evaluation = write_human_verdict(item)
+    verdicts_changed([item.task.run_id])  # the run's summary refreshed after commit
+    return evaluation
 
 
 def write_human_verdict(item: GradingItem) -> Evaluation | None:

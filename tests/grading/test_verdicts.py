@@ -118,3 +118,17 @@ def test_a_reimported_answer_drops_the_grades_of_the_old_one(task, graded_run):
     assert not Evaluation.objects.filter(response=changed).exists()
     assert Assignment.objects.filter(item__task=task).count() == 22
     assert Evaluation.objects.filter(response=same, evaluator_type="human").exists()
+
+
+def test_a_grade_queues_the_runs_summary_refresh(
+    task, graded_run, django_capture_on_commit_callbacks
+):
+    from evaluations.models import RunSummary
+    from evaluations.summary_store import compute_summary
+
+    compute_summary(graded_run.run)  # the summary exists, current
+    assignment = Assignment.objects.filter(item__task=task).first()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        record_grade(assignment, passed=True)
+    assert callbacks  # queued after commit, not inside the grade's transaction
+    assert RunSummary.objects.get(run=graded_run.run).requested_at is not None
