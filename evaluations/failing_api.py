@@ -19,7 +19,7 @@ from evaluations import reports, summaries
 from evaluations.api import RunActionView
 from evaluations.filters import FILTER_MAX_LENGTH, FailingCasesForm
 from evaluations.models import Evaluation
-from mleval_site.api_schema import CURSOR_FORMAT
+from mleval_site.api_schema import KEYSET_CURSOR_FORMAT
 from mleval_site.pagination import BadCursor, keyset_page
 
 PAGE_SIZE = 100
@@ -63,7 +63,7 @@ PAGE = inline_serializer(
     },
 )
 TEXT = {"type": "string", "maxLength": FILTER_MAX_LENGTH}
-CURSOR = {"anyOf": [{"type": "string", "format": CURSOR_FORMAT}, {"const": ""}]}
+CURSOR = {"anyOf": [{"type": "string", "format": KEYSET_CURSOR_FORMAT}, {"const": ""}]}
 
 
 class FailingView(RunActionView):

@@ -26,6 +26,9 @@ NOT_BLANK = rf"^[^\x00]*[^\x00{SPACE}][^\x00]*$"
 # The page/API cursor: an opaque token from `next`/`previous`. Its own format (not a pattern)
 # because what decodes is not a regular language; the test suite teaches schemathesis it.
 CURSOR_FORMAT = "cursor"
+# A keyset page link (mleval_site.pagination.encode_cursor: the last row's sort values, as
+# base64 JSON), e.g. the failing verdicts' (score, id); the test suite teaches it too.
+KEYSET_CURSOR_FORMAT = "keyset-cursor"
 
 ERROR_SCHEMA = {
     "type": "object",

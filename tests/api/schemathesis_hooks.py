@@ -11,7 +11,10 @@ import base64
 from urllib.parse import urlencode
 
 import schemathesis
+from django.db.models import BigIntegerField, FloatField
 from hypothesis import strategies as st
+
+from mleval_site.pagination import BadCursor, decode_cursor, encode_cursor
 
 
 def _cursor(offset: int, reverse: bool) -> str:
@@ -33,5 +36,26 @@ def filter_query(ctx, query) -> bool:
     """Only cursors made above (or none, or ""): schemathesis' coverage phase fills a "cursor"
     string with arbitrary text, which the API rightly answers 400 "Invalid cursor". (Values of
     other types are negative cases: kept, and answered 400.)"""
-    cursor = (query or {}).get("cursor")
-    return not isinstance(cursor, str) or cursor in ("", *VALID_CURSORS)
+    query = query or {}
+    cursor = query.get("cursor")
+    if isinstance(cursor, str) and cursor not in ("", *VALID_CURSORS):
+        return False
+    links = [query.get(name) for name in ("after", "before")]
+    return all(not isinstance(link, str) or link == "" or _valid_keyset(link) for link in links)
+
+
+# Keyset page links (format "keyset-cursor"): the failing verdicts' (score, id).
+KEYSET_CURSORS = st.builds(
+    lambda score, pk: encode_cursor([score, pk]),
+    st.floats(min_value=0, max_value=1, allow_nan=False),
+    st.integers(min_value=1, max_value=10**9),
+)
+schemathesis.openapi.format("keyset-cursor", KEYSET_CURSORS)
+
+
+def _valid_keyset(link: str) -> bool:
+    try:
+        decode_cursor(link, [FloatField(), BigIntegerField()])
+    except BadCursor:
+        return False
+    return True
