@@ -82,6 +82,11 @@ def test_two_workers_sharing_chunks_write_the_same_rows_as_one_process(run_worke
     job = enqueue_evaluation(run, user=engineer, chunk_size=5)
     workers = [run_worker(), run_worker()]
     job = wait_for(job)
+    # The last chunk's task is marked successful by its worker a moment after the job is.
+    deadline = time.monotonic() + 30
+    chunks = DBTaskResult.objects.filter(task_path__endswith="evaluate_chunk_task")
+    while chunks.exclude(status="SUCCESSFUL").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     for worker in workers:
         worker.kill()
 
