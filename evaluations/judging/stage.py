@@ -166,7 +166,14 @@ def _judge_rubrics(
         _, output, _, truth, *_ = by_id[response_id]
         score = partial(assertions, rubrics=rubrics)
         verdict = run_evaluator(name, output, truth, params, score=score)
-        verdict.metrics["judge"] = judge.label
+        # The judge calls behind the verdict, as llm_judge's verdicts count them (the report's
+        # judging block sums both).
+        calls = [replies[key] for keys in items.values() for key in keys]
+        usage = judged_verdict(judge_params, calls, judge.label).metrics
+        for key in ("judge", "calls", "cached_calls", "cached", "input_tokens", "output_tokens"):
+            verdict.metrics[key] = usage[key]
+        verdict.metrics.update(tokens=usage["tokens"], cost=usage["cost"])
+        verdict.metrics["latency_ms"] = usage["latency_ms"]
         result.verdicts[(response_id, name)] = verdict
 
 

@@ -36,7 +36,9 @@ FROM judged
 
 
 def judged_names() -> list[str]:
-    return [name for name, evaluator in REGISTRY.items() if evaluator.judged]
+    """The evaluators whose verdicts may ask a judge: llm_judge, and assertions (with a judge
+    for its llm_rubric items; only its verdicts that asked one are counted)."""
+    return [name for name, evaluator in REGISTRY.items() if evaluator.judged] + ["assertions"]
 
 
 def judging_block(run: ModelRun, evaluators: Mapping[str, Any]) -> dict | None:

@@ -316,8 +316,19 @@ def test_assertions_with_a_judge_ask_it_about_llm_rubric_items(judge_server):
     assert got["8 legs"].metrics["skipped"] == []
     assert "not JSON" in got["8 legs garbled"].metrics["judge_error"]
     assert got["8 legs, not an insect"].metrics["judge"]["model"] == "judge-1"
+    from evaluations.reports.run_report import build_run_report
+
+    judging = build_run_report(run)["judging"]
+    assert (judging["verdicts"], judging["calls"], judging["asked"], judging["errors"]) == (
+        3,
+        3,
+        3,
+        1,
+    )
+    assert judging["tokens"] == 2 * (7 + 3) + (7 + 3)  # the server's default usage per call
     again = evaluate_run(run, [spec])
     assert (again.judge_calls, again.judge_cached) == (0, 3)
+    assert build_run_report(run)["judging"]["cached"] == 3
     # Without a judge the items are skipped, as before.
     evaluate_run(run, ["assertions"])
     assert verdicts(run)["8 legs"].score == 1.0 and verdicts(run)["8 legs"].metrics["skipped"]
