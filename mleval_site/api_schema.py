@@ -164,6 +164,8 @@ def complete_schema(result: dict, generator, **kwargs) -> dict:
     schemas["Error"] = ERROR_SCHEMA
     for name, schema in schemas.items():
         _split_read_shapes(name, schema)
+        if name in CLOSED:
+            schema["additionalProperties"] = False
         if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: serializers as read from a body
             _tighten_request_component(schema)
     schemas.update(JSON_SCHEMAS)
@@ -203,6 +205,17 @@ BODY_REQUIRED = "x-mleval-body-required"  # a raw request schema's marker, remov
 # extend_schema(extensions={MIN_ITEMS: n}): a list body needs n items at least (the hook sets
 # minItems on the operation's array bodies and removes the marker).
 MIN_ITEMS = "x-mleval-min-items"
+
+
+# Request components whose objects refuse keys they do not name (a hand-written validator
+# answers 400 "unknown field"): `complete_schema` gives them additionalProperties false.
+CLOSED: set[str] = set()
+
+
+def closed(component: str) -> str:
+    """Mark a serializer's request component (e.g. "ResponseInRequest") as refusing extra keys."""
+    CLOSED.add(component)
+    return component
 
 
 def register(name: str, schema: dict) -> dict:

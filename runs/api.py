@@ -135,8 +135,8 @@ class RunSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         for fixed in ("selection", "version"):
-            if self.instance is not None and fixed in attrs:
-                raise serializers.ValidationError(
+            if self.instance is not None and fixed in attrs:  # the run's state: 409
+                raise Conflict(
                     {fixed: ["fixed when the run is registered; register a new run instead"]}
                 )
         if attrs.get("version") is not None and attrs.get("selection"):

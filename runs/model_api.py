@@ -101,7 +101,11 @@ class RunBaselineView(GenericAPIView):
             raise Conflict({"run": error.messages}) from None
         return self.body(run, replaced=previous.pk if previous else None)
 
-    @extend_schema(summary="Stop the run being a baseline", request=None)
+    @extend_schema(
+        summary="Stop the run being a baseline",
+        request=None,
+        responses={200: BaselineSerializer},  # the run's state after, as GET answers it
+    )
     def delete(self, request, run_id: int):
         run = get_object_or_404(ModelRun, pk=run_id)
         baselines.unmark(run, request.user, via="api")

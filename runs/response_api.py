@@ -21,7 +21,7 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.settings import api_settings
 
 from mleval_site.api import OldestFirstCursorPage, SafeJSONParser, check_body_size
-from mleval_site.api_schema import MIN_ITEMS
+from mleval_site.api_schema import MIN_ITEMS, closed
 from runs.api import RunSerializer
 from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response
@@ -87,7 +87,8 @@ class ResponseSerializer(serializers.ModelSerializer):
 
 
 class ResponseInSerializer(serializers.Serializer):
-    """One response line (INTERFACES.md); documentation only: ingestion checks it."""
+    """One response line (INTERFACES.md); documentation only: ingestion checks it (and refuses
+    a key it does not know)."""
 
     test_case_id = serializers.IntegerField(
         min_value=1, required=False, help_text="The case's id; or give external_id instead."
@@ -102,6 +103,9 @@ class ResponseInSerializer(serializers.Serializer):
     memory_mb = serializers.FloatField(min_value=0, required=False, allow_null=True)
     tokens_used = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     error_message = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+
+
+closed("ResponseInRequest")  # its request component: a key ingestion does not know is a 400
 
 
 IngestResultSerializer = inline_serializer(

@@ -66,3 +66,9 @@ def test_a_taken_name_is_a_conflict(engineer, login):
     )
     again = client.post("/api/v1/connections/", GOOD, content_type="application/json")
     assert again.status_code == 409
+
+
+def test_a_response_line_with_an_unknown_key_is_refused_as_its_schema_says(engineer, login):
+    """Found by the schemathesis CLI: the schema allowed extra keys that ingestion refuses."""
+    component = openapi_document()["components"]["schemas"]["ResponseInRequest"]
+    assert component["additionalProperties"] is False
