@@ -1,4 +1,3 @@
-from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -13,7 +12,7 @@ class EvaluationQuerySet(models.QuerySet):
     def curation_errors(self) -> "EvaluationQuerySet":
         """Verdicts that blame the ground truth, not the model (a curator must fix the case).
 
-        Written as jsonb containment so the GIN index on metrics can answer it.
+        Written as jsonb containment, the condition of the partial index that answers it.
         """
         return self.filter(metrics__contains={"ground_truth_error": True})
 
@@ -35,7 +34,13 @@ class Evaluation(models.Model):
         db_table = "evaluations"
         ordering = ["id"]
         indexes = [
-            GinIndex(fields=["metrics"], name="evals_evaluation_metrics_gin"),
+            # Curation errors (curation_errors()): rare rows, so a partial index of just them, not
+            # a GIN index of every verdict's metrics that each (re-)scoring write must maintain.
+            models.Index(
+                fields=["response"],
+                condition=Q(metrics__contains={"ground_truth_error": True}),
+                name="evals_curation_errors",
+            ),
             # The report's failing verdicts, worst first, a page at a time (keyset): walked in
             # this order, the first page of a million-response run needs a few dozen rows
             # instead of sorting every failed verdict of the run.

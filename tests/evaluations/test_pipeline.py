@@ -154,6 +154,17 @@ def test_malformed_ground_truth_is_a_curation_error():
     assert "Ground truth" in errors.get().feedback
 
 
+def test_curation_errors_are_answered_by_their_partial_index():
+    """The query's containment is the partial index's condition, so the planner can use it
+    (with sequential scans off it must, or the condition and the query have drifted apart)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = Evaluation.objects.curation_errors().explain()
+    assert "evals_curation_errors" in plan
+
+
 def test_mixed_run_applies_each_default_only_to_its_output_type():
     run = make_run()
     label = respond(run, make_case("classification", {"label": "a"}), {"label": "a"})
