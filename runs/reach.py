@@ -144,7 +144,10 @@ def check_endpoint_url(url: str) -> None:
     An address in the URL is checked as it is; a name that is not listed is resolved (the
     worker resolves it again at every connection).
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # "http://[": an unclosed IPv6 bracket (a 500 before)
+        raise EndpointRefused(f"The endpoint URL is not valid: {error}.") from None
     if parts.scheme not in ("http", "https"):
         return
     host = parts.hostname or ""

@@ -175,3 +175,15 @@ class TestCallTime:
         assert summary.failed_cases == 8 and model_server.total_calls == 0
         message = Response.objects.first().error_message
         assert "MLEVAL_ENDPOINT_ALLOWED_HOSTS" in message and "attempts" not in message
+
+
+def test_a_url_that_does_not_parse_is_refused_not_a_500(db, engineer, login):
+    """Found by the schemathesis CLI (admin, seed 3): "kserve-v2:http://[" raised ValueError."""
+    from runs.reach import EndpointRefused, check_endpoint_url
+
+    with pytest.raises(EndpointRefused, match="not valid"):
+        check_endpoint_url("http://[")
+    body = {"model_name": "m", "model_version": "1", "model_type": "nlp"}
+    body["model_endpoint"] = "kserve-v2:http://["
+    response = login(engineer).post("/api/v1/runs/", body, content_type="application/json")
+    assert response.status_code == 400 and "model_endpoint" in response.json()["errors"]
