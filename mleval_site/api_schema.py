@@ -157,8 +157,24 @@ def _tighten_request_component(schema: dict) -> None:
                 items["pattern"] = NO_NUL
 
 
+ANY_OR_NULL = {"oneOf": [{}, {"type": "null"}]}
+
+
+def _any_value(node: Any) -> Any:
+    """drf-spectacular writes a nullable JSONField as oneOf [{}, null], which null matches
+    twice (a response carrying null violates it): any JSON value, null included, is {}."""
+    if isinstance(node, dict):
+        if node.get("oneOf") == ANY_OR_NULL["oneOf"]:
+            node = {k: v for k, v in node.items() if k != "oneOf"}
+        return {key: _any_value(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_any_value(item) for item in node]
+    return node
+
+
 def complete_schema(result: dict, generator, **kwargs) -> dict:
     """drf-spectacular postprocessing hook: the shared parts above, on every operation."""
+    result = _any_value(result)
     components = result.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
