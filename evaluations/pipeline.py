@@ -70,6 +70,7 @@ class ChunkResult:
 
     responses: int = 0
     evaluations: int = 0
+    inserted: int = 0  # verdicts new to the table (the rest replaced or left as they were)
     failed_calls: int = 0  # responses whose model call had failed
     malformed_outputs: int = 0  # verdicts with metrics.error that blame the output
     curation_errors: int = 0  # verdicts with metrics.ground_truth_error
@@ -82,6 +83,7 @@ class ChunkResult:
     def add(self, other: ChunkResult) -> None:
         self.responses += other.responses
         self.evaluations += other.evaluations
+        self.inserted += other.inserted
         self.failed_calls += other.failed_calls
         self.malformed_outputs += other.malformed_outputs
         self.curation_errors += other.curation_errors
@@ -133,13 +135,22 @@ _STAGE_SQL = f"""
         feedback text
     ) ON COMMIT DELETE ROWS
 """
+# A verdict scored again to the same content is left as it is (no new row version, no index
+# entries, not in the report triggers' transition tables): re-scoring an unchanged run writes
+# nothing. Counts the rows inserted (xmax = 0: not an update), the table's growth.
 _UPSERT_SQL = f"""
-    INSERT INTO {Evaluation._meta.db_table}
-        (response_id, evaluator_type, score, passed, metrics, feedback)
-    SELECT response_id, evaluator_type, score, passed, metrics, feedback FROM {_STAGE}
-    ON CONFLICT (response_id, evaluator_type) DO UPDATE SET
-        score = EXCLUDED.score, passed = EXCLUDED.passed, metrics = EXCLUDED.metrics,
-        feedback = EXCLUDED.feedback, created_at = now()
+    WITH written AS (
+        INSERT INTO {Evaluation._meta.db_table} AS e
+            (response_id, evaluator_type, score, passed, metrics, feedback)
+        SELECT response_id, evaluator_type, score, passed, metrics, feedback FROM {_STAGE}
+        ON CONFLICT (response_id, evaluator_type) DO UPDATE SET
+            score = EXCLUDED.score, passed = EXCLUDED.passed, metrics = EXCLUDED.metrics,
+            feedback = EXCLUDED.feedback, created_at = now()
+        WHERE (e.score, e.passed, e.metrics, e.feedback)
+            IS DISTINCT FROM (EXCLUDED.score, EXCLUDED.passed, EXCLUDED.metrics, EXCLUDED.feedback)
+        RETURNING xmax = 0 AS inserted
+    )
+    SELECT count(*) FILTER (WHERE inserted) FROM written
 """
 
 
@@ -206,7 +217,7 @@ def evaluate_chunk(
             )
         result.by_evaluator[name] += len(verdicts) - before
     if verdicts:
-        _upsert(verdicts)
+        result.inserted = _upsert(verdicts)
     result.evaluations = len(verdicts)
     return result
 
@@ -220,10 +231,11 @@ def _not_applicable(verdict: Verdict, name: str, output_type: str) -> Verdict:
     return Verdict(0.0, False, metrics, feedback if feedback.endswith(".") else feedback + ".")
 
 
-def _upsert(verdicts: list[tuple[int, str, float, bool, str, str]]) -> None:
+def _upsert(verdicts: list[tuple[int, str, float, bool, str, str]]) -> int:
     """Insert or replace the verdicts: COPY into the staging table, then one INSERT ... ON
-    CONFLICT DO UPDATE. The staging table is emptied first, as ON COMMIT only empties it when
-    the outermost transaction ends (not between chunks inside a caller's transaction)."""
+    CONFLICT DO UPDATE (of the changed ones). The staging table is emptied first, as ON COMMIT
+    only empties it when the outermost transaction ends (not between chunks inside a caller's
+    transaction). Returns how many were new."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_STAGE_SQL)
         cursor.execute(f"TRUNCATE {_STAGE}")
@@ -231,6 +243,7 @@ def _upsert(verdicts: list[tuple[int, str, float, bool, str, str]]) -> None:
             for row in verdicts:
                 copy.write_row(row)
         cursor.execute(_UPSERT_SQL)
+        return cursor.fetchone()[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,5 +280,6 @@ def evaluate_run(
             result.add(evaluate_chunk(run.pk, evaluators, (first, last), judged))
         if progress is not None:
             progress(result.responses, total)
-    wrote({"evaluations": result.evaluations}, [run.pk], sender=evaluate_run)
+    # Statistics follow the table's growth: re-scoring replaces rows, it does not add any.
+    wrote({"evaluations": result.inserted}, [run.pk], sender=evaluate_run)
     return result

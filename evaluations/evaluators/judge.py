@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2.runtime import new_context
+
 from runs.endpoint_config import parse_rate_limit, template
 
 from .base import Evaluator, Example, Param, Verdict, threshold_param
@@ -113,7 +115,12 @@ def _render(source: str, **values: Any) -> str:
     on every call (half of a render's time, once per judged response): the same context,
     built once per rubric."""
     compiled, globals_ = _compiled(source)
-    return "".join(compiled.root_render_func(compiled.new_context({**globals_, **values}, True)))
+    # Template.new_context hands its ChainMap of globals to the Context, which copies its keys
+    # into a set on every render (a third of a render): the flat copy says the same, faster.
+    context = new_context(
+        compiled.environment, compiled.name, compiled.blocks, {**globals_, **values}, True, globals_
+    )
+    return "".join(compiled.root_render_func(context))
 
 
 @dataclass(frozen=True, slots=True)

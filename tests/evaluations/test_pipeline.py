@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Count, JSONNull
 from model_bakery import baker
 
@@ -87,6 +88,30 @@ def test_scoring_again_replaces_rows_never_duplicates(classification_run):
     evaluate_run(run, chunk_size=1)
     assert Evaluation.objects.count() == 5
     assert set(Evaluation.objects.values_list("id", flat=True)) == first_ids
+    assert Evaluation.objects.get(response=responses[1]).passed is True
+
+
+def row_versions(run: ModelRun) -> dict[int, str]:
+    """Each verdict's physical row version (an UPDATE always makes a new one)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT e.response_id, e.ctid::text FROM evaluations e "
+            "JOIN responses r ON r.id = e.response_id WHERE r.run_id = %s",
+            [run.pk],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_scoring_again_rewrites_only_the_verdicts_that_changed(classification_run):
+    run, responses = classification_run
+    first = evaluate_run(run)
+    assert (first.evaluations, first.inserted) == (5, 5)
+    before = row_versions(run)
+    Response.objects.filter(pk=responses[1].pk).update(output_data={"label": "dog"})
+    again = evaluate_run(run, chunk_size=2)
+    assert (again.evaluations, again.inserted) == (5, 0)  # nothing grew: no ANALYZE
+    after = row_versions(run)
+    assert {pk for pk in before if before[pk] != after[pk]} == {responses[1].pk}
     assert Evaluation.objects.get(response=responses[1]).passed is True
 
 
