@@ -143,20 +143,6 @@ class RunReportView(
         )
 
 
-class _CaseRows:
-    """Rows of the comparison's per-case table, one page at a time (no count query)."""
-
-    def __init__(self, run_a: ModelRun, run_b: ModelRun, evaluator: str, change: str) -> None:
-        self.args = (run_a, run_b)
-        self.filters = {"evaluator": evaluator or None, "change": change or None}
-
-    def page(self, number: int, per_page: int) -> tuple[list[dict], bool]:
-        rows = reports.comparison_cases(
-            *self.args, **self.filters, limit=per_page + 1, offset=(number - 1) * per_page
-        )
-        return reports.with_outputs(*self.args, rows[:per_page]), len(rows) > per_page
-
-
 class CompareView(
     PermissionRequiredMixin, PartialMixin, FilterQueryMixin, ReportExportMixin, TemplateView
 ):
@@ -167,6 +153,7 @@ class CompareView(
     partial_template_name = "evaluations/_compare_cases.html"
     htmx_target = "compare-cases"
     cases_per_page = 50
+    paging_params = ("page", "after")
 
     def get(self, request, *args, **kwargs):
         self.errors: list[str] = []
@@ -229,19 +216,25 @@ class CompareView(
     def cases_context(self) -> dict:
         evaluator = self.case_filters.cleaned_data["evaluator"]
         change = self.case_filters.cleaned_data["change"]
-        try:
-            number = max(1, int(self.request.GET.get("page", 1)))
-        except ValueError:
-            number = 1
-        rows, has_next = _CaseRows(self.run_a, self.run_b, evaluator, change).page(
-            number, self.cases_per_page
-        )
+        # Keyset pages in case order, one window of cases each (bounded at any run size);
+        # a link this did not make (stale, edited) shows the first page.
+        for after in dict.fromkeys((self.request.GET.get("after") or None, None)):
+            try:
+                page = reports.comparison_case_page(
+                    self.run_a, self.run_b, change=change or None, evaluator=evaluator or None,
+                    after=after, limit=self.cases_per_page,
+                )  # fmt: skip
+                break
+            except BadCursor:
+                continue
         return {
             "run_a": self.run_a,
             "run_b": self.run_b,
-            "case_rows": rows,
-            "page_number": number,
-            "has_next": has_next,
+            "case_rows": reports.with_outputs(self.run_a, self.run_b, page.rows),
+            "is_first": after is None,
+            "next_cursor": page.next_cursor,
+            "scanned_through": page.scanned_through,
+            "scan_window": reports.comparison_pages.SCAN_WINDOW,
             "filter_query": self.filter_query(),
             "selected": {"evaluator": evaluator, "change": change},
             "change_kinds": reports.CHANGE_KINDS,
@@ -259,6 +252,15 @@ class CompareView(
         )
         if self.run_a:
             comparison = summaries.comparison(self.run_a, self.run_b, case_limit=0)
+            change = self.case_filters.cleaned_data["change"]
+            cases_url = self.request.get_full_path()
+            # The table opens on the regressions when there are any (its pages are one change
+            # kind or all in case order, not regressions first); "any" is change= (empty).
+            if "change" not in self.request.GET and any(
+                figures["regressions"] for figures in comparison["evaluators"].values()
+            ):
+                change = "regression"
+                cases_url += "&change=regression"
             context.update(
                 comparison=comparison,
                 selection_a=reports.selection_label(comparison["a"]["selection"]),
@@ -270,10 +272,10 @@ class CompareView(
                 # The per-case table (a live query over both runs' verdicts) loads with htmx.
                 selected={
                     "evaluator": self.case_filters.cleaned_data["evaluator"],
-                    "change": self.case_filters.cleaned_data["change"],
+                    "change": change,
                 },
                 change_kinds=reports.CHANGE_KINDS,
-                cases_url=self.request.get_full_path(),
+                cases_url=cases_url,
             )
         return context
 

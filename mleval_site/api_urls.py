@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from cases.api import TestCaseViewSet
 from evaluations.api import CompareView, EvaluateView, ExecuteView, GateView, ReportView
+from evaluations.compare_cases_api import CompareCasesView
 from evaluations.failing_api import FailingView
 from grading import api as grading_api
 from jobs.api import TaskView
@@ -37,6 +38,7 @@ v1 = [
     path("runs/<int:run_id>/baseline/", RunBaselineView.as_view(), name="run-baseline"),
     path("lineage/", LineageView.as_view(), name="lineage"),
     path("compare/", CompareView.as_view(), name="compare"),
+    path("compare/cases/", CompareCasesView.as_view(), name="compare-cases"),
     path("gate/", GateView.as_view(), name="gate"),
     path("tasks/<uuid:task_id>/", TaskView.as_view(), name="task"),
     path("grading/tasks/", grading_api.TaskListView.as_view(), name="grading-tasks"),

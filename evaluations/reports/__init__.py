@@ -14,8 +14,10 @@ The modules, along the seams of ``tests/evaluations/reports/``:
 - :mod:`.run_report`: :func:`build_run_report` ``(run) -> dict`` (INTERFACES.md "Run report
   JSON") and :func:`failing_evaluations`, its paginated table.
 - :mod:`.comparison`: :func:`compare_runs` ``(run_a, run_b) -> dict`` (INTERFACES.md
-  "Comparison JSON") and :func:`comparison_cases`, its paginated table (:func:`with_outputs`
-  adds both runs' outputs and the expected answer to a page of it).
+  "Comparison JSON") and :func:`comparison_cases`, the JSON's ``cases`` (:func:`with_outputs`
+  adds both runs' outputs and the expected answer to a page of rows).
+- :mod:`.comparison_pages`: :func:`comparison_case_page`, the per-case table and API list,
+  keyset pages bounded at any run size.
 - :mod:`.leaderboard`: :func:`build_leaderboard` ``(model_type=None, evaluator=None)``.
 - :mod:`.case_history`: :func:`case_history` ``(case_id) -> list[dict]``.
 - :mod:`.common`: the cursor, rates, the ``run`` block, the slice dimensions.
@@ -42,18 +44,21 @@ from evaluations.reports.comparison import (
     comparison_cases,
     with_outputs,
 )
+from evaluations.reports.comparison_pages import CasePage, comparison_case_page
 from evaluations.reports.figures import response_figures, run_figures, verdict_figures
 from evaluations.reports.leaderboard import build_leaderboard
 from evaluations.reports.run_report import build_run_report, failing_evaluations
 
 __all__ = [
     "CHANGE_KINDS",
+    "CasePage",
     "DOMAIN_EVALUATORS",
     "SLICE_DIMENSIONS",
     "build_leaderboard",
     "build_run_report",
     "case_history",
     "compare_runs",
+    "comparison_case_page",
     "comparison_cases",
     "with_outputs",
     "failing_evaluations",

@@ -46,8 +46,9 @@ _CHANGED_IN_VERSIONS = """
 
 # A side is one run's verdicts, or a trial group's (runs.trials): per case its trials' mean
 # score, passed when most trials passed. Only the branch that applies runs (one-time filter).
-def _side(name: str) -> str:
-    where = f"NOT EXISTS ({_CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id)"
+# ``extra``: a further condition on the responses ``r`` (a page's range of case ids).
+def _side(name: str, extra: str = "true") -> str:
+    where = f"NOT EXISTS ({_CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id) AND {extra}"
     return f"""
     SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
     FROM evaluations e JOIN responses r ON r.id = e.response_id
@@ -60,9 +61,11 @@ def _side(name: str) -> str:
     GROUP BY 1, 2"""
 
 
-_PAIRS_CTE = f"""
-WITH a AS ({_side("a")}
-), b AS ({_side("b")}
+def pairs_cte(extra: str = "true") -> str:
+    """The ``pairs`` CTE: both sides' verdicts (responses where ``extra`` holds) paired."""
+    return f"""
+WITH a AS ({_side("a", extra)}
+), b AS ({_side("b", extra)}
 ), pairs AS (
     SELECT coalesce(a.evaluator_type, b.evaluator_type) AS evaluator,
            coalesce(a.test_case_id, b.test_case_id) AS test_case_id,
@@ -78,6 +81,9 @@ WITH a AS ({_side("a")}
       ON a.test_case_id = b.test_case_id AND a.evaluator_type = b.evaluator_type
 )
 """
+
+
+_PAIRS_CTE = pairs_cte()
 
 
 def _pair_counts_sql(condition: str) -> str:
@@ -244,7 +250,7 @@ def compare_runs(
     from the runs' reports: their positive label, False when either has no two-label
     probabilities (no statement then), None to work it out.
     """
-    params = {"a": run_a.pk, "b": run_b.pk, **_version_params(run_a, run_b)}
+    params = {"a": run_a.pk, "b": run_b.pk, **version_params(run_a, run_b)}
     evaluators: dict[str, dict] = {}
     moments: dict[str, tuple] = {}
     slices: list[dict] = []
@@ -363,7 +369,7 @@ def _mean_delta_intervals(
     return intervals
 
 
-def _version_params(run_a: ModelRun, run_b: ModelRun) -> dict:
+def version_params(run_a: ModelRun, run_b: ModelRun) -> dict:
     """The two versions whose changed cases are left out of the pairs, when there are two;
     and each side's runs: the run, or its trial group (paired by per-case mean scores)."""
     both = run_a.version_id and run_b.version_id and run_a.version_id != run_b.version_id
@@ -414,7 +420,7 @@ def comparison_cases(
     params = {
         "a": run_a.pk,
         "b": run_b.pk,
-        **_version_params(run_a, run_b),
+        **version_params(run_a, run_b),
         "evaluator": evaluator or None,
         "change": CHANGE_KINDS.index(change) if change else None,
         "limit": limit,

@@ -227,11 +227,12 @@ def test_compare_page(two_runs, viewer, login, django_assert_max_num_queries):
     assert "Regressions" in html and "McNemar p" in html
     assert "Per slice" in html
     assert "Percentile bootstrap of the paired deltas, 10,000 resamples." in html
-    # The case pairs load into the page with htmx, from the fragment at the page's URL.
-    assert f'id="compare-cases" hx-get="{compare_url(run_a, run_b).replace("&", "&amp;")}"' in html
-    html = client.get(
-        compare_url(run_a, run_b), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="compare-cases"
-    ).content.decode()
+    # The case pairs load into the page with htmx, from the fragment at the page's URL: the
+    # regressions, there being some.
+    url = compare_url(run_a, run_b) + "&change=regression"
+    assert f'id="compare-cases" hx-get="{url.replace("&", "&amp;")}"' in html
+    assert '<option value="regression" selected>' in html
+    html = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="compare-cases").content.decode()
     first_case_row = html.index('<tr class="')
     assert 'class="regression"' in html[first_case_row : first_case_row + 30]
 
