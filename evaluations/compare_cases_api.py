@@ -18,13 +18,13 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response as ApiResponse
 
 from evaluations import reports
-from evaluations.api import RUN_ID
-from evaluations.filters import FILTER_MAX_LENGTH, ComparisonCasesForm, RunPairForm
+from evaluations.filters import FILTER_MAX_LENGTH, MAX_ID, ComparisonCasesForm, RunPairForm
 from evaluations.models import Evaluation
 from mleval_site.api_schema import KEYSET_CURSOR_FORMAT
 from mleval_site.pagination import BadCursor
 
 PAGE_SIZE = 100
+RUN_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}  # as RunIdField checks it
 MAX_PAGE_SIZE = 1000
 
 
