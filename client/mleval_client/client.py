@@ -29,6 +29,11 @@ ENDPOINTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "runs.mark_baseline": ("POST", "/api/v1/runs/{run_id}/baseline/", ()),
     "tasks.get": ("GET", "/api/v1/tasks/{task_id}/", ()),
     "compare": ("GET", "/api/v1/compare/", ("a", "b", "case_limit")),
+    "compare_cases": (
+        "GET",
+        "/api/v1/compare/cases/",
+        ("a", "b", "change", "evaluator", "after", "page_size"),
+    ),
     "gate": ("GET", "/api/v1/gate/", ("baseline", "candidate", "alpha", "min_delta", "evaluator")),
     "versions.list": ("GET", "/api/v1/versions/", ("page_size", "cursor")),
     "versions.get": ("GET", "/api/v1/versions/{id}/", ()),
@@ -148,6 +153,20 @@ class Client:
     def compare(self, a: Any, b: Any, *, case_limit: int = 0) -> dict:
         """The comparison JSON of run A (baseline) and run B (candidate)."""
         return self.request("compare", params={"a": _id(a), "b": _id(b), "case_limit": case_limit})
+
+    def compare_cases(
+        self, a: Any, b: Any, *, change: str = "", evaluator: str = "", page_size: int = 1000
+    ) -> Iterator[dict]:
+        """Every verdict pair of the comparison, by case id (one ``change`` kind and
+        ``evaluator`` if given), following the keyset ``next`` links to the end."""
+        params = {"a": _id(a), "b": _id(b), "change": change, "evaluator": evaluator}
+        params["page_size"] = page_size
+        while True:
+            page = self.request("compare_cases", params=params)
+            yield from page["results"]
+            if not page.get("next"):
+                return
+            params["after"] = httpx.URL(page["next"]).params.get("after")
 
     def gate(
         self,

@@ -65,6 +65,8 @@ def test_every_method(connect, admin_user, run_worker):
 
     comparison = client.compare(run_a, run_b)
     assert comparison["evaluators"]["label_match"]["regressions"] == 60
+    regressions = list(client.compare_cases(run_a, run_b, change="regression", page_size=25))
+    assert len(regressions) == 60 and {row["change"] for row in regressions} == {"regression"}
     verdict = client.gate("latest:model", run_b)
     assert verdict["exit_code"] == 1 and verdict["baseline"]["id"] == run_a["id"]
     assert "label_match / overall" in verdict["summary"]
