@@ -12,7 +12,9 @@ its full per-case list, the report page itself, and the leaderboard over both ru
 Then the run summaries (issue 17, :func:`measure_summaries`): a stale summary recomputed next
 to the report computed as before, the report and its page served from a current summary, the
 comparison first and repeated; and the leaderboard over BENCH_BOARD_RUNS (20) runs of
-BENCH_BOARD_RESPONSES (100,000) responses, live and from summaries.
+BENCH_BOARD_RESPONSES (100,000) responses, live and from summaries. Then the failing
+verdicts' pages and the comparison's per-case pages (:func:`measure_compare_cases`: keyset
+pages over a bounded window of cases, next to the OFFSET page they replaced).
 
     make bench            # or: BENCH_RESPONSES=200000 python benchmarks/bench_reports.py
 
@@ -33,6 +35,8 @@ from evaluations.reports import (
     build_leaderboard,
     build_run_report,
     compare_runs,
+    comparison_case_page,
+    comparison_cases,
     failing_evaluations,
 )
 from mleval_site.pagination import encode_cursor
@@ -270,6 +274,7 @@ def main() -> None:
 
     measure_summaries(figures, run_a, run_b, client, repeats)
     measure_failing(figures, run_a, client)
+    measure_compare_cases(figures, run_a, run_b, client)
 
     check = build_run_report(run_a)["evaluators"]["label_match"]
     with connection.cursor() as cursor:
@@ -372,6 +377,37 @@ def measure_failing(figures: dict, run: ModelRun, client) -> None:
         index in plan and "Sort" not in plan for index, plan in plans
     )
     figures["failing_goal"] = "each page <= 0.1 s, the plan an index walk"
+
+
+def measure_compare_cases(figures: dict, run_a: ModelRun, run_b: ModelRun, client) -> None:
+    """The comparison's per-case list at full size (issue 17: keyset pages, each a bounded
+    window of cases): the page fragment's first page of regressions, its next page, all kinds,
+    a kind no pair has (every page scans its whole window and finds nothing: the worst page),
+    and the API's page of 100, each the best of three; next to the page before (every pair
+    sorted, regressions first, OFFSET), timed once."""
+    htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "compare-cases", "HTTP_HOST": "localhost"}
+    url = f"/runs/compare/?a={run_a.pk}&b={run_b.pk}"
+
+    def fragment_s(query: str) -> float:
+        start = time.perf_counter()
+        assert client.get(url + query, **htmx).status_code == 200
+        return time.perf_counter() - start
+
+    first = comparison_case_page(run_a, run_b, change="regression")
+    figures["compare_cases_first_page_rows"] = len(first.rows)
+    pages = {
+        "regression": "&change=regression",
+        "regression_next": f"&change=regression&after={first.next_cursor}",
+        "any": "&change=",
+        "empty_kind": "&change=only_in_b",
+    }
+    for name, query in pages.items():
+        figures[f"compare_cases_page_{name}_s"] = round(min(fragment_s(query) for _ in range(3)), 4)
+    api = f"/api/v1/compare/cases/?a={run_a.pk}&b={run_b.pk}&change=regression&page_size=100"
+    figures["compare_cases_api_page_s"] = round(min(served_s(client, api) for _ in range(3)), 4)
+    with timed(figures, "compare_cases_page_before_s"):  # the OFFSET page this replaced
+        comparison_cases(run_a, run_b, limit=51, offset=0)
+    figures["compare_cases_goal"] = "each page <= 0.2 s, flat in the run's size"
 
 
 def measure_leaderboard(figures: dict, client) -> None:

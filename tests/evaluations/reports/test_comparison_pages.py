@@ -5,6 +5,7 @@ compare page's fragment and GET /api/v1/compare/cases/ on top of it."""
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import ApiToken
 from evaluations.reports import comparison_case_page, comparison_cases, comparison_pages
@@ -181,3 +182,17 @@ def test_api_pages_with_next_links(runs, viewer):
     response = api.get("/api/v1/compare/cases/", {**query, "page_size": 0})
     assert response.status_code == 400 and set(response.json()["errors"]) == {"page_size"}
     assert api.get("/api/v1/compare/cases/", {"a": run_a.pk, "b": 999999}).status_code == 404
+
+
+def test_fragment_queries_stay_flat_as_the_runs_grow(runs, build, viewer, login):
+    run_a, run_b, _ = runs
+    client = login(viewer)
+    htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "compare-cases"}
+    counts = []
+    for grow in (0, 60):
+        _build_pairs(build, run_a, run_b, {200 + i: (i % 2 == 0, True) for i in range(grow)})
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/runs/compare/", {"a": run_a.pk, "b": run_b.pk}, **htmx)
+            assert response.status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1] <= 10
