@@ -7,6 +7,11 @@ def _sync_roles(sender, apps=None, **kwargs) -> None:
 
     from accounts.roles import sync_roles
 
+    # post_migrate is sent once per app, in INSTALLED_APPS order, each after that app's
+    # permissions are created: wait for the last one, when every app's permissions exist (an
+    # app after accounts, e.g. grading, would otherwise miss its role's permissions).
+    if sender.label != list(global_apps.get_app_configs())[-1].label:
+        return
     sync_roles(apps or global_apps)  # `flush` sends post_migrate without `apps`
 
 
@@ -15,4 +20,4 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         # Permissions of models added later join the roles without a new data migration.
-        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="accounts.sync_roles")
+        post_migrate.connect(_sync_roles, dispatch_uid="accounts.sync_roles")

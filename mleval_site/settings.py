@@ -341,6 +341,9 @@ SPECTACULAR_SETTINGS = {
         "mleval_site.api_schema.complete_schema",
     ],
     "SCHEMA_PATH_PREFIX": "/api/v1/",
+    # Several fields are named "kind" (a connection's, a task's, a lineage's in the request and
+    # in the answer, the latter with a blank): the lineage's choices get one name of their own.
+    "ENUM_NAME_OVERRIDES": {"LineageKindEnum": "runs.lineage.LineageKind"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
