@@ -10,7 +10,8 @@ def _sync_roles(sender, apps=None, **kwargs) -> None:
     # post_migrate is sent once per app, in INSTALLED_APPS order, each after that app's
     # permissions are created: wait for the last one, when every app's permissions exist (an
     # app after accounts, e.g. grading, would otherwise miss its role's permissions).
-    if sender.label != list(global_apps.get_app_configs())[-1].label:
+    with_models = [c for c in global_apps.get_app_configs() if c.models_module is not None]
+    if sender.label != with_models[-1].label:  # the signal skips apps without models
         return
     sync_roles(apps or global_apps)  # `flush` sends post_migrate without `apps`
 
