@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from cases.ground_truth import ground_truth_errors
-from evaluations.chunk_rows import chunk_rows
+from evaluations.chunk_rows import chunk_rows, collector_paused
 from evaluations.evaluators import (
     REGISTRY,
     EvaluatorConfigError,
@@ -182,40 +182,41 @@ def evaluate_chunk(
 
     verdicts: list[tuple[int, str, float, bool, str, str]] = []
     result.failed_calls = sum(1 for row in rows if row[2])
-    for evaluator in evaluators:
-        name, params, types = evaluator.name, evaluator.params, evaluator.output_types
-        version = REGISTRY[name].version
-        before = len(verdicts)
-        for response_id, output, error_message, ground_truth, output_type, *_ in rows:
-            if types is not None and output_type not in types:
-                continue
-            if error_message:
-                verdict = failed_call_verdict(error_message)
-                verdict.metrics["evaluator_version"] = version
-                verdict.metrics["params"] = params
-            elif judged is not None and (verdict := judged.verdict(response_id, name)):
-                result.judge_errors += "judge_error" in verdict.metrics
-            else:
-                verdict = run_evaluator(name, output, ground_truth, params)
-                if "error" in verdict.metrics:
-                    if not verdict.metrics.get("ground_truth_error"):
-                        result.malformed_outputs += 1
-                    elif types is None and not ground_truth_errors(output_type, ground_truth):
-                        verdict = _not_applicable(verdict, name, output_type)
-                        result.not_applicable += 1
-                    else:
-                        result.curation_errors += 1
-            verdicts.append(
-                (
-                    response_id,
-                    name,
-                    verdict.score,
-                    verdict.passed,
-                    jsonsafe.dumps_sanitized(verdict.metrics),
-                    jsonsafe.clean_text(verdict.feedback),
+    with collector_paused():  # pure-Python scoring of the whole chunk
+        for evaluator in evaluators:
+            name, params, types = evaluator.name, evaluator.params, evaluator.output_types
+            version = REGISTRY[name].version
+            before = len(verdicts)
+            for response_id, output, error_message, ground_truth, output_type, *_ in rows:
+                if types is not None and output_type not in types:
+                    continue
+                if error_message:
+                    verdict = failed_call_verdict(error_message)
+                    verdict.metrics["evaluator_version"] = version
+                    verdict.metrics["params"] = params
+                elif judged is not None and (verdict := judged.verdict(response_id, name)):
+                    result.judge_errors += "judge_error" in verdict.metrics
+                else:
+                    verdict = run_evaluator(name, output, ground_truth, params)
+                    if "error" in verdict.metrics:
+                        if not verdict.metrics.get("ground_truth_error"):
+                            result.malformed_outputs += 1
+                        elif types is None and not ground_truth_errors(output_type, ground_truth):
+                            verdict = _not_applicable(verdict, name, output_type)
+                            result.not_applicable += 1
+                        else:
+                            result.curation_errors += 1
+                verdicts.append(
+                    (
+                        response_id,
+                        name,
+                        verdict.score,
+                        verdict.passed,
+                        jsonsafe.dumps_sanitized(verdict.metrics),
+                        jsonsafe.clean_text(verdict.feedback),
+                    )
                 )
-            )
-        result.by_evaluator[name] += len(verdicts) - before
+            result.by_evaluator[name] += len(verdicts) - before
     if verdicts:
         result.inserted = _upsert(verdicts)
     result.evaluations = len(verdicts)

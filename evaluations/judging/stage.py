@@ -19,7 +19,7 @@ from typing import Any
 from django.db import connection
 
 from cases.ground_truth import assertion_errors
-from evaluations.chunk_rows import chunk_rows
+from evaluations.chunk_rows import chunk_rows, collector_paused
 from evaluations.evaluators import REGISTRY, Verdict, run_evaluator
 from evaluations.evaluators.assertions import assertions, rubric_judge_params
 from evaluations.evaluators.judge import JudgeReply, judge_messages, judged_verdict
@@ -99,26 +99,32 @@ def _judge(
     keys_of: dict[int, list[str]] = {}
     requests: dict[str, dict[str, Any]] = {}
     repeat_of: dict[str, int] = {}
-    for response_id, output, error, truth, output_type, input_data in rows:
-        if error or (types is not None and output_type not in types):
-            continue
-        try:
-            messages = judge_messages(params["rubric"], params["scale"], input_data, truth, output)
-        except Exception as problem:  # the sandbox's errors: an undefined name, a forbidden call
-            result.verdicts[(response_id, name)] = _rubric_failed(problem, judge, bookkeeping)
-            continue
-        request = judge.request(messages)
-        keyer = keyer or judge.keyed(judge.key_head(request))
-        keys = [keyer(messages, repeat) for repeat in range(params["repeats"])]
-        keys_of[response_id] = keys
-        for repeat, key in enumerate(keys):
-            requests[key] = request
-            repeat_of[key] = repeat
+    with collector_paused():  # no network here: the replies are asked below
+        for response_id, output, error, truth, output_type, input_data in rows:
+            if error or (types is not None and output_type not in types):
+                continue
+            try:
+                messages = judge_messages(
+                    params["rubric"], params["scale"], input_data, truth, output
+                )
+            except (
+                Exception
+            ) as problem:  # the sandbox's errors: an undefined name, a forbidden call
+                result.verdicts[(response_id, name)] = _rubric_failed(problem, judge, bookkeeping)
+                continue
+            request = judge.request(messages)
+            keyer = keyer or judge.keyed(judge.key_head(request))
+            keys = [keyer(messages, repeat) for repeat in range(params["repeats"])]
+            keys_of[response_id] = keys
+            for repeat, key in enumerate(keys):
+                requests[key] = request
+                repeat_of[key] = repeat
     replies = _replies(judge, params, requests, repeat_of, result, progress)
-    for response_id, keys in keys_of.items():
-        verdict = judged_verdict(params, [replies[key] for key in keys], judge.label)
-        verdict.metrics.update(bookkeeping)
-        result.verdicts[(response_id, name)] = verdict
+    with collector_paused():  # the replies read into verdicts
+        for response_id, keys in keys_of.items():
+            verdict = judged_verdict(params, [replies[key] for key in keys], judge.label)
+            verdict.metrics.update(bookkeeping)
+            result.verdicts[(response_id, name)] = verdict
 
 
 def _judge_rubrics(
