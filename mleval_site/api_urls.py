@@ -17,6 +17,7 @@ from runs.api import RunViewSet
 from runs.connection_api import ConnectionViewSet
 from runs.model_api import LineageView, RunBaselineView
 from runs.response_api import RunResponsesView
+from system.api import SystemHealthView
 from versions.api import VersionCasesView, VersionDiffView, VersionViewSet
 
 router = SimpleRouter()
@@ -41,6 +42,7 @@ v1 = [
     path("compare/cases/", CompareCasesView.as_view(), name="compare-cases"),
     path("gate/", GateView.as_view(), name="gate"),
     path("tasks/<uuid:task_id>/", TaskView.as_view(), name="task"),
+    path("system/", SystemHealthView.as_view(), name="system-health"),
     path("grading/tasks/", grading_api.TaskListView.as_view(), name="grading-tasks"),
     path(
         "grading/tasks/<int:grading_task_id>/",
