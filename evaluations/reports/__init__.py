@@ -38,15 +38,16 @@ from evaluations.reports.common import (
     run_summary,
     selection_label,
 )
-from evaluations.reports.comparison import (
-    CHANGE_KINDS,
-    compare_runs,
+from evaluations.reports.comparison import compare_runs
+from evaluations.reports.comparison_pages import (
+    CasePage,
+    comparison_case_page,
     comparison_cases,
     with_outputs,
 )
-from evaluations.reports.comparison_pages import CasePage, comparison_case_page
 from evaluations.reports.figures import response_figures, run_figures, verdict_figures
 from evaluations.reports.leaderboard import build_leaderboard
+from evaluations.reports.pairs import CHANGE_KINDS
 from evaluations.reports.run_report import build_run_report, failing_evaluations
 
 __all__ = [

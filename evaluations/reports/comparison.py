@@ -1,4 +1,5 @@
-"""The comparison of two runs (INTERFACES.md "Comparison JSON") and its per-case table.
+"""The comparison of two runs (INTERFACES.md "Comparison JSON"); its per-case rows are in
+:mod:`.comparison_pages`.
 
 Verdicts are paired by test case and evaluator in SQL; pass rates and means here are over the
 paired cases (the intersection), a different figure from a run's own pass rate
@@ -23,65 +24,20 @@ from evaluations.reports.common import (
     rate,
     run_summary,
 )
+from evaluations.reports.comparison_pages import comparison_cases
+from evaluations.reports.pairs import (
+    CHANGED_IN_VERSIONS,
+    COMPARISON_SETTINGS,
+    pairs_cte,
+    version_params,
+)
 from mleval_site.db_router import reading_from_replica
-from runs.models import ModelRun, Response
-from runs.trials import trial_runs
+from runs.models import ModelRun
 
-__all__ = ["ALPHA", "CHANGE_KINDS", "compare_runs", "comparison_cases", "with_outputs"]
+__all__ = ["ALPHA", "compare_runs"]
 
-#: Per-case comparison outcomes, in the order the per-case table lists them.
-CHANGE_KINDS = ("regression", "improvement", "only_in_a", "only_in_b", "both_failed", "both_passed")
 #: Family-wise error rate of the per-slice significance marks.
 ALPHA = 0.05
-
-# The two runs' verdicts paired by (test case, evaluator); one side is null where only one run
-# has the verdict.
-# Runs on two different golden-set versions (%(va)s, %(vb)s; null otherwise) pair only the
-# cases whose content is the same in both: a case changed between them is left out.
-_CHANGED_IN_VERSIONS = """
-    SELECT 1 FROM version_cases va
-    JOIN version_cases vb ON vb.version_id = %(vb)s AND vb.case_id = va.case_id
-    WHERE va.version_id = %(va)s AND va.revision <> vb.revision"""
-
-
-# A side is one run's verdicts, or a trial group's (runs.trials): per case its trials' mean
-# score, passed when most trials passed. Only the branch that applies runs (one-time filter).
-# ``extra``: a further condition on the responses ``r`` (a page's range of case ids).
-def _side(name: str, extra: str = "true") -> str:
-    where = f"NOT EXISTS ({_CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id) AND {extra}"
-    return f"""
-    SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
-    FROM evaluations e JOIN responses r ON r.id = e.response_id
-    WHERE cardinality(%({name}_runs)s::bigint[]) = 1 AND r.run_id = %({name})s AND {where}
-    UNION ALL
-    SELECT r.test_case_id, e.evaluator_type, avg(e.passed::int) > 0.5, avg(e.score)
-    FROM evaluations e JOIN responses r ON r.id = e.response_id
-    WHERE cardinality(%({name}_runs)s::bigint[]) > 1 AND r.run_id = ANY(%({name}_runs)s)
-      AND {where}
-    GROUP BY 1, 2"""
-
-
-def pairs_cte(extra: str = "true") -> str:
-    """The ``pairs`` CTE: both sides' verdicts (responses where ``extra`` holds) paired."""
-    return f"""
-WITH a AS ({_side("a", extra)}
-), b AS ({_side("b", extra)}
-), pairs AS (
-    SELECT coalesce(a.evaluator_type, b.evaluator_type) AS evaluator,
-           coalesce(a.test_case_id, b.test_case_id) AS test_case_id,
-           a.passed AS a_passed, b.passed AS b_passed, a.score AS a_score, b.score AS b_score,
-           b.score - a.score AS delta,
-           CASE WHEN a.passed AND NOT b.passed THEN 0
-                WHEN NOT a.passed AND b.passed THEN 1
-                WHEN b.passed IS NULL THEN 2
-                WHEN a.passed IS NULL THEN 3
-                WHEN NOT a.passed THEN 4
-                ELSE 5 END AS change
-    FROM a FULL JOIN b
-      ON a.test_case_id = b.test_case_id AND a.evaluator_type = b.evaluator_type
-)
-"""
-
 
 _PAIRS_CTE = pairs_cte()
 
@@ -146,11 +102,6 @@ GROUP BY GROUPING SETS (
 _CMP_EVALUATOR = 0b1111
 _CMP_DIMENSION = {"category": 0b0111, "difficulty": 0b1011, "model_type": 0b1101}
 _CMP_TAG = 0b1110
-#: The memory per sort or hash of the statements pairing two runs (PostgreSQL's default is
-#: 4 MB): the figures' first grouping then runs as one in-memory hash table and the joins of
-#: both (figures and per-case list) spill less. Set for each statement only (SET LOCAL), no
-#: JIT: compiling them costs more than it saves.
-COMPARISON_SETTINGS = {"work_mem": "64MB", "jit": "off"}
 
 # The paired score deltas (B - A) of some evaluators, as one flat array each, for the
 # bootstrap.
@@ -163,19 +114,6 @@ WHERE p.delta IS NOT NULL AND p.evaluator = ANY(%(evaluators)s)
 GROUP BY p.evaluator
 """
 )
-
-_COMPARISON_CASES_SQL = (
-    _PAIRS_CTE
-    + """
-SELECT p.test_case_id, p.evaluator, p.a_passed, p.b_passed, p.a_score, p.b_score, p.change
-FROM pairs p
-WHERE (%(evaluator)s::text IS NULL OR p.evaluator = %(evaluator)s::text)
-  AND (%(change)s::int IS NULL OR p.change = %(change)s::int)
-ORDER BY p.change, p.delta NULLS LAST, p.test_case_id, p.evaluator
-LIMIT %(limit)s OFFSET %(offset)s
-"""
-)
-
 
 # What only paired cases can give: null when there are none.
 _PAIRED_FIGURES = (
@@ -369,25 +307,13 @@ def _mean_delta_intervals(
     return intervals
 
 
-def version_params(run_a: ModelRun, run_b: ModelRun) -> dict:
-    """The two versions whose changed cases are left out of the pairs, when there are two;
-    and each side's runs: the run, or its trial group (paired by per-case mean scores)."""
-    both = run_a.version_id and run_b.version_id and run_a.version_id != run_b.version_id
-    return {
-        "va": run_a.version_id if both else None,
-        "vb": run_b.version_id if both else None,
-        "a_runs": [member.pk for member in trial_runs(run_a)],
-        "b_runs": [member.pk for member in trial_runs(run_b)],
-    }
-
-
 def _versions_block(run_a: ModelRun, run_b: ModelRun, params: dict) -> dict | None:
     """{"a", "b", "changed_cases_left_out"} for runs on golden-set versions, else None."""
     if not (run_a.version_id or run_b.version_id):
         return None
     left_out = 0
     if params["va"] is not None:
-        left_out = fetch(f"SELECT count(*) FROM ({_CHANGED_IN_VERSIONS}) AS changed", params)[0][0]
+        left_out = fetch(f"SELECT count(*) FROM ({CHANGED_IN_VERSIONS}) AS changed", params)[0][0]
     return {
         "a": run_a.version.as_ref() if run_a.version_id else None,
         "b": run_b.version.as_ref() if run_b.version_id else None,
@@ -401,63 +327,3 @@ def same_cases(run_a: ModelRun, run_b: ModelRun) -> bool:
     if run_a.cases_hash and run_b.cases_hash:
         return run_a.cases_hash == run_b.cases_hash
     return run_a.selection == run_b.selection
-
-
-@reading_from_replica()
-def comparison_cases(
-    run_a: ModelRun,
-    run_b: ModelRun,
-    *,
-    evaluator: str | None = None,
-    change: str | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> list[dict]:
-    """Paired verdicts, regressions first (largest score drop first), then improvements,
-    verdicts in one run only, both failed, both passed. ``change`` filters by CHANGE_KINDS."""
-    if change is not None and change not in CHANGE_KINDS:
-        raise ValueError(f"unknown change {change!r} (one of: {', '.join(CHANGE_KINDS)})")
-    params = {
-        "a": run_a.pk,
-        "b": run_b.pk,
-        **version_params(run_a, run_b),
-        "evaluator": evaluator or None,
-        "change": CHANGE_KINDS.index(change) if change else None,
-        "limit": limit,
-        "offset": offset,
-    }
-    return [
-        {
-            "test_case_id": test_case_id,
-            "evaluator": evaluator_type,
-            "a_passed": a_passed,
-            "b_passed": b_passed,
-            "a_score": a_score,
-            "b_score": b_score,
-            "change": CHANGE_KINDS[change_index],
-        }
-        for test_case_id, evaluator_type, a_passed, b_passed, a_score, b_score, change_index in (
-            fetch(_COMPARISON_CASES_SQL, params, settings=COMPARISON_SETTINGS)
-        )
-    ]
-
-
-@reading_from_replica()
-def with_outputs(run_a: ModelRun, run_b: ModelRun, rows: list[dict]) -> list[dict]:
-    """The per-case rows with each run's output (or call error) and the case's expected answer
-    added (``a_output``, ``a_error``, ``b_output``, ``b_error``, ``expected``): one query for
-    a page of rows (every row has a verdict, so a response, in at least one run)."""
-    answers, expected = {}, {}
-    for run_id, case_id, output, error, truth in Response.objects.filter(
-        run_id__in=(run_a.pk, run_b.pk), test_case_id__in={row["test_case_id"] for row in rows}
-    ).values_list(
-        "run_id", "test_case_id", "output_data", "error_message", "test_case__ground_truth"
-    ):
-        answers[run_id, case_id] = (output, error)
-        expected[case_id] = truth
-    for row in rows:
-        case_id = row["test_case_id"]
-        for side, run in (("a", run_a), ("b", run_b)):
-            row[f"{side}_output"], row[f"{side}_error"] = answers.get((run.pk, case_id), (None, ""))
-        row["expected"] = expected.get(case_id)
-    return rows

@@ -1,4 +1,6 @@
-"""The comparison's per-case list, one keyset page at a time, bounded at any run size.
+"""The comparison's per-case rows: one keyset page at a time, bounded at any run size
+(:func:`comparison_case_page`), or the whole list regressions first (:func:`comparison_cases`),
+and each run's output beside the expected answer (:func:`with_outputs`).
 
 A page walks both runs' responses in case-id order through their (run, test case) index,
 from the cursor on, over a window of at most :data:`SCAN_WINDOW` cases of each run: only
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from django.db import models
 
 from evaluations.reports.common import fetch
-from evaluations.reports.comparison import (
+from evaluations.reports.pairs import (
     CHANGE_KINDS,
     COMPARISON_SETTINGS,
     pairs_cte,
@@ -24,9 +26,15 @@ from evaluations.reports.comparison import (
 )
 from mleval_site.db_router import reading_from_replica
 from mleval_site.pagination import decode_cursor, encode_cursor
-from runs.models import ModelRun
+from runs.models import ModelRun, Response
 
-__all__ = ["SCAN_WINDOW", "CasePage", "comparison_case_page"]
+__all__ = [
+    "SCAN_WINDOW",
+    "CasePage",
+    "comparison_case_page",
+    "comparison_cases",
+    "with_outputs",
+]
 
 #: The most cases of each run one page looks at (its time bound).
 SCAN_WINDOW = 5000
@@ -123,3 +131,78 @@ def comparison_case_page(
     if high is not None:
         return CasePage(rows, encode_cursor([high, None]), high)
     return CasePage(rows, None, None)
+
+
+# The whole list in one statement, regressions first (the comparison JSON's `cases`): sorts
+# every pair, so for small runs or a bounded `limit`; pages use comparison_case_page.
+_COMPARISON_CASES_SQL = (
+    pairs_cte()
+    + """
+SELECT p.test_case_id, p.evaluator, p.a_passed, p.b_passed, p.a_score, p.b_score, p.change
+FROM pairs p
+WHERE (%(evaluator)s::text IS NULL OR p.evaluator = %(evaluator)s::text)
+  AND (%(change)s::int IS NULL OR p.change = %(change)s::int)
+ORDER BY p.change, p.delta NULLS LAST, p.test_case_id, p.evaluator
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+)
+
+
+@reading_from_replica()
+def comparison_cases(
+    run_a: ModelRun,
+    run_b: ModelRun,
+    *,
+    evaluator: str | None = None,
+    change: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict]:
+    """Paired verdicts, regressions first (largest score drop first), then improvements,
+    verdicts in one run only, both failed, both passed. ``change`` filters by CHANGE_KINDS."""
+    if change is not None and change not in CHANGE_KINDS:
+        raise ValueError(f"unknown change {change!r} (one of: {', '.join(CHANGE_KINDS)})")
+    params = {
+        "a": run_a.pk,
+        "b": run_b.pk,
+        **version_params(run_a, run_b),
+        "evaluator": evaluator or None,
+        "change": CHANGE_KINDS.index(change) if change else None,
+        "limit": limit,
+        "offset": offset,
+    }
+    return [
+        {
+            "test_case_id": test_case_id,
+            "evaluator": evaluator_type,
+            "a_passed": a_passed,
+            "b_passed": b_passed,
+            "a_score": a_score,
+            "b_score": b_score,
+            "change": CHANGE_KINDS[change_index],
+        }
+        for test_case_id, evaluator_type, a_passed, b_passed, a_score, b_score, change_index in (
+            fetch(_COMPARISON_CASES_SQL, params, settings=COMPARISON_SETTINGS)
+        )
+    ]
+
+
+@reading_from_replica()
+def with_outputs(run_a: ModelRun, run_b: ModelRun, rows: list[dict]) -> list[dict]:
+    """The per-case rows with each run's output (or call error) and the case's expected answer
+    added (``a_output``, ``a_error``, ``b_output``, ``b_error``, ``expected``): one query for
+    a page of rows (every row has a verdict, so a response, in at least one run)."""
+    answers, expected = {}, {}
+    for run_id, case_id, output, error, truth in Response.objects.filter(
+        run_id__in=(run_a.pk, run_b.pk), test_case_id__in={row["test_case_id"] for row in rows}
+    ).values_list(
+        "run_id", "test_case_id", "output_data", "error_message", "test_case__ground_truth"
+    ):
+        answers[run_id, case_id] = (output, error)
+        expected[case_id] = truth
+    for row in rows:
+        case_id = row["test_case_id"]
+        for side, run in (("a", run_a), ("b", run_b)):
+            row[f"{side}_output"], row[f"{side}_error"] = answers.get((run.pk, case_id), (None, ""))
+        row["expected"] = expected.get(case_id)
+    return rows

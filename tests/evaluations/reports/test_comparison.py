@@ -239,7 +239,7 @@ def test_comparison_of_runs_without_verdicts(build, django_assert_max_num_querie
 @pytest.mark.django_db(transaction=True)
 def test_statement_settings_hold_for_that_statement_only():
     from evaluations.reports.common import fetch
-    from evaluations.reports.comparison import COMPARISON_SETTINGS
+    from evaluations.reports.pairs import COMPARISON_SETTINGS
 
     sql = "SELECT current_setting('work_mem'), current_setting('jit')"
     default = fetch(sql, {})
