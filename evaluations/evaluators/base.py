@@ -24,6 +24,10 @@ class EvaluatorConfigError(ValueError):
     """An unknown evaluator, unknown parameter or bad parameter value."""
 
 
+class ExtraMissing(EvaluatorConfigError):
+    """The evaluator needs an optional extra (`pip install 'mleval[...]'`) this install lacks."""
+
+
 class GroundTruthError(ShapeError):
     """The ground truth (curated data, not model output) has the wrong shape."""
 

@@ -24,7 +24,7 @@ from . import (
     structured,
     text,
 )
-from .base import Evaluator, EvaluatorConfigError, GroundTruthError, Verdict
+from .base import Evaluator, EvaluatorConfigError, ExtraMissing, GroundTruthError, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,19 @@ def get_evaluator(name: str) -> Evaluator:
     except (KeyError, TypeError):
         known = ", ".join(sorted(REGISTRY))
         raise EvaluatorConfigError(f"unknown evaluator {name!r} (known: {known})") from None
+
+
+def installed_evaluators() -> dict[str, Evaluator]:
+    """The registry less the evaluators whose optional extra this install lacks (they are
+    listed, and refused with the install line when chosen)."""
+    usable = {}
+    for name, evaluator in REGISTRY.items():
+        try:
+            validate_params(name, evaluator.example.params)
+        except ExtraMissing:
+            continue
+        usable[name] = evaluator
+    return usable
 
 
 def validate_params(name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:

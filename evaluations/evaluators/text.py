@@ -20,8 +20,8 @@ from cases.shapes import coerce_text, coerce_texts
 
 from .base import (
     Evaluator,
-    EvaluatorConfigError,
     Example,
+    ExtraMissing,
     Param,
     Verdict,
     ground_truth,
@@ -167,11 +167,11 @@ FUZZY_INSTALL = "pip install 'mleval[fuzzy]'"
 @functools.cache
 def _levenshtein():
     """rapidfuzz's Levenshtein, imported on first use; where the fuzzy extra is not installed,
-    EvaluatorConfigError saying how to install it."""
+    ExtraMissing saying how to install it."""
     try:
         from rapidfuzz.distance import Levenshtein
     except ImportError:
-        raise EvaluatorConfigError(
+        raise ExtraMissing(
             f"fuzzy_ratio needs rapidfuzz, which this install lacks: {FUZZY_INSTALL}"
         ) from None
     return Levenshtein

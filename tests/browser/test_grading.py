@@ -13,6 +13,11 @@ from tests.grading.conftest import GradedRun
 pytestmark = [pytest.mark.browser]
 
 
+def keys_ready(page) -> None:
+    """The page's deferred grading.js has run: a key pressed before it would be lost."""
+    expect(page.locator("html[data-grading-keys=ready]")).to_have_count(1)
+
+
 def test_grading_with_the_keyboard(transactional_db, login_page, make_user):
     graded = GradedRun(size=3)
     alice = make_user(GRADER, "alice")
@@ -23,24 +28,29 @@ def test_grading_with_the_keyboard(transactional_db, login_page, make_user):
     expect(page.locator("#grading-progress")).to_contain_text("0 of 3 graded")
     expect(page.locator("#verdicts-hidden")).to_be_visible()
     expect(page.locator("#answer")).to_contain_text("reply")
+    keys_ready(page)
 
     page.keyboard.press("4")
     expect(page.locator("input[name=score][value='4']")).to_be_checked()
     page.keyboard.press("p")  # pass with score 4, on to the next
     expect(page.locator("#grading-progress")).to_contain_text("1 of 3 graded")
     expect(page.locator(".flash.info")).to_contain_text("graded pass")
+    keys_ready(page)
 
     page.locator("#id_comment").fill("wrong: pf")  # keys typed in the comment stay text
     expect(page.locator("#grading-progress")).to_contain_text("1 of 3 graded")
     page.keyboard.press("Escape")
     page.keyboard.press("f")
     expect(page.locator("#grading-progress")).to_contain_text("2 of 3 graded")
+    keys_ready(page)
 
     page.keyboard.press("b")  # back to the one just graded: its verdicts are shown now
     expect(page.locator("#my-grade")).to_contain_text("fail")
     expect(page.locator("#verdicts")).to_contain_text("llm_judge")
+    keys_ready(page)
     page.keyboard.press("n")
     expect(page.locator("#verdicts-hidden")).to_be_visible()
+    keys_ready(page)
     page.keyboard.press("2")
     page.keyboard.press("f")
     expect(page.locator(".flash.success")).to_contain_text("All done")

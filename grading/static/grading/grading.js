@@ -29,3 +29,5 @@ document.addEventListener("keydown", (event) => {
     }
   }
 });
+// Keys pressed before this line ran were lost: say the shortcuts are live (tests wait for it).
+document.documentElement.dataset.gradingKeys = "ready";
