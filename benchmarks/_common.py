@@ -34,3 +34,18 @@ def report(name: str, figures: dict) -> None:
 
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+def official_client(base_url: str, concurrency: int):
+    """The official `openai.AsyncOpenAI` client, no retries, `concurrency` pooled connections:
+    the bare loop the connector and judge benchmarks compare mleval's calls with."""
+    import httpx
+    import openai
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key="unused",
+        max_retries=0,
+        http_client=httpx.AsyncClient(limits=limits, timeout=30),
+    )

@@ -16,9 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-import openai
-from _common import env_int, peak_memory_mb, report, timed
+from _common import env_int, official_client, peak_memory_mb, report, timed
 from django.db import connection
 
 from cases.models import TestCase
@@ -54,13 +52,7 @@ def make_cases(n: int) -> list[tuple[int, str]]:
 
 async def bare_loop(base_url: str, prompts: list[str]) -> int:
     """The same chat completions through the official client; returns the tokens counted."""
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    client = openai.AsyncOpenAI(
-        base_url=base_url,
-        api_key="unused",
-        max_retries=0,
-        http_client=httpx.AsyncClient(limits=limits, timeout=30),
-    )
+    client = official_client(base_url, CONCURRENCY)
     semaphore = asyncio.Semaphore(CONCURRENCY)
     tokens = 0
 

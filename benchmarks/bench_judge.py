@@ -21,9 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-import openai
-from _common import env_int, peak_memory_mb, report, timed
+from _common import env_int, official_client, peak_memory_mb, report, timed
 from django.db import connection
 
 from cases.models import TestCase
@@ -93,13 +91,7 @@ def requests(run: ModelRun, params: dict) -> list[dict]:
 
 async def bare_loop(base_url: str, bodies: list[dict]) -> int:
     """The same chat completions through the official client; returns the verdicts read."""
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    client = openai.AsyncOpenAI(
-        base_url=base_url,
-        api_key="unused",
-        max_retries=0,
-        http_client=httpx.AsyncClient(limits=limits, timeout=30),
-    )
+    client = official_client(base_url, CONCURRENCY)
     semaphore = asyncio.Semaphore(CONCURRENCY)
     read = 0
 

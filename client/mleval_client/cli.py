@@ -9,7 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mleval_client.client import Client, MlevalError
+from mleval_client.client import Client
+from mleval_client.wire import MlevalError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,6 @@ each against the server's OpenAPI schema, so the two cannot drift)."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -12,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
+
+from mleval_client.wire import MlevalError, encode_json, query_value
 
 #: name -> (HTTP method, path template, query parameters the client sends).
 ENDPOINTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -42,17 +43,6 @@ ENDPOINTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 PAGE_SIZE = 1000  # the API's most per page
 PUSH_CHUNK = 5000  # NDJSON lines per POST
 FINISHED = ("completed", "failed", "cancelled")
-
-
-class MlevalError(Exception):
-    """Any failed call: the API's ``detail`` and ``errors`` ({field: [messages]}), the HTTP
-    ``status`` (None when the server could not be reached)."""
-
-    def __init__(self, detail: str, errors: dict | None = None, status: int | None = None):
-        super().__init__(f"{detail} (HTTP {status})" if status else detail)
-        self.detail = detail
-        self.errors = errors or {}
-        self.status = status
 
 
 def _id(obj: Any) -> Any:
@@ -114,10 +104,10 @@ class Client:
         """One call of an :data:`ENDPOINTS` operation; 429s are retried after Retry-After."""
         method, template, _ = ENDPOINTS[endpoint]
         url = template.format(**(path or {}))
-        params = {k: _query(v) for k, v in (params or {}).items() if v is not None}
+        params = {k: query_value(v) for k, v in (params or {}).items() if v is not None}
         headers = {"Content-Type": content_type} if content_type else None
         if json_body is not None:
-            content = _dumps(json_body)
+            content = encode_json(json_body)
             headers = {"Content-Type": "application/json"}
         for attempt in range(6):
             try:
@@ -263,7 +253,7 @@ class Runs:
         totals = {"imported": 0, "created": 0, "replaced": 0, "run": None}
         chunk: list[bytes] = []
         for row in _records(rows):
-            chunk.append(_dumps(row))
+            chunk.append(encode_json(row))
             if len(chunk) >= chunk_size:
                 self._push_chunk(run, chunk, totals)
                 chunk = []
@@ -365,32 +355,6 @@ class Versions:
         key = self.get(version)["id"] if not isinstance(_id(version), int) else _id(version)
         for case in self.client.pages("versions.cases", path={"pk": key}):
             yield {"id": case["case_id"], **case}
-
-
-def _query(value: Any) -> Any:
-    """A query value as the API reads it: lists (tags, ids; a run's stored selection has them)
-    comma-separated, booleans true/false."""
-    if isinstance(value, list | tuple | set):
-        return ",".join(str(item) for item in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-def _dumps(value: Any) -> bytes:
-    try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"), default=_default).encode()
-    except ValueError as error:
-        raise MlevalError(f"not valid JSON (NaN or infinity?): {error}") from None
-
-
-def _default(value: Any) -> Any:
-    """numpy and pandas scalars (item()) and arrays (tolist())."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _progress_bar(state: dict) -> None:

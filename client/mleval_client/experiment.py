@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from mleval_client.client import Client, MlevalError, _dumps, _id
+from mleval_client.client import Client, _id
+from mleval_client.wire import MlevalError, encode_json
 
 PUSH_EVERY = 500  # rows per push while the experiment runs
 
@@ -185,7 +186,7 @@ async def _loop(client, run, cases, task, coroutine, concurrency, every) -> None
 def _row(case: dict, output: Any, error: str | None, start: float) -> dict:
     latency = round((time.perf_counter() - start) * 1000, 3)
     try:
-        _dumps(output)
+        encode_json(output)
     except (MlevalError, TypeError) as failure:  # one bad output fails its case, not the run
         output, error = None, f"the output is not JSON: {failure}"
     row = {"test_case_id": case["id"], "output_data": output, "latency_ms": latency}
