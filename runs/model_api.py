@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response as ApiResponse
 
-from mleval_site.api import Conflict, RolePermissions
+from mleval_site.api import Conflict, RolePermissions, StrictCharField
 from runs import baselines
 from runs.lineage import LineageKind, ModelVersion
 from runs.models import ModelRun
@@ -112,29 +112,17 @@ class RunBaselineView(GenericAPIView):
         return self.body(run)
 
 
-class Text(serializers.CharField):
-    """A string, as given: a number is refused, not turned into one; spaces are kept."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(trim_whitespace=False, **kwargs)
-
-    def to_internal_value(self, data) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class ParentSerializer(serializers.Serializer):
-    model_name = Text(max_length=255)
-    model_version = Text(max_length=100)
+    model_name = StrictCharField(trim_whitespace=False, max_length=255)
+    model_version = StrictCharField(trim_whitespace=False, max_length=100)
 
 
 class LineageSerializer(serializers.Serializer):
     """A version and its parent (null: none; a kind without a parent is ignored); a cycle is
     a 409 naming the parent."""
 
-    model_name = Text(max_length=255)
-    model_version = Text(max_length=100)
+    model_name = StrictCharField(trim_whitespace=False, max_length=255)
+    model_version = StrictCharField(trim_whitespace=False, max_length=100)
     parent = ParentSerializer(allow_null=True, required=False, default=None)
     kind = serializers.ChoiceField(
         LineageKind.choices,
@@ -142,7 +130,9 @@ class LineageSerializer(serializers.Serializer):
         default=LineageKind.DERIVED,
         help_text="How the version came from its parent (default: derived).",
     )
-    note = Text(max_length=500, required=False, allow_blank=True, default="")
+    note = StrictCharField(
+        trim_whitespace=False, max_length=500, required=False, allow_blank=True, default=""
+    )
 
 
 class LineageRowSerializer(serializers.Serializer):
