@@ -367,6 +367,10 @@ LOGGING = {
             "level": "INFO" if _read("MLEVAL_REQUEST_LOG", strict_bool, not TESTING) else "WARNING",
         },
         "mleval.tasks": {"handlers": ["json"], "propagate": False, "level": "INFO"},
+        # Django's own "django" logger prints to the console under DEBUG and then propagates to
+        # the root's: the worker's task lines and the reloader's came out twice in `make run`.
+        "django.tasks": {"handlers": ["console"], "propagate": False, "level": "INFO"},
+        "django.utils.autoreload": {"handlers": ["console"], "propagate": False, "level": "INFO"},
         "axes": {"level": "WARNING"},
     },
 }  # fmt: skip

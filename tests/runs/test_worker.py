@@ -55,6 +55,18 @@ def test_the_worker_executes_a_queued_run(model_server, run_worker):
     assert job.result["called"] == 12
 
 
+def test_the_worker_prints_each_task_line_once_in_development(model_server, run_worker):
+    """Under DEBUG, Django's "django" logger printed the worker's lines a second time."""
+    run = http_run(model_server.url, 2)
+    result = enqueue_execution(run, ExecutionOptions(concurrency=1))
+    done = run_worker(batch=True, env={"DEBUG": "true"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    for state in ("RUNNING", "SUCCESSFUL"):
+        line = f"Task id={result.id} path=runs.tasks.execute_run_task state={state}"
+        assert output.count(line) == 1, output
+
+
 def test_a_worker_killed_mid_run_is_resumed_after_restart(model_server, run_worker):
     model_server.behaviour = lambda case_id, attempt: (200, {"label": "positive"}, 0.1)
     run = http_run(model_server.url, 60)
