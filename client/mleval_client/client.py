@@ -38,6 +38,8 @@ ENDPOINTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "gate": ("GET", "/api/v1/gate/", ("baseline", "candidate", "alpha", "min_delta", "evaluator")),
     "versions.list": ("GET", "/api/v1/versions/", ("page_size", "cursor")),
     "versions.get": ("GET", "/api/v1/versions/{id}/", ()),
+    "versions.create": ("POST", "/api/v1/versions/", ()),
+    "versions.diff": ("GET", "/api/v1/versions/diff/", ("a", "b")),
     "versions.cases": ("GET", "/api/v1/versions/{pk}/cases/", ("page_size", "cursor")),
 }
 PAGE_SIZE = 1000  # the API's most per page
@@ -350,10 +352,28 @@ class Versions:
             raise MlevalError(f"no version named {key!r}", status=404)
         return self.client.request("versions.get", path={"id": key})
 
+    def create(self, name: str, *, selection: dict | None = None, description: str = "") -> dict:
+        """Freeze the cases ``selection`` picks (the case list's filters; default: the golden
+        set) as the named immutable version (a curator's token). A taken name or a selection
+        matching no case raises MlevalError with status 409."""
+        body = {"name": name, "description": description}
+        if selection is not None:
+            body["selection"] = selection
+        return self.client.request("versions.create", json_body=body)
+
+    def diff(self, a: Any, b: Any) -> dict:
+        """Cases added in ``b``, removed from ``a`` and changed between them, with the counts;
+        each version by its dict, id or name."""
+        ids = {name: self._key(version) for name, version in (("a", a), ("b", b))}
+        return self.client.request("versions.diff", params=ids)
+
+    def _key(self, version: Any) -> int:
+        key = _id(version)
+        return key if isinstance(key, int) else self.get(version)["id"]
+
     def cases(self, version: Any) -> Iterator[dict]:
         """The version's cases as frozen (``case_id`` and the content; ``id`` added)."""
-        key = self.get(version)["id"] if not isinstance(_id(version), int) else _id(version)
-        for case in self.client.pages("versions.cases", path={"pk": key}):
+        for case in self.client.pages("versions.cases", path={"pk": self._key(version)}):
             yield {"id": case["case_id"], **case}
 
 

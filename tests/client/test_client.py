@@ -130,3 +130,30 @@ def test_client_reads_the_environment(monkeypatch, live_server, viewer):
     monkeypatch.delenv("MLEVAL_URL")
     with pytest.raises(MlevalError, match="MLEVAL_URL"):
         Client()
+
+
+def test_versions_are_frozen_and_diffed_through_the_client(connect, curator, viewer):
+    client = connect(curator)
+    created = client.cases.create(case_rows(3, "frozen", prefix="v"))
+    first = client.versions.create("v-1", selection={"category": "frozen"}, description="three")
+    assert (first["name"], first["case_count"], first["created_by"]) == ("v-1", 3, "curator")
+
+    client.cases.create(case_rows(1, "frozen", prefix="w"))
+    second = client.versions.create("v-2", selection={"category": "frozen"})
+    diff = client.versions.diff("v-1", second)  # by name and by dict
+    assert diff["counts"] == {"added": 1, "removed": 0, "changed": 0, "unchanged": 3}
+    assert diff["added"] != [] and set(diff["added"]).isdisjoint(c["id"] for c in created)
+    assert client.versions.diff(first["id"], second["id"])["b"]["id"] == second["id"]
+
+    with pytest.raises(MlevalError) as taken:
+        client.versions.create("v-1", selection={"category": "frozen"})
+    assert taken.value.status == 409 and "name" in taken.value.errors
+    with pytest.raises(MlevalError) as empty:
+        client.versions.create("v-3", selection={"category": "nothing here"})
+    assert empty.value.status == 409
+    with pytest.raises(MlevalError) as bad:
+        client.versions.create("v-4", selection={"is_verified": "maybe"})
+    assert bad.value.status == 400 and "selection.is_verified" in bad.value.errors
+    with pytest.raises(MlevalError) as refused:
+        connect(viewer).versions.create("v-5")
+    assert refused.value.status == 403
