@@ -47,7 +47,7 @@ SQL_BASELINE = """
                          r.output_data->>'label', c.ground_truth->>'label') END
     FROM responses r JOIN test_cases c ON c.id = r.test_case_id
     WHERE r.run_id = %(run)s
-    ON CONFLICT (response_id, evaluator_type) DO UPDATE SET
+    ON CONFLICT (response_id, evaluator_type, grader_id) DO UPDATE SET
         score = EXCLUDED.score, passed = EXCLUDED.passed, metrics = EXCLUDED.metrics,
         feedback = EXCLUDED.feedback, created_at = now()
 """

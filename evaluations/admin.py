@@ -6,10 +6,18 @@ from mleval_site.admin_utils import LargeTableAdmin, admin_link, pretty_json
 
 @admin.register(Evaluation)
 class EvaluationAdmin(LargeTableAdmin):
-    list_display = ("id", "response_link", "evaluator_type", "score", "passed", "feedback")
+    list_display = (
+        "id",
+        "response_link",
+        "evaluator_type",
+        "grader",
+        "score",
+        "passed",
+        "feedback",
+    )
     list_filter = ("evaluator_type", "passed")
-    list_select_related = ("response",)
-    raw_id_fields = ("response",)
+    list_select_related = ("response", "grader")
+    raw_id_fields = ("response", "grader")
     readonly_fields = ("metrics_pretty", "created_at")
     search_fields = ("=response__id", "=response__run__id")
     search_help_text = "A response id or a run id."

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -5,9 +6,28 @@ from django.db.models.functions import Now
 from runs.models import ModelRun, Response
 
 
+def one_per_evaluator_sql(alias: str = "e") -> str:
+    """The SQL condition keeping one verdict per (response, evaluator) among ``alias``'s rows.
+
+    Each grader's own ``human`` verdict is a row with its grader set; the graders' majority
+    (the panel's verdict) is the row without one, as is every automatic verdict. Everything
+    that counts or pairs verdicts per evaluator (report figures, comparison pairs, McNemar)
+    reads only these rows, so a response graded by three people counts once.
+    """
+    return f"{alias}.grader_id IS NULL"
+
+
+#: :func:`one_per_evaluator_sql` for the reports' usual alias ``e``.
+ONE_PER_EVALUATOR = one_per_evaluator_sql("e")
+
+
 class EvaluationQuerySet(models.QuerySet):
     def for_run(self, run: ModelRun | int) -> "EvaluationQuerySet":
         return self.filter(response__run=run)
+
+    def one_per_evaluator(self) -> "EvaluationQuerySet":
+        """One verdict per (response, evaluator): not each grader's own (ONE_PER_EVALUATOR)."""
+        return self.filter(grader__isnull=True)
 
     def curation_errors(self) -> "EvaluationQuerySet":
         """Verdicts that blame the ground truth, not the model (a curator must fix the case).
@@ -18,10 +38,25 @@ class EvaluationQuerySet(models.QuerySet):
 
 
 class Evaluation(models.Model):
-    """One evaluator's verdict on one response; evaluating again replaces it (an upsert)."""
+    """One evaluator's verdict on one response; evaluating again replaces it (an upsert).
+
+    ``grader`` is set only on a grader's own ``human`` verdict (grading.verdicts); the graders'
+    majority on the response is a ``human`` row without one, the verdict reports count.
+    PROTECT: a verdict records who gave it, so a person who graded is deactivated, not deleted
+    (SET_NULL would turn their verdict into a second panel verdict, CASCADE would leave the
+    panel's majority counting a vote that no longer exists).
+    """
 
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="evaluations")
     evaluator_type = models.CharField(max_length=100)
+    grader = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # the partial index below: automatic verdicts never have one
+    )
     score = models.FloatField()
     passed = models.BooleanField()
     metrics = models.JSONField(default=dict, blank=True, db_default={})
@@ -54,11 +89,19 @@ class Evaluation(models.Model):
                 condition=Q(passed=False),
                 name="evals_failing_by_evaluator",
             ),
+            # A grader's verdicts (deleting a user checks them): only the few human rows, so
+            # scoring writes never maintain it.
+            models.Index(
+                fields=["grader"], condition=Q(grader__isnull=False), name="evals_by_grader"
+            ),
         ]
         constraints = [
+            # One verdict per (response, evaluator) and grader, no grader counting as one
+            # (NULLS NOT DISTINCT): the scoring upsert's ON CONFLICT target (pipeline.py).
             models.UniqueConstraint(
-                fields=["response", "evaluator_type"],
-                name="%(app_label)s_%(class)s_one_per_evaluator",
+                fields=["response", "evaluator_type", "grader"],
+                name="%(app_label)s_%(class)s_one_per_evaluator_grader",
+                nulls_distinct=False,
             ),
             models.CheckConstraint(
                 condition=Q(score__gte=0, score__lte=1),

@@ -4,8 +4,9 @@ The command ``evaluate_run``, the run page's button (through :mod:`evaluations.t
 and ``seed_user_data`` all come here. The pure evaluators (:mod:`evaluations.evaluators`) judge
 one response; this module decides which evaluators a run gets, streams the run's responses
 with their test cases' ground truth in id-range chunks (never a whole run in memory), and
-upserts each chunk's verdicts with one ``INSERT ... ON CONFLICT (response_id, evaluator_type)
-DO UPDATE``, so scoring again replaces verdicts and never duplicates them.
+upserts each chunk's verdicts with one ``INSERT ... ON CONFLICT (response_id, evaluator_type,
+grader_id) DO UPDATE`` (grader NULL: an automatic verdict), so scoring again replaces verdicts
+and never duplicates them.
 
 Which evaluators (:func:`resolve_evaluators`): the ones named explicitly, else the run config's
 ``"evaluators"``, else the default of each output type among the run's cases, applied only to
@@ -143,7 +144,7 @@ _UPSERT_SQL = f"""
         INSERT INTO {Evaluation._meta.db_table} AS e
             (response_id, evaluator_type, score, passed, metrics, feedback)
         SELECT response_id, evaluator_type, score, passed, metrics, feedback FROM {_STAGE}
-        ON CONFLICT (response_id, evaluator_type) DO UPDATE SET
+        ON CONFLICT (response_id, evaluator_type, grader_id) DO UPDATE SET
             score = EXCLUDED.score, passed = EXCLUDED.passed, metrics = EXCLUDED.metrics,
             feedback = EXCLUDED.feedback, created_at = now()
         WHERE (e.score, e.passed, e.metrics, e.feedback)

@@ -17,6 +17,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.db.models import Q
 
+from evaluations.models import ONE_PER_EVALUATOR
 from grading.models import Assignment, GradingItem, GradingTask, Scale
 from runs.models import ModelRun
 
@@ -57,6 +58,7 @@ def _pool_sql(evaluator: str, slice_by: str) -> tuple[str, dict]:
     part = f"coalesce(tc.{slice_by}, '')" if slice_by else "''"
     join = (
         "LEFT JOIN evaluations e ON e.response_id = r.id AND e.evaluator_type = %(evaluator)s"
+        f" AND {ONE_PER_EVALUATOR}"
         if evaluator
         else ""
     )

@@ -14,17 +14,21 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 
+from evaluations.models import one_per_evaluator_sql
 from grading import agreement
 from grading.models import HUMAN, Assignment, GradingTask
 from mleval_site.db_router import read_alias
 
 CACHE_SECONDS = 24 * 3600
+# The human verdict ``h`` is the graders' majority, not each grader's own row.
+_PANEL = one_per_evaluator_sql("h")
 
 _CALIBRATION_SQL = """
 SELECT e.evaluator_type, e.passed, h.passed, gt.run_id
 FROM grading_items gi
 JOIN grading_tasks gt ON gt.id = gi.task_id
 JOIN evaluations h ON h.response_id = gi.response_id AND h.evaluator_type = %(human)s
+    AND {panel}
 JOIN evaluations e ON e.response_id = gi.response_id AND e.evaluator_type <> %(human)s
 WHERE NOT coalesce((h.metrics->>'tie')::boolean, false) {where}
 """
@@ -53,7 +57,7 @@ def calibration_rows(
     if evaluator is not None:
         where.append("e.evaluator_type = %(evaluator)s")
         params["evaluator"] = evaluator
-    sql = _CALIBRATION_SQL.format(where="".join(f" AND {w}" for w in where))
+    sql = _CALIBRATION_SQL.format(panel=_PANEL, where="".join(f" AND {w}" for w in where))
     with connections[read_alias()].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -165,6 +169,7 @@ SELECT r.test_case_id, e.evaluator_type, e.passed, e.feedback, h.passed, h.feedb
        r.output_data, tc.ground_truth
 FROM grading_items gi
 JOIN evaluations h ON h.response_id = gi.response_id AND h.evaluator_type = %(human)s
+    AND {panel}
 JOIN evaluations e ON e.response_id = gi.response_id AND e.evaluator_type <> %(human)s
 JOIN responses r ON r.id = gi.response_id
 JOIN test_cases tc ON tc.id = r.test_case_id
@@ -185,7 +190,7 @@ def disagreements(
     if task_id is not None:
         where.append("gi.task_id = %(task)s")
         params["task"] = task_id
-    sql = _DISAGREEMENTS_SQL.format(where="".join(f" AND {w}" for w in where))
+    sql = _DISAGREEMENTS_SQL.format(panel=_PANEL, where="".join(f" AND {w}" for w in where))
     with connections[read_alias()].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

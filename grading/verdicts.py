@@ -1,11 +1,15 @@
-"""A grade, and the human verdict it feeds.
+"""A grade, and the human verdicts it feeds.
 
-Every grade is kept on its assignment. The graders' verdict on a response is also an ordinary
-evaluation with evaluator_type "human" (INTERFACES.md "Grading"), so the report, comparison,
-case history, exports and API show it like any other; one row per response, since evaluations
-are unique per (response, evaluator_type): its `passed` is the graders' majority (a tie is a
-fail, marked `metrics.tie`), its `score` their mean score on [0, 1], `metrics.grader` the
-graders' usernames ("alice" or "alice, bob") and `metrics.graders` each grade.
+Every grade is kept on its assignment, and is also an ordinary evaluation with evaluator_type
+"human" (INTERFACES.md "Grading"), so the report, comparison, case history, exports and API
+show it like any other. A response graded by k people has k + 1 such rows:
+
+- one per grader (``grader`` set): their pass/fail, their score on [0, 1], their comment as
+  feedback, ``metrics.grader`` their username;
+- the panel's (``grader`` NULL): the graders' majority (a tie is a fail, marked
+  ``metrics.tie``), their mean score, ``metrics.grader`` the graders' usernames ("alice, bob")
+  and ``metrics.graders`` each grade. It is the response's one ``human`` verdict that report
+  figures and comparison pairs count (evaluations.models.ONE_PER_EVALUATOR).
 """
 
 from __future__ import annotations
@@ -91,16 +95,36 @@ def record_grade(
 
 
 def write_human_verdict(item: GradingItem) -> Evaluation | None:
-    """Upsert (or, with no grade left, delete) the human evaluation of the item's response."""
+    """Upsert each grader's human evaluation of the item's response and the panel's (their
+    majority, returned); with no grade left, delete them. Three statements whatever k."""
     grades = list(item.assignments.graded().select_related("grader").order_by("graded_at", "id"))
+    human = Evaluation.objects.filter(response_id=item.response_id, evaluator_type=HUMAN)
     if not grades:
-        Evaluation.objects.filter(response_id=item.response_id, evaluator_type=HUMAN).delete()
+        human.delete()
         return None
     task = item.task
+    names = [grade.grader.get_username() for grade in grades]
+    own = [
+        Evaluation(
+            response_id=item.response_id,
+            evaluator_type=HUMAN,
+            grader_id=g.grader_id,
+            score=_clamped(unit_score(task, g.passed, g.score)),
+            passed=g.passed,
+            metrics={"grader": name, "score": g.score, "scale": task.scale, "task": task.pk},
+            feedback=g.comment[:COMMENT_LIMIT],
+        )
+        for name, g in zip(names, grades, strict=True)
+    ]
+    Evaluation.objects.bulk_create(
+        own,
+        update_conflicts=True,
+        unique_fields=["response", "evaluator_type", "grader"],
+        update_fields=["score", "passed", "metrics", "feedback"],
+    )
     passes = sum(grade.passed for grade in grades)
     fails = len(grades) - passes
-    score = sum(unit_score(task, g.passed, g.score) for g in grades) / len(grades)
-    names = [grade.grader.get_username() for grade in grades]
+    score = sum(row.score for row in own) / len(own)
     metrics = {
         "grader": ", ".join(names),
         "graders": [
@@ -121,14 +145,19 @@ def write_human_verdict(item: GradingItem) -> Evaluation | None:
     evaluation, _ = Evaluation.objects.update_or_create(
         response_id=item.response_id,
         evaluator_type=HUMAN,
+        grader=None,
         defaults={
-            "score": min(1.0, max(0.0, score)),
+            "score": _clamped(score),
             "passed": passes > fails,
             "metrics": metrics,
             "feedback": feedback[:COMMENT_LIMIT],
         },
     )
     return evaluation
+
+
+def _clamped(score: float) -> float:
+    return min(1.0, max(0.0, score))
 
 
 __all__ = ["AlreadyGraded", "Scale", "clean_grade", "record_grade", "unit_score"]

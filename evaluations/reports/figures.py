@@ -22,6 +22,7 @@ from typing import Any
 
 from cases.models import Origin
 from evaluations import stats
+from evaluations.models import ONE_PER_EVALUATOR
 from evaluations.reports.common import (
     DOMAIN_EVALUATORS,
     SLICE_DIMENSIONS,
@@ -142,11 +143,11 @@ SELECT v.run_id, v.evaluator_type,
 FROM ({rows}) v
 GROUP BY {groups}
 """
-_VERDICT_ROWS = """
+_VERDICT_ROWS = f"""
     SELECT r.run_id, e.evaluator_type, e.passed, e.score, true AS first
     FROM evaluations e
     JOIN responses r ON r.id = e.response_id
-    WHERE r.run_id = ANY(%(runs)s)
+    WHERE r.run_id = ANY(%(runs)s) AND {ONE_PER_EVALUATOR}
 """
 _DETAIL_ROWS = f"""
     SELECT r.run_id, e.evaluator_type, e.passed, e.score, coalesce(t.position, 1) = 1 AS first,
@@ -160,7 +161,7 @@ _DETAIL_ROWS = f"""
     JOIN responses r ON r.id = e.response_id
     JOIN test_cases tc ON tc.id = r.test_case_id
     {TAGS_LATERAL}
-    WHERE r.run_id = ANY(%(runs)s)
+    WHERE r.run_id = ANY(%(runs)s) AND {ONE_PER_EVALUATOR}
 """
 _DETAIL_COLUMNS = """,
        GROUPING(v.bin, v.category, v.difficulty, v.model_type, v.tag, v.actual, v.predicted),

@@ -4,6 +4,7 @@ both read, with its parameters and statement settings."""
 
 from __future__ import annotations
 
+from evaluations.models import ONE_PER_EVALUATOR
 from runs.models import ModelRun
 from runs.trials import trial_runs
 
@@ -38,7 +39,10 @@ CHANGED_IN_VERSIONS = """
 # score, passed when most trials passed. Only the branch that applies runs (one-time filter).
 # ``extra``: a further condition on the responses ``r`` (a page's range of case ids).
 def _side(name: str, extra: str = "true") -> str:
-    where = f"NOT EXISTS ({CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id) AND {extra}"
+    where = (
+        f"NOT EXISTS ({CHANGED_IN_VERSIONS} AND va.case_id = r.test_case_id) AND {extra}"
+        f" AND {ONE_PER_EVALUATOR}"
+    )
     return f"""
     SELECT r.test_case_id, e.evaluator_type, e.passed, e.score
     FROM evaluations e JOIN responses r ON r.id = e.response_id

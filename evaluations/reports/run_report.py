@@ -305,7 +305,7 @@ def failing_evaluations(
     unknown = set(slices) - set(SLICE_DIMENSIONS)
     if unknown:
         raise ValueError(f"unknown slice dimension {sorted(unknown)[0]!r}")
-    queryset = Evaluation.objects.filter(response__run=run, passed=False)
+    queryset = Evaluation.objects.one_per_evaluator().filter(response__run=run, passed=False)
     if evaluator:
         queryset = queryset.filter(evaluator_type=evaluator)
     for dimension, value in slices.items():

@@ -23,16 +23,17 @@ from __future__ import annotations
 from math import comb
 from typing import Any
 
+from evaluations.models import ONE_PER_EVALUATOR
 from evaluations.reports.common import fetch
 from runs.models import ModelRun
 from runs.trials import trial_runs
 
 FLAKY_LISTED = 200
 
-_SQL = """
+_SQL = f"""
 SELECT e.evaluator_type, r.test_case_id, count(*), count(*) FILTER (WHERE e.passed)
 FROM evaluations e JOIN responses r ON r.id = e.response_id
-WHERE r.run_id = ANY(%(runs)s)
+WHERE r.run_id = ANY(%(runs)s) AND {ONE_PER_EVALUATOR}
 GROUP BY e.evaluator_type, r.test_case_id
 ORDER BY e.evaluator_type, r.test_case_id
 """

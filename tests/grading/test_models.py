@@ -92,7 +92,10 @@ def test_deleting_a_task_takes_its_human_verdicts(task, graded_run):
 
     for assignment in Assignment.objects.filter(item__task=task):
         record_grade(assignment, passed=True)
-    assert Evaluation.objects.filter(evaluator_type="human").count() == 12
+    human = Evaluation.objects.filter(evaluator_type="human")
+    # 12 responses, each graded by two: a verdict per grader and the panel's.
+    assert human.one_per_evaluator().count() == 12
+    assert human.filter(grader__isnull=False).count() == 24
     task.delete()
     assert not Evaluation.objects.filter(evaluator_type="human").exists()
     assert Evaluation.objects.filter(evaluator_type="llm_judge").count() == 12

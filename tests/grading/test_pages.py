@@ -125,7 +125,8 @@ class TestGrading:
             assert location == grade_url(task, assignment.item.position)
             location = client.post(location, {"passed": "false"})["Location"]
         assert location == f"/grading/tasks/{task.pk}/"
-        assert Evaluation.objects.filter(evaluator_type="human").count() == len(mine)
+        human = Evaluation.objects.filter(evaluator_type="human")
+        assert human.filter(grader=alice).count() == human.one_per_evaluator().count() == len(mine)
 
     def test_someone_elses_item_is_refused(self, task, graders, login):
         alice, bob, carol = graders

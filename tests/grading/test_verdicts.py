@@ -22,13 +22,66 @@ def test_majority_becomes_the_human_evaluation(graded_run, graders):
     record_grade(a, passed=True, score=5, comment="clear")
     record_grade(b, passed=False, score=2)
     human = record_grade(c, passed=True, score=4)
-    stored = Evaluation.objects.get(response=item.response, evaluator_type="human")
+    stored = Evaluation.objects.get(response=item.response, evaluator_type="human", grader=None)
     assert stored.pk == human.pk and stored.passed is True
     assert stored.score == pytest.approx((1 + 0.25 + 0.75) / 3)
     assert stored.metrics["grader"] == "alice, bob, carol"
     assert stored.metrics["votes"] == {"pass": 2, "fail": 1}
     assert [g["grader"] for g in stored.metrics["graders"]] == ["alice", "bob", "carol"]
     assert "alice: pass (5 on 1-5) — clear" in stored.feedback
+    # Each grader's own verdict, the grader recorded.
+    own = Evaluation.objects.filter(response=item.response, evaluator_type="human").exclude(
+        grader=None
+    )
+    assert {(v.grader.username, v.passed, v.score, v.feedback) for v in own} == {
+        ("alice", True, 1.0, "clear"),
+        ("bob", False, 0.25, ""),
+        ("carol", True, 0.75, ""),
+    }
+    assert {v.metrics["grader"] for v in own} == {"alice", "bob", "carol"}
+
+
+def test_amending_rewrites_the_graders_own_verdict_and_the_panels(task):
+    assignment = Assignment.objects.filter(item__task=task).first()
+    record_grade(assignment, passed=True, comment="ok")
+    record_grade(assignment, passed=False, comment="no", amend=True)
+    rows = Evaluation.objects.filter(response=assignment.item.response, evaluator_type="human")
+    own = rows.get(grader=assignment.grader)
+    assert (own.passed, own.feedback) == (False, "no")
+    assert rows.count() == 2 and rows.get(grader=None).passed is False
+
+
+def test_three_graders_count_once_in_the_pass_rate_and_the_comparison(graded_run, graders):
+    """A response graded by three people is one human verdict in the report's figures and in
+    the comparison's pairs (McNemar's discordant counts), not four."""
+    from model_bakery import baker
+
+    from evaluations.reports import build_run_report, compare_runs
+    from runs.models import ModelRun, Response
+
+    first = create_task(graded_run.run, name="a", graders=graders, overlap=3)
+    second_run = baker.make(
+        ModelRun, model_name="chat", model_version="2", model_type="llm", status="completed"
+    )
+    for response in graded_run.responses:
+        baker.make(Response, run=second_run, test_case=response.test_case, output_data={})
+    second = create_task(second_run, name="b", graders=graders, overlap=3)
+    # Run A: every response passed by two of three (the majority passes); run B: failed by all.
+    for item in first.items.all():
+        a, b, c = assignments_of(item)
+        record_grade(a, passed=True)
+        record_grade(b, passed=True)
+        record_grade(c, passed=False)
+    for assignment in Assignment.objects.filter(item__task=second):
+        record_grade(assignment, passed=False)
+    assert Evaluation.objects.filter(evaluator_type="human").count() == 12 * 4 * 2
+
+    human = build_run_report(graded_run.run)["evaluators"]["human"]
+    assert (human["count"], human["passed"], human["pass_rate"]) == (12, 12, 1.0)
+    compared = compare_runs(graded_run.run, second_run)["evaluators"]["human"]
+    assert compared["paired"] == 12 and compared["regressions"] == 12
+    assert compared["improvements"] == 0 and compared["pass_rate_a"] == 1.0
+    assert compared["mcnemar_p"] == pytest.approx(2 * 0.5**12)
 
 
 def test_a_tie_is_a_fail_marked_tie(task):
@@ -71,7 +124,7 @@ def test_human_verdicts_compare_and_show_in_the_case_history(graded_run, graders
     """A second run over the same cases, graded too: the comparison pairs 'human' verdicts."""
     from model_bakery import baker
 
-    from evaluations.reports import compare_runs
+    from evaluations.reports import case_history, compare_runs
     from runs.models import ModelRun, Response
 
     first = create_task(graded_run.run, name="a", graders=graders[:1], overlap=1)
@@ -90,6 +143,18 @@ def test_human_verdicts_compare_and_show_in_the_case_history(graded_run, graders
     case = graded_run.responses[0].test_case
     history = login(viewer).get(f"/reports/cases/{case.pk}/history/").content.decode()
     assert "human" in history and "alice: pass" in history
+    rows = case_history(case.pk)
+    human = [
+        (row["run"]["id"], row["grader"], row["passed"])
+        for row in rows
+        if row["evaluator"] == "human"
+    ]
+    assert human == [
+        (second_run.pk, None, False),
+        (second_run.pk, "alice", False),
+        (graded_run.run.pk, None, True),
+        (graded_run.run.pk, "alice", True),
+    ]
 
 
 def test_a_reimported_answer_drops_the_grades_of_the_old_one(task, graded_run):
@@ -132,3 +197,27 @@ def test_a_grade_queues_the_runs_summary_refresh(
         record_grade(assignment, passed=True)
     assert callbacks  # queued after commit, not inside the grade's transaction
     assert RunSummary.objects.get(run=graded_run.run).requested_at is not None
+
+
+def test_the_migration_backfills_each_graders_verdict_as_record_grade_writes_it(
+    graded_run, graders
+):
+    """Grades given before per-grader verdicts existed get the same rows from the migration."""
+    from importlib import import_module
+
+    from django.db import connection
+
+    backfill = import_module("grading.migrations.0002_per_grader_verdicts").BACKFILL
+    task = create_task(
+        graded_run.run, name="t", graders=graders, overlap=3, scale=Scale.ONE_TO_FIVE
+    )
+    for n, assignment in enumerate(Assignment.objects.filter(item__task=task)):
+        record_grade(assignment, passed=n % 3 != 0, score=1 + n % 5, comment=f"c{n}")
+    own = Evaluation.objects.filter(evaluator_type="human").exclude(grader=None)
+    fields = ("response_id", "grader_id", "score", "passed", "metrics", "feedback")
+    written = sorted(own.values_list(*fields))
+    assert len(written) == 36
+    own.delete()
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+    assert sorted(own.values_list(*fields)) == written
