@@ -143,6 +143,7 @@ def test_human_verdicts_compare_and_show_in_the_case_history(graded_run, graders
     case = graded_run.responses[0].test_case
     history = login(viewer).get(f"/reports/cases/{case.pk}/history/").content.decode()
     assert "human" in history and "alice: pass" in history
+    assert "graded by alice" in history and "graders' majority</span>" in history
     rows = case_history(case.pk)
     human = [
         (row["run"]["id"], row["grader"], row["passed"])
