@@ -16,6 +16,7 @@ from evaluations import summaries
 from evaluations.evaluators.docs import evaluators_page
 from evaluations.forms import EvaluateRunForm
 from evaluations.models import Evaluation
+from evaluations.reports.extensions import verdict_sources
 from evaluations.tasks import enqueue_evaluation
 from evaluations.views import REPORT_PERMISSIONS
 from jobs.models import JobKind
@@ -31,7 +32,7 @@ class EvaluatorsView(PermissionRequiredMixin, TemplateView):
     template_name = "evaluations/evaluators.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(page=evaluators_page(), **kwargs)
+        return super().get_context_data(page=evaluators_page(), sources=verdict_sources(), **kwargs)
 
 
 def evaluation_panel_context(run: ModelRun, user, form: EvaluateRunForm | None = None) -> dict:

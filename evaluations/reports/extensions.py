@@ -7,7 +7,9 @@
   "trusted" | "untrusted" | "unmeasured", "reason": str, ...}}`` for the evaluators it has
   measured, and the report and comparison mark every pass rate with it (``trust_of``).
   grading registers the agreement of each evaluator with people.
-Both are registered from an AppConfig.ready(); with none registered nothing changes.
+- Verdict sources: ``register_verdict_source(name, ...)`` names an evaluator_type another app
+  writes (grading's ``human``): /evaluators/ lists it, it is never chosen for scoring.
+All are registered from an AppConfig.ready(); with none registered nothing changes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 _BLOCKS: dict[str, Callable[[Any], Any]] = {}
 _TRUST: list[Callable[[], dict[str, dict]]] = []
+_SOURCES: dict[str, dict[str, str]] = {}
 
 
 def register_report_block(name: str, compute: Callable[[Any], Any]) -> None:
@@ -26,6 +29,22 @@ def register_report_block(name: str, compute: Callable[[Any], Any]) -> None:
 def extension_blocks(run) -> dict[str, Any]:
     """The registered blocks of the run's report."""
     return {name: compute(run) for name, compute in _BLOCKS.items()}
+
+
+def register_verdict_source(
+    name: str, *, description: str, passed_when: str, url_name: str
+) -> None:
+    _SOURCES[name] = {
+        "name": name,
+        "description": description,
+        "passed_when": passed_when,
+        "url_name": url_name,
+    }
+
+
+def verdict_sources() -> list[dict[str, str]]:
+    """The evaluator_types other apps write (not computed here), for /evaluators/."""
+    return list(_SOURCES.values())
 
 
 def register_trust(provider: Callable[[], dict[str, dict]]) -> None:
