@@ -8,12 +8,13 @@ shows `preview()`: how many cases match, how many will change, and what a delete
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import CharField, F, Func, QuerySet, Value
 from django.db.models.functions import Cast
 
 from accounts.audit import record
-from cases.models import Difficulty, TestCase
+from cases.models import CaseFlag, Difficulty, TestCase
 from cases.validation import MAX_CATEGORY, tag_problem
 from mleval_site.db import cascade_counts, delete_cascading
 
@@ -199,3 +200,20 @@ def _apply(queryset: QuerySet, action: str, value: str) -> int:
 def approve(queryset: QuerySet, *, actor=None, target_id: object = "") -> int:
     """Approve reviewed cases: verified from now on; their origin stays what it was."""
     return apply(queryset, BulkAction.VERIFY, actor=actor, reviewing=True, target_id=target_id)
+
+
+FLAG_COMMENT_LIMIT = 5000
+
+
+def flag_case(case: TestCase, comment: str, user, *, source: str = "") -> CaseFlag:
+    """Send the case to the review queue with the person's comment (why it needs a curator),
+    audited. The one way a flag is raised: the disagreements page and the API call it.
+    A blank or overlong comment is a ValidationError naming ``comment``."""
+    comment = comment.strip() if isinstance(comment, str) else ""
+    if not comment:
+        raise ValidationError({"comment": "Say what is wrong with the case."})
+    if len(comment) > FLAG_COMMENT_LIMIT:
+        raise ValidationError({"comment": f"At most {FLAG_COMMENT_LIMIT} characters."})
+    flag = CaseFlag.objects.create(case=case, comment=comment, source=source, flagged_by=user)
+    record(user, "case.flag", case, source=source)
+    return flag

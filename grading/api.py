@@ -1,23 +1,19 @@
-"""/api/v1/grading/: tasks (list, create, read), a grader's assignments, and grading one.
+"""/api/v1/grading/: tasks (list, create, read, more graders) and an evaluator's agreement
+with people. What graders do (their assignments, grading, flagging) is grading.grader_api.
 
-The views call the domain modules only: grading.assigning.create_task, grading.verdicts
-.record_grade, grading.queue. A grade is given once (POST; a second POST is a 409) and
-corrected with PATCH; the automatic verdicts of a response come back only once it is graded.
+The views call the domain modules only: grading.assigning, grading.figures, grading.queue.
 """
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response as ApiResponse
 
 from grading import figures, queue
 from grading.assigning import SLICES, SampleError, create_task, raise_overlap
-from grading.models import Assignment, GradingTask, Scale
-from grading.verdicts import COMMENT_LIMIT, AlreadyGraded, record_grade
+from grading.models import GradingTask, Scale
 from mleval_site.api import Conflict
 from mleval_site.api_schema import NO_NUL
 from runs.models import ModelRun
@@ -169,171 +165,6 @@ class TaskDetailView(GenericAPIView):
                 ],
             }
         )
-
-
-def assignment_json(assignment: Assignment, verdicts: list | None) -> dict:
-    item = assignment.item
-    response = item.response
-    case = response.test_case
-    body = {
-        "id": assignment.pk,
-        "task": item.task_id,
-        "position": item.position,
-        "grade": None
-        if assignment.graded_at is None
-        else {
-            "passed": assignment.passed,
-            "score": assignment.score,
-            "comment": assignment.comment,
-            "graded_at": assignment.graded_at,
-        },
-        "response": {
-            "id": response.pk,
-            "test_case_id": case.pk,
-            "input_data": case.input_data,
-            "ground_truth": case.ground_truth,
-            "output_data": response.output_data,
-        },
-        # Only once graded: the grader is not to be anchored by them.
-        "verdicts": None
-        if verdicts is None
-        else [
-            {
-                "evaluator": v.evaluator_type,
-                "passed": v.passed,
-                "score": v.score,
-                "feedback": v.feedback,
-            }
-            for v in verdicts
-        ],
-    }
-    return body
-
-
-AssignmentSerializer = inline_serializer(
-    "GradingAssignment",
-    {
-        "id": serializers.IntegerField(),
-        "task": serializers.IntegerField(),
-        "position": serializers.IntegerField(),
-        "grade": serializers.DictField(allow_null=True),
-        "response": serializers.DictField(),
-        "verdicts": serializers.ListField(child=serializers.DictField(), allow_null=True),
-    },
-)
-
-
-class CanGrade(BasePermission):
-    """Grading needs grading.grade (graders, curators, engineers, admins)."""
-
-    message = "Your role may not grade."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated) and request.user.has_perm(
-            "grading.grade"
-        )
-
-
-class GradePermissionMixin:
-    permission_classes = [CanGrade]
-    pagination_class = None
-    filter_backends: list = []
-
-
-class MyAssignmentsView(GradePermissionMixin, GenericAPIView):
-    permission_model = Assignment
-
-    @extend_schema(
-        operation_id="grading_assignments_list",
-        summary="My assignments in a task",
-        description="The responses of the task assigned to the requesting user, in order, with "
-        "their grade; `verdicts` (the automatic ones) only for those already graded.",
-        responses={
-            200: inline_serializer(
-                "GradingAssignments", {"results": serializers.ListField(child=AssignmentSerializer)}
-            )
-        },
-    )
-    def get(self, request, grading_task_id: int):
-        task = get_object_or_404(GradingTask, pk=grading_task_id)
-        assignments = list(
-            Assignment.objects.filter(item__task=task, grader=request.user)
-            .select_related("item__response__test_case")
-            .order_by("item__position")
-        )
-        graded = [a.item.response_id for a in assignments if a.graded_at]
-        verdicts = queue.verdicts_by_response(graded)
-        return ApiResponse(
-            {
-                "results": [
-                    assignment_json(
-                        a, verdicts.get(a.item.response_id, []) if a.graded_at else None
-                    )
-                    for a in assignments
-                ]
-            }
-        )
-
-
-class GradeSerializer(serializers.Serializer):
-    passed = serializers.BooleanField()
-    score = serializers.FloatField(required=False, allow_null=True)
-    comment = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=COMMENT_LIMIT
-    )
-
-
-class GradeView(GradePermissionMixin, GenericAPIView):
-    permission_model = Assignment
-    serializer_class = GradeSerializer
-
-    def get_assignment(self, request, assignment_id: int) -> Assignment:
-        assignment = get_object_or_404(
-            Assignment.objects.select_related("item__task", "item__response__test_case"),
-            pk=assignment_id,
-        )
-        if assignment.grader_id != request.user.pk:
-            self.permission_denied(request, message="This response is not assigned to you.")
-        return assignment
-
-    def grade(self, request, assignment_id: int, *, amend: bool):
-        assignment = self.get_assignment(request, assignment_id)
-        serializer = GradeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        if amend and assignment.graded_at is None:
-            raise Conflict("Not graded yet: POST the first grade.")
-        try:
-            record_grade(assignment, amend=amend, **serializer.validated_data)
-        except AlreadyGraded as error:
-            raise Conflict(f"{error} Correct it with PATCH.") from None
-        except DjangoValidationError as error:  # a score off this task's scale
-            raise Conflict(error.message_dict) from None
-        assignment.refresh_from_db()
-        verdicts = queue.automatic_verdicts(assignment.item.response_id)
-        return ApiResponse(
-            assignment_json(assignment, verdicts),
-            status=status.HTTP_200_OK if amend else status.HTTP_201_CREATED,
-        )
-
-    @extend_schema(
-        operation_id="grading_grade_create",
-        summary="Grade an assigned response (once)",
-        description="409 when already graded (PATCH corrects a grade); 403 when the response "
-        "is not assigned to you. The answer reveals the automatic verdicts.",
-        request=GradeSerializer,
-        responses={201: AssignmentSerializer},
-    )
-    def post(self, request, assignment_id: int):
-        return self.grade(request, assignment_id, amend=False)
-
-    @extend_schema(
-        operation_id="grading_grade_update",
-        summary="Correct your grade of a response",
-        request=GradeSerializer,
-        responses={200: AssignmentSerializer},
-    )
-    def patch(self, request, assignment_id: int):
-        return self.grade(request, assignment_id, amend=True)
 
 
 class EvaluatorAgreementView(GenericAPIView):

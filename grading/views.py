@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
@@ -14,7 +14,8 @@ from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 
 from accounts.audit import record
-from cases.models import CaseFlag, TestCase
+from cases.curation import flag_case
+from cases.models import TestCase
 from cases.previews import input_preview
 from evaluations.models import Evaluation
 from grading import figures, queue
@@ -282,16 +283,16 @@ class FlagCaseView(PermissionRequiredMixin, View):
 
     def post(self, request):
         case_id = request.POST.get("case", "")
-        comment = request.POST.get("comment", "").strip()[:COMMENT_LIMIT]
+        comment = request.POST.get("comment", "")[:COMMENT_LIMIT]
         back = safe_next(request, reverse("grading:disagreements"))
         case = TestCase.objects.filter(pk=case_id).first() if case_id.isdigit() else None
-        if case is None or not comment:
+        try:
+            if case is None:
+                raise ValidationError({"case": "No such case."})
+            flag_case(case, comment, request.user, source="grading")
+        except ValidationError:
             messages.error(request, "Say what is wrong with the case: the comment is required.")
             return redirect(back)
-        CaseFlag.objects.create(
-            case=case, comment=comment, source="grading", flagged_by=request.user
-        )
-        record(request.user, "case.flag", case, source="grading")
         messages.success(request, f"Case {case.pk} flagged: it waits in the review queue.")
         return redirect(back)
 

@@ -10,6 +10,7 @@ from evaluations.api import CompareView, EvaluateView, ExecuteView, GateView, Re
 from evaluations.compare_cases_api import CompareCasesView
 from evaluations.failing_api import FailingView
 from grading import api as grading_api
+from grading import grader_api
 from jobs.api import TaskView
 from mleval_site.api import not_found
 from mleval_site.views import SchemaView
@@ -51,7 +52,7 @@ v1 = [
     ),
     path(
         "grading/tasks/<int:grading_task_id>/assignments/",
-        grading_api.MyAssignmentsView.as_view(),
+        grader_api.MyAssignmentsView.as_view(),
         name="grading-assignments",
     ),
     path(
@@ -66,9 +67,10 @@ v1 = [
     ),
     path(
         "grading/assignments/<int:assignment_id>/grade/",
-        grading_api.GradeView.as_view(),
+        grader_api.GradeView.as_view(),
         name="grading-grade",
     ),
+    path("grading/flags/", grader_api.FlagView.as_view(), name="grading-flags"),
 ]
 
 urlpatterns = [
