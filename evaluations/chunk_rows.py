@@ -1,9 +1,9 @@
 """A chunk of a run's responses as the scorers read them: one query, jsonb decoded once.
 
 A run on a golden-set version is scored against the version's content: the kept revision
-when the case was edited since the freeze (the version is null for other runs), one SQL
-fragment for every reader. The pipeline
-reads (id, output, error, ground truth, output type); the judging stage adds the case's input.
+when the case was edited since the freeze, one SQL fragment for every reader (other runs read
+the cases as they are, without those joins). The pipeline reads (id, output, error, ground
+truth, output type); the judging stage adds the case's input.
 """
 
 from __future__ import annotations
@@ -18,34 +18,52 @@ from django.db import connection
 from cases.models import TestCase
 from runs.models import Response
 
-_PINNED_FROM = f"""
+_FROM = f"""
     FROM {Response._meta.db_table} r JOIN {TestCase._meta.db_table} c ON c.id = r.test_case_id
+"""
+_PINNED_FROM = f"""{_FROM}
     LEFT JOIN version_cases vc ON vc.version_id = %(version)s AND vc.case_id = r.test_case_id
     LEFT JOIN case_revisions kr ON kr.case_id = vc.case_id AND kr.revision = vc.revision
 """
 
 
-def _pinned(column: str) -> str:
-    return f"CASE WHEN kr.id IS NULL THEN c.{column} ELSE kr.{column} END"
+def _sql(columns: list[str], where: str, *, pinned: bool, distinct: bool = False) -> str:
+    """SELECT ``columns`` of a run's responses (``r.``) and their cases (``c.``): for a run
+    on a golden-set version, the cases' columns from the kept revisions. A run on no version
+    reads its cases without the revision joins (whose plan hashed the whole case_revisions
+    table for every chunk, though a null version matches none of it)."""
+    if pinned:
+        columns = [
+            f"CASE WHEN kr.id IS NULL THEN {column} ELSE kr.{column[2:]} END"
+            if column.startswith("c.")
+            else column
+            for column in columns
+        ]
+    select = "SELECT DISTINCT" if distinct else "SELECT"
+    return f"{select} {', '.join(columns)} {_PINNED_FROM if pinned else _FROM} {where}"
 
 
-_SELECT = (
-    f"SELECT r.id, r.output_data, r.error_message, {_pinned('ground_truth')}, "
-    f"{_pinned('output_type')}"
-)
+_ROW = ["r.id", "r.output_data", "r.error_message", "c.ground_truth", "c.output_type"]
 _WHERE = "WHERE r.run_id = %(run)s AND r.id BETWEEN %(low)s AND %(high)s"
-_WITHOUT_INPUTS = f"{_SELECT} {_PINNED_FROM} {_WHERE}"
-_WITH_INPUTS = f"{_SELECT}, {_pinned('input_data')} {_PINNED_FROM} {_WHERE}"
-_OUTPUT_TYPES_SQL = f"""
-    SELECT DISTINCT {_pinned("output_type")} {_PINNED_FROM} WHERE r.run_id = %(run)s
-"""
+# (pinned, inputs) -> the chunk's query
+_CHUNK_SQL = {
+    (pinned, inputs): _sql(_ROW + ["c.input_data"] * inputs, _WHERE, pinned=pinned)
+    for pinned in (False, True)
+    for inputs in (False, True)
+}
+_OUTPUT_TYPES_SQL = {
+    pinned: _sql(["c.output_type"], "WHERE r.run_id = %(run)s", pinned=pinned, distinct=True)
+    for pinned in (False, True)
+}
 
 
 def pinned_output_types(run_id: int, version_id: int | None) -> list[str]:
     """The output types of the cases the run has responses for: for a run on a golden-set
     version, the pinned revisions' (what the chunks are scored against), not today's."""
     with connection.cursor() as cursor:
-        cursor.execute(_OUTPUT_TYPES_SQL, {"run": run_id, "version": version_id})
+        cursor.execute(
+            _OUTPUT_TYPES_SQL[version_id is not None], {"run": run_id, "version": version_id}
+        )
         return sorted(row[0] for row in cursor.fetchall())
 
 
@@ -76,7 +94,7 @@ def chunk_rows(run_id: int, id_range: tuple[int, int], *, inputs: bool = False) 
             cursor.execute("SELECT version_id FROM model_runs WHERE id = %s", [run_id])
             version = (cursor.fetchone() or (None,))[0]
             cursor.execute(
-                _WITH_INPUTS if inputs else _WITHOUT_INPUTS,
+                _CHUNK_SQL[version is not None, inputs],
                 {"run": run_id, "version": version, "low": id_range[0], "high": id_range[1]},
             )
             rows = cursor.fetchall()

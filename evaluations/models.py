@@ -260,3 +260,44 @@ class JudgeRateLimit(models.Model):
 
     def __str__(self) -> str:
         return f"judge rate limit {self.key}"
+
+
+class JudgingTally(models.Model):
+    """What the latest scoring of one chunk of a run read from the judge cache, per judged
+    evaluator: the report's ``judging`` block counts cache hits from here, not from a flag on
+    each verdict, so re-scoring from the cache leaves unchanged verdicts unwritten.
+
+    One row per (run, evaluator, chunk's first response id); written in the transaction that
+    writes the chunk's verdicts (evaluations.judging.tallies), replacing any row whose id
+    range overlaps. Triggers (migration 0010) move the run's data version when a row changes,
+    and drop a run's rows with the run.
+    """
+
+    run = models.ForeignKey(
+        ModelRun,
+        on_delete=models.DO_NOTHING,  # the model_runs delete trigger removes them
+        db_constraint=False,
+        db_index=False,  # the unique constraint's index leads with run
+        related_name="+",
+    )
+    evaluator_type = models.CharField(max_length=100)
+    first_response_id = models.BigIntegerField()
+    last_response_id = models.BigIntegerField()
+    cached_verdicts = models.IntegerField()  # judged verdicts whose every call was cached
+    cached_calls = models.IntegerField()  # judge calls read from the cache instead of asked
+    cached_cost = models.FloatField(null=True)  # what those calls cost when first asked
+    scored_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "judging_tallies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "evaluator_type", "first_response_id"],
+                name="judging_tally_one_per_chunk",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.evaluator_type} judging tally of run {self.run_id} from response " + str(
+            self.first_response_id
+        )

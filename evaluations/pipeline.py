@@ -33,7 +33,7 @@ from evaluations.evaluators import (
     failed_call_verdict,
     run_evaluator,
 )
-from evaluations.judging import stage
+from evaluations.judging import stage, tallies
 from evaluations.judging.stage import JudgedChunk, judge_chunk
 from evaluations.models import Evaluation
 from evaluations.planning import (
@@ -220,6 +220,8 @@ def evaluate_chunk(
             result.by_evaluator[name] += len(verdicts) - before
     if verdicts:
         result.inserted = _upsert(verdicts)
+    if judged is not None:
+        tallies.record(run_id, id_range, judged.tallies)
     result.evaluations = len(verdicts)
     return result
 

@@ -38,6 +38,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 NUL_MESSAGE = "contains the character \\u0000, which PostgreSQL cannot store"
 SURROGATE_MESSAGE = "contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid text"
 MAX_DEPTH = 100  # arrays/objects inside each other; README "Limits"
@@ -225,12 +227,26 @@ def sanitize(value: Any) -> Any:
     return value
 
 
+# orjson encodes the common value about 10x faster than json (the scoring pipeline encodes
+# every verdict's metrics); whatever it refuses (a lone surrogate, an integer beyond 64 bits,
+# a non-str key) and what json refuses but orjson would take (a dataclass, a datetime) go the
+# json way below, so the result is json's (orjson also writes UUIDs and enums, which json
+# refuses). It writes NaN and infinities as null, as `sanitize` does.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def dumps_sanitized(value: Any) -> str:
     """Compact JSON text of `value` that jsonb accepts, sanitizing only when it must.
 
     The common value encodes as is; a value whose encoding fails (NaN) or may carry a NUL
     (the text holds `\\u0000`) or a lone surrogate is sanitized first, as a Python value.
     """
+    try:
+        text = orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        pass
+    else:
+        return _encode(sanitize(value)) if "\\u0000" in text else text
     try:
         text = _encode(value)
     except ValueError:

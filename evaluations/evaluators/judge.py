@@ -257,12 +257,11 @@ def judged_verdict(
         ]
     inputs = _total([r.input_tokens for r in replies])
     outputs = _total([r.output_tokens for r in replies])
-    cached = sum(r.cached for r in replies)
+    # Whether the replies came from the judge cache is not the verdict's content: re-scored
+    # from the cache, a verdict is unchanged and left unwritten (evaluations.judging.tallies).
     metrics.update(
         judge=dict(judge),
         calls=len(replies),
-        cached_calls=cached,
-        cached=bool(replies) and cached == len(replies),
         input_tokens=inputs,
         output_tokens=outputs,
         tokens=None if inputs is None and outputs is None else (inputs or 0) + (outputs or 0),

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from evaluations.evaluators import REGISTRY, EvaluatorConfigError
 from evaluations.evaluators.assertions import rubric_judge_params
 from evaluations.evaluators.judge import endpoint_base
@@ -84,7 +86,7 @@ class Judge:
 
         def key(messages: list[dict[str, str]], repeat: int) -> str:
             digest = hashlib.sha256(head)
-            digest.update(b"\n" + _canonical(messages).encode() + b"\n%d" % repeat)
+            digest.update(b"\n" + _canonical_messages(messages) + b"\n%d" % repeat)
             return digest.hexdigest()
 
         return key
@@ -92,6 +94,16 @@ class Judge:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _canonical_messages(messages: list[dict[str, str]]) -> bytes:
+    """``_canonical(messages).encode()``, by orjson when it can (a third of a key's time):
+    for objects of strings its sorted compact output is json's byte for byte, so the keys
+    are the ones the cache already holds. What orjson refuses goes json's way."""
+    try:
+        return orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return _canonical(messages).encode()
 
 
 def _connection(name: str) -> Connection:

@@ -25,6 +25,7 @@ from evaluations.evaluators.assertions import assertions, rubric_judge_params
 from evaluations.evaluators.judge import JudgeReply, judge_messages, judged_verdict
 from evaluations.judging.client import Answer, JudgeClient, Question, request_body
 from evaluations.judging.judges import Judge, judge_params_of, resolve_judge
+from evaluations.judging.tallies import Tally
 from evaluations.planning import PlannedEvaluator
 from mleval_site.jsonsafe import clean_text
 
@@ -46,6 +47,8 @@ class JudgedChunk:
     asked: int = 0  # judge calls made now
     cached: int = 0  # judge calls answered from the cache
     failed: int = 0  # calls without a reply (after the retries)
+    # Cache hits per judged evaluator, for the report (evaluations.judging.tallies).
+    tallies: dict[str, Tally] = field(default_factory=dict)
 
     def verdict(self, response_id: int, name: str) -> Verdict | None:
         return self.verdicts.get((response_id, name))
@@ -94,6 +97,7 @@ def _judge(
 ) -> None:
     name, params, types = evaluator.name, evaluator.params, evaluator.output_types
     judge = resolve_judge(params)
+    tally = result.tallies[name] = Tally()
     bookkeeping = {"evaluator_version": REGISTRY[name].version, "params": recorded_params(params)}
     keyer = None  # the evaluator's cache keys, made on its first question
     keys_of: dict[int, list[str]] = {}
@@ -122,7 +126,9 @@ def _judge(
     replies = _replies(judge, params, requests, repeat_of, result, progress)
     with collector_paused():  # the replies read into verdicts
         for response_id, keys in keys_of.items():
-            verdict = judged_verdict(params, [replies[key] for key in keys], judge.label)
+            calls = [replies[key] for key in keys]
+            tally.count(calls)
+            verdict = judged_verdict(params, calls, judge.label)
             verdict.metrics.update(bookkeeping)
             result.verdicts[(response_id, name)] = verdict
 
@@ -135,6 +141,7 @@ def _judge_rubrics(
     name, params, types = evaluator.name, evaluator.params, evaluator.output_types
     judge_params = rubric_judge_params(params["judge"])
     judge = resolve_judge(judge_params)
+    tally = result.tallies[name] = Tally()
     keyer = None
     items_of: dict[int, dict[int, list[str]]] = {}
     requests: dict[str, dict[str, Any]] = {}
@@ -175,8 +182,9 @@ def _judge_rubrics(
         # The judge calls behind the verdict, as llm_judge's verdicts count them (the report's
         # judging block sums both).
         calls = [replies[key] for keys in items.values() for key in keys]
+        tally.count(calls)
         usage = judged_verdict(judge_params, calls, judge.label).metrics
-        for key in ("judge", "calls", "cached_calls", "cached", "input_tokens", "output_tokens"):
+        for key in ("judge", "calls", "input_tokens", "output_tokens"):
             verdict.metrics[key] = usage[key]
         verdict.metrics.update(tokens=usage["tokens"], cost=usage["cost"])
         verdict.metrics["latency_ms"] = usage["latency_ms"]

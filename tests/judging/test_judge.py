@@ -5,10 +5,11 @@ import os
 
 import openai
 import pytest
+from django.db import connection
 
 from evaluations.evaluators import EvaluatorConfigError
-from evaluations.models import Evaluation, JudgeCall
-from evaluations.pipeline import evaluate_run
+from evaluations.models import Evaluation, JudgeCall, JudgingTally, RunDataVersion
+from evaluations.pipeline import evaluate_chunk, evaluate_run
 from runs.connections import Connection
 from tests.connectors.openai_server import Reply, completion
 from tests.judging.conftest import answer_of, judge_spec, make_run, scripted
@@ -44,7 +45,7 @@ def test_scores_are_mapped_exactly_and_bad_replies_are_judge_errors(judge_server
     assert right.metrics["judge"] == {"endpoint": judge_server.base_url, "model": "judge-1"}
     assert (right.metrics["input_tokens"], right.metrics["output_tokens"]) == (100, 20)
     assert right.metrics["tokens"] == 120 and right.metrics["cost"] is None  # no prices
-    assert right.metrics["cached"] is False and "judge_error" not in right.metrics
+    assert right.metrics["calls"] == 1 and "judge_error" not in right.metrics
     assert "not JSON" in got["garbled"].metrics["judge_error"]
     assert "outside 1-5" in got["overscored"].metrics["judge_error"]
     assert "error" not in got["garbled"].metrics  # not counted as a malformed model output
@@ -65,18 +66,34 @@ def test_the_request_is_json_mode_chat_and_the_official_client_accepts_it(judge_
     assert json.loads(reply.choices[0].message.content)["score"] == 5
 
 
+def row_versions(run) -> dict[int, tuple[str, str]]:
+    """Each verdict's physical row version (ctid, xmin): an UPDATE changes both."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT e.id, e.ctid::text, e.xmin::text FROM evaluations e "
+            "JOIN responses r ON r.id = e.response_id WHERE r.run_id = %s",
+            [run.pk],
+        )
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
 def test_rescoring_reads_the_cache_and_asks_nothing(judge_server):
     run = make_run(["right answer", "wrong answer", "right answer"])
     first = evaluate_run(run, [judge_spec(judge_server)])
     asked = len(judge_server.chat_requests())
     assert asked == first.judge_calls == 3  # different questions (inputs differ)
     assert JudgeCall.objects.count() == 3
+    before, written = verdicts(run), row_versions(run)
     second = evaluate_run(run, [judge_spec(judge_server)])
     assert len(judge_server.chat_requests()) == asked  # nothing asked again
-    assert (second.judge_calls, second.judge_cached) == (0, 3)
+    assert (second.judge_calls, second.judge_cached, second.inserted) == (0, 3, 0)
     again = verdicts(run)
-    assert again["wrong answer"].metrics["cached"] is True
     assert again["wrong answer"].score == 0.0 and again["wrong answer"].feedback == "Wrong."
+    # The same verdicts, to the last metric: left as they were, not rewritten.
+    assert {text: v.metrics for text, v in again.items()} == {
+        text: v.metrics for text, v in before.items()
+    }
+    assert row_versions(run) == written
     # Another run on the same answers: free too. Forcing (cache false) asks again.
     other = make_run(["right answer"])
     evaluate_run(other, [judge_spec(judge_server)])
@@ -259,6 +276,7 @@ def test_the_report_sums_the_judging_and_says_what_came_from_the_cache(
         "calls": 4,
         "asked": 4,
         "cached": 0,
+        "verdicts_from_cache": 0,
         "errors": 1,
         "tokens": 4 * 100 + 3 * 20 + 5,
         "input_tokens": 400,
@@ -270,9 +288,12 @@ def test_the_report_sums_the_judging_and_says_what_came_from_the_cache(
             "p95": pytest.approx(latencies[2] + 0.85 * (latencies[3] - latencies[2])),
         },
     }
+    version = RunDataVersion.objects.get(run=run).version
     evaluate_run(run, [spec])  # re-scored: every reply from the cache
+    # No verdict was rewritten, yet the stored report is stale: the chunk's tally moved it.
+    assert RunDataVersion.objects.get(run=run).version > version
     again = build_run_report(run)["judging"]
-    assert (again["asked"], again["cached"]) == (0, 4)
+    assert (again["asked"], again["cached"], again["verdicts_from_cache"]) == (0, 4, 4)
     assert again["cost"] == pytest.approx(cost) and again["cost_from_cache"] == pytest.approx(cost)
     page = login(admin_user).get(f"/runs/{run.pk}/report/").content.decode()
     assert 'id="judging"' in page and "4 from the cache" in page
@@ -381,3 +402,54 @@ def test_a_running_judged_evaluation_shows_its_judge_calls(login, engineer):
     )
     page = login(engineer).get(f"/jobs/{job.pk}/progress/").content.decode()
     assert "Judge: 40 calls made, 12 from the cache." in page
+
+
+def test_cache_hits_are_tallied_per_chunk_and_the_latest_scoring_of_each_counts(judge_server):
+    from evaluations.judging.stage import judge_chunk
+    from evaluations.pipeline import chunk_bounds, resolve_evaluators
+    from evaluations.reports.judging import judging_block
+
+    def block():
+        return judging_block(run, {"llm_judge": 5})
+
+    run = make_run(["right answer", "wrong answer", "close answer", "right one", "wrong one"])
+    spec = judge_spec(judge_server)
+    evaluate_run(run, [spec], chunk_size=2)
+    tallies = JudgingTally.objects.filter(run=run).order_by("first_response_id")
+    assert [(t.cached_calls, t.cached_verdicts) for t in tallies.all()] == [(0, 0)] * 3
+    assert (block()["asked"], block()["cached"], block()["verdicts_from_cache"]) == (5, 0, 0)
+
+    evaluate_run(run, [spec], chunk_size=3)  # every reply cached; chunks cut differently
+    bounds = chunk_bounds(run.pk, 3)
+    assert [(t.first_response_id, t.last_response_id, t.cached_calls) for t in tallies.all()] == [
+        (first, last, count) for first, last, count in bounds
+    ]  # the old chunks' rows replaced, not added to
+    assert (block()["asked"], block()["cached"], block()["verdicts_from_cache"]) == (0, 5, 5)
+    assert len(judge_server.chat_requests()) == 5
+
+    # One chunk asked again (the cache forced): its count goes back to 0, the other's stays.
+    first, last, _ = bounds[0]
+    evaluators = resolve_evaluators(run, [judge_spec(judge_server, cache=False)])
+    evaluate_chunk(
+        run.pk, evaluators, (first, last), judge_chunk(run.pk, evaluators, (first, last))
+    )
+    assert len(judge_server.chat_requests()) == 5 + 3
+    assert (block()["asked"], block()["cached"], block()["verdicts_from_cache"]) == (3, 2, 2)
+    run.delete()
+    assert not JudgingTally.objects.filter(run_id=run.pk).exists()  # gone with the run
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", 'a " quote, a \\ backslash', "tab\tnew\nline\r", "\x01\x1f\x7f", "é 漢字 \u2028 😀"],
+)
+def test_cache_keys_are_the_sha256_of_the_canonical_json_whatever_the_text(text):
+    """The keys are computed faster than json would, but the same: cached replies stay found."""
+    import hashlib
+
+    from evaluations.judging.judges import Judge
+
+    messages = [{"role": "system", "content": text}, {"role": "user", "content": text[::-1]}]
+    canonical = json.dumps(messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    expected = hashlib.sha256(b"head\n" + canonical.encode() + b"\n2").hexdigest()
+    assert Judge.keyed(b"head")(messages, 2) == expected

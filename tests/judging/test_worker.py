@@ -10,6 +10,7 @@ from django_tasks_db.models import DBTaskResult
 
 from evaluations.judging.judges import Judge
 from evaluations.models import Evaluation, JudgeCall
+from evaluations.reports.run_report import build_run_report
 from evaluations.tasks import enqueue_evaluation
 from tests.judging.conftest import judge_spec, make_run
 
@@ -56,3 +57,6 @@ def test_a_killed_worker_is_resumed_without_asking_the_judge_again(judge_server,
     lost = DBTaskResult.objects.filter(exception_class_path="evaluations.tasks.WorkerLost")
     assert lost.count() == 1 and "scored again in task" in lost.get().traceback
     assert job.counters["evaluations_written"] == 120
+    # The report says what the resumed chunk read from the cache: the replies saved before.
+    judging = build_run_report(run)["judging"]
+    assert (judging["cached"], judging["asked"]) == (len(cached_at_kill), 120 - len(cached_at_kill))
