@@ -35,6 +35,8 @@ LEADERBOARD_COLUMNS = (
     "latency_p95",
     "tokens_total",
     "tokens_mean",
+    "trials",  # k for a repeated-trials group's row (its figures over the trials), else empty
+    "trial_run_ids",
 )
 
 Row = tuple[Any, ...]
@@ -219,4 +221,6 @@ def leaderboard_rows(board: Mapping[str, Any]) -> Iterator[Row]:
                 row["latency_p95"],
                 row["tokens_total"],
                 row["tokens_mean"],
+                row["trials"]["k"] if row["trials"] else None,
+                " ".join(map(str, row["trials"]["runs"])) if row["trials"] else None,
             )

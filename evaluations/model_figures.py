@@ -12,6 +12,7 @@ from django.http import Http404
 
 from evaluations import summaries
 from evaluations.reports.common import selection_label
+from evaluations.reports.trials import collapse_trials
 from runs.costs import cost_per_thousand_cases
 from runs.lineage import ModelVersion, lineage_tree
 from runs.models import ModelRun
@@ -83,7 +84,8 @@ def model_trend(name: str) -> dict:
     )
     if not runs:
         raise Http404(f"No runs of a model named {name!r}.")
-    figures = summaries.current_figures(runs)
+    # A repeated-trials group is one row: its first trial, figures over its trials.
+    runs, figures = collapse_trials(runs, summaries.current_figures(runs))
     evaluator = main_evaluator(figures)
     rows = []
     for run in runs:
@@ -98,6 +100,7 @@ def model_trend(name: str) -> dict:
                 "tokens_mean": tokens["mean"],
                 "cost_per_1000": cost_per_thousand_cases(tokens["mean"], run.config),
                 "current": figures[run.pk]["summary"]["state"] == summaries.FRESH,
+                "trials": figures[run.pk].get("trials"),
             }
         )
     newest = {row["run"].model_version: row for row in rows}  # later runs overwrite

@@ -58,9 +58,15 @@ def add_trials(run: ModelRun, k: int) -> list[ModelRun]:
     return siblings
 
 
+def trial_group_of(run: ModelRun) -> int | None:
+    """The id of the run's trial group (its trial 1's id), None for a run without trials."""
+    group = run.config.get("trial_group") if isinstance(run.config, dict) else None
+    return group if isinstance(group, int) and not isinstance(group, bool) else None
+
+
 def trial_runs(run: ModelRun) -> list[ModelRun]:
     """The run's trial group in trial order (just the run when it has no trials)."""
-    group = (run.config or {}).get("trial_group") if isinstance(run.config, dict) else None
-    if not isinstance(group, int) or isinstance(group, bool):
+    group = trial_group_of(run)
+    if group is None:
         return [run]
     return list(ModelRun.objects.filter(config__trial_group=group).order_by("pk")) or [run]

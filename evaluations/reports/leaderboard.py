@@ -7,7 +7,9 @@ when its runs were registered with different selections, or were scored on diffe
 of cases.
 
 Every figure of a row is the run's own (:mod:`.figures`, read for all runs at once); this
-module only groups, chooses the ranking evaluator and ranks.
+module only groups, chooses the ranking evaluator and ranks. A repeated-trials group is one
+row (:func:`.trials.collapse_trials`): its first trial's run, the mean pass rate over its k
+trials, and ``trials`` (``k`` and the trials' run ids).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from evaluations.reports.common import run_summary, selection_label
 from evaluations.reports.figures import response_figures, verdict_figures
+from evaluations.reports.trials import collapse_trials
 from mleval_site.db_router import reading_from_replica
 from runs.models import ModelRun
 
@@ -55,7 +58,7 @@ def build_leaderboard(
     if model_type:
         runs = runs.filter(model_type=model_type)
     runs = list(runs)
-    responses = figures(runs)
+    runs, responses = collapse_trials(runs, figures(runs))
     per_run = {run_id: f["evaluators"] for run_id, f in responses.items()}
 
     # A golden-set version is its own group: runs on it rank together, never mixed with runs
@@ -83,6 +86,7 @@ def build_leaderboard(
                     "tokens_total": served["tokens"]["total"],
                     "tokens_mean": served["tokens"]["mean"],
                     "evaluators": sorted(per_run[run.pk]),
+                    "trials": served.get("trials"),
                     **({"summary": served["summary"]} if "summary" in served else {}),
                 }
             )
@@ -111,7 +115,14 @@ def build_leaderboard(
         for run in members:
             if group_selection(run) not in selections:
                 selections.append(group_selection(run))
-        counts = sorted({row["count"] for row in rows if row["pass_rate"] is not None})
+        # A trial group's row counts its k trials' verdicts: compared per trial.
+        counts = sorted(
+            {
+                round(row["count"] / (row["trials"]["k"] if row["trials"] else 1))
+                for row in rows
+                if row["pass_rate"] is not None
+            }
+        )
         result.append(
             {
                 "model_type": group_type,

@@ -16,17 +16,23 @@ and case, and gives per evaluator, over the cases with a verdict in every trial:
 
 Computed when the report is read (not kept with the run's summary): a sibling's verdicts do
 not move this run's data version.
+
+Lists of runs (the leaderboard, a model's page) show a trial group as one entry
+(:func:`collapse_trials`): its first trial stands for it, with figures over its trials.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import comb
+from statistics import fmean
 from typing import Any
 
 from evaluations.models import ONE_PER_EVALUATOR
 from evaluations.reports.common import fetch
+from evaluations.reports.figures import evaluator_entry
 from runs.models import ModelRun
-from runs.trials import trial_runs
+from runs.trials import trial_group_of, trial_runs
 
 FLAKY_LISTED = 200
 
@@ -72,3 +78,78 @@ def summarize(k: int, cases: list[tuple[int, int]]) -> dict[str, Any]:
         "flaky_count": len(flaky),
         "flaky_cases": flaky[:FLAKY_LISTED],
     }
+
+
+def collapse_trials(
+    runs: Sequence[ModelRun], figures: dict[int, dict]
+) -> tuple[list[ModelRun], dict[int, dict]]:
+    """``runs`` (in their order) and their ``figures`` by run id (``evaluators``,
+    ``latency_ms``, ``tokens``, ``summary``, as :func:`evaluations.summaries.current_figures`
+    gives them) with each trial group as one entry: its first trial, at the first trial's
+    place, with :func:`merge_trials`' figures; the other trials are left out of the list.
+    No query."""
+    members: dict[int, list[ModelRun]] = {}
+    for run in runs:
+        group = trial_group_of(run)
+        if group is not None:
+            members.setdefault(group, []).append(run)
+    shown, merged = [], dict(figures)
+    for run in runs:
+        group = trial_group_of(run)
+        trials = members.get(group, ()) if group is not None else ()
+        if len(trials) < 2:
+            shown.append(run)
+        elif run is trials[0]:
+            shown.append(run)
+            merged[run.pk] = merge_trials([figures[trial.pk] for trial in trials])
+            merged[run.pk]["trials"] = {"k": len(trials), "runs": [t.pk for t in trials]}
+    return shown, merged
+
+
+def merge_trials(trials: Sequence[dict]) -> dict:
+    """One trial group's figures from its trials' (each as :func:`collapse_trials` takes
+    them). Per evaluator: ``count`` and ``passed`` over all trials, ``pass_rate`` and
+    ``mean_score`` the means over the trials that have its verdicts (``trials`` of them),
+    ``pass_rate_ci95`` the Wilson interval of one trial's size at the mean rate (wider than
+    the mean's own: the trials answer the same cases, so they are not independent samples).
+    Latency figures are the trials' means, ``tokens.total`` their sum."""
+    evaluators: dict[str, dict] = {}
+    for name in sorted({name for trial in trials for name in trial["evaluators"]}):
+        entries = [trial["evaluators"][name] for trial in trials if name in trial["evaluators"]]
+        k = len(entries)
+        count, passed = sum(e["count"] for e in entries), sum(e["passed"] for e in entries)
+        rates = [e["pass_rate"] for e in entries if e["pass_rate"] is not None]
+        entry = evaluator_entry(round(count / k), round(passed / k), 0.0)
+        evaluators[name] = {
+            **entry,
+            "count": count,
+            "passed": passed,
+            "pass_rate": fmean(rates) if rates else None,
+            "mean_score": fmean(e["mean_score"] for e in entries),
+            "trials": k,
+        }
+    # The summary block of a trial being recomputed, if any (summary_store.FRESH is "fresh";
+    # live figures have no summary block).
+    blocks = [trial["summary"] for trial in trials if "summary" in trial]
+    stale = [block for block in blocks if block["state"] != "fresh"]
+    merged = {
+        "evaluators": evaluators,
+        "latency_ms": {
+            key: _mean([trial["latency_ms"].get(key) for trial in trials])
+            for key in trials[0]["latency_ms"]
+        },
+        "tokens": {
+            "total": sum(trial["tokens"]["total"] or 0 for trial in trials)
+            if any(trial["tokens"]["total"] is not None for trial in trials)
+            else None,
+            "mean": _mean([trial["tokens"]["mean"] for trial in trials]),
+        },
+    }
+    if blocks:
+        merged["summary"] = (stale or blocks)[0]
+    return merged
+
+
+def _mean(values: list) -> float | None:
+    known = [value for value in values if value is not None]
+    return fmean(known) if known else None
