@@ -27,6 +27,7 @@ __all__ = [
     "calibration",
     "downsample",
     "multiclass_block",
+    "sort_scores",
     "threshold_figures",
     "threshold_grid",
 ]
@@ -41,16 +42,26 @@ THRESHOLD_STEPS = 100
 _EPS = np.finfo(np.float64).eps
 
 
-def binary_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sort_scores(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every score and the positives' scores, each ascending. Each figure here counts the
+    scores (and the positives) above or below some value, so these two sorts serve them all:
+    no argsort (ties need no order, only counts), the slowest step of a million scores."""
+    return np.sort(p), np.sort(p[y])
+
+
+def binary_curve(
+    ascending: np.ndarray, positives: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative false and true positives at each distinct score, highest score first, and
-    the scores (thresholds): ``sklearn.metrics._ranking._binary_clf_curve``."""
-    order = np.argsort(p, kind="mergesort")[::-1]
-    p, y = p[order], y[order]
-    distinct = np.flatnonzero(np.diff(p))
-    ends = np.r_[distinct, y.size - 1]
-    tps = np.cumsum(y, dtype=np.int64)[ends]
-    fps = 1 + ends - tps
-    return fps, tps, p[ends]
+    the scores (thresholds), from :func:`sort_scores`: what
+    ``sklearn.metrics._ranking._binary_clf_curve`` gives, by counting instead of sorting the
+    labels along."""
+    n = ascending.size
+    last = np.r_[np.flatnonzero(np.diff(ascending)), n - 1]  # each distinct score's last index
+    scores = ascending[last]
+    at_or_above = n - np.r_[0, last[:-1] + 1]
+    tps = positives.size - np.searchsorted(positives, scores, side="left")
+    return (at_or_above - tps)[::-1], tps[::-1], scores[::-1]
 
 
 def downsample(n: int, limit: int = CURVE_POINTS) -> np.ndarray:
@@ -87,23 +98,29 @@ def _curves(fps: np.ndarray, tps: np.ndarray) -> dict:
     }
 
 
-def calibration(hit: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> tuple:
+def calibration(
+    ascending: np.ndarray, hits: np.ndarray, bins: int = CALIBRATION_BINS
+) -> tuple[list[dict], float]:
     """Reliability bins (all ``bins`` of them; an empty one has null means) and the expected
-    calibration error ``sum(n_b / N * |fraction_b - mean_b|)``. Bin edges as
+    calibration error ``sum(n_b / N * |fraction_b - mean_b|)``, from :func:`sort_scores`'s
+    arrays (``hits``: the scores of the responses that were positive, or right). Bin edges as
     ``sklearn.calibration.calibration_curve(strategy="uniform")``: ``(low, high]``, the first
     bin closed."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    ids = np.searchsorted(edges[1:-1], p)
-    counts = np.bincount(ids, minlength=bins)
-    sums = np.bincount(ids, weights=p, minlength=bins)
-    hits = np.bincount(ids, weights=hit, minlength=bins)
+    cuts = np.r_[0, np.searchsorted(ascending, edges[1:-1], side="right"), ascending.size]
+    counts = np.diff(cuts)
+    positive = np.diff(np.r_[0, np.searchsorted(hits, edges[1:-1], side="right"), hits.size])
+    sums = np.zeros(bins)
+    filled = counts > 0
+    if filled.any():
+        sums[filled] = np.add.reduceat(ascending, cuts[:-1][filled])
     rows, ece = [], 0.0
     for b in range(bins):
         n = int(counts[b])
         mean = float(sums[b] / n) if n else None
-        fraction = float(hits[b] / n) if n else None
+        fraction = float(positive[b] / n) if n else None
         if n:
-            ece += n / p.size * abs(fraction - mean)
+            ece += n / ascending.size * abs(fraction - mean)
         rows.append(
             {
                 "bin": b,
@@ -169,8 +186,9 @@ def binary_block(y: np.ndarray, p: np.ndarray, positive_label: str) -> dict:
     label."""
     y = np.asarray(y, dtype=bool)
     p = np.asarray(p, dtype=np.float64)
-    fps, tps, distinct = binary_curve(y, p)
-    bins, ece = calibration(y, p)
+    ascending, positives = sort_scores(y, p)
+    fps, tps, distinct = binary_curve(ascending, positives)
+    bins, ece = calibration(ascending, positives)
     p_actual = np.clip(np.where(y, p, 1.0 - p), _EPS, 1 - _EPS)
     return {
         "count": int(p.size),
@@ -201,7 +219,7 @@ def multiclass_block(
     onehot[rows, actual] = True
     per_label: dict[str, dict] = {}
     for k, label in enumerate(labels):
-        fps, tps, _ = binary_curve(onehot[:, k], scores[:, k])
+        fps, tps, _ = binary_curve(*sort_scores(onehot[:, k], scores[:, k]))
         curves = _curves(fps, tps)
         per_label[label] = {
             "support": int(tps[-1]) if n else 0,
@@ -211,7 +229,7 @@ def multiclass_block(
     scored = [entry for entry in per_label.values() if entry["roc_auc"] is not None]
     support = sum(entry["support"] for entry in scored)
     top = scores[rows, predicted]
-    bins, ece = calibration(predicted == actual, top)
+    bins, ece = calibration(*sort_scores(predicted == actual, top))
     p_actual = np.clip(scores[rows, actual], _EPS, 1 - _EPS)
     return {
         "count": int(n),

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -114,6 +115,41 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.evaluator_type} on response {self.response_id}: {self.score:.3f}"
+
+
+# --- The probabilities of label_match verdicts, compact (evaluations/reports/scores.py) ---
+
+
+class LabelScore(models.Model):
+    """A well-formed label_match verdict's probabilities, narrow and keyed by run: the report's
+    ROC, PR and calibration figures read a million of them without joining responses or
+    decoding verdict JSON (issue 21's benchmark). Only PostgreSQL triggers write it (migration
+    0011, from each statement's inserted, updated, deleted or truncated verdicts), so no write
+    path can forget to; a verdict with ``scores`` has ``labels``/``probabilities`` (the
+    distribution), one with only a numeric ``confidence`` has that (the predicted label's
+    probability). One row per (run, case): a run answers a case once, judged once per
+    evaluator."""
+
+    pk = models.CompositePrimaryKey("run", "test_case_id")
+    run = models.ForeignKey(
+        ModelRun,
+        on_delete=models.DO_NOTHING,  # its verdicts' delete takes the rows along
+        db_constraint=False,
+        db_index=False,  # the primary key (run, case) serves
+        related_name="+",
+    )
+    test_case_id = models.BigIntegerField()
+    actual = models.TextField()
+    predicted = models.TextField()
+    labels = ArrayField(models.TextField(), null=True)
+    probabilities = ArrayField(models.FloatField(), null=True)
+    confidence = models.FloatField(null=True)
+
+    class Meta:
+        db_table = "label_scores"
+
+    def __str__(self) -> str:
+        return f"label scores of run {self.run_id}, case {self.test_case_id}"
 
 
 # --- Summaries: a run's report figures, computed once and kept (evaluations/summaries.py) ---

@@ -3,7 +3,8 @@ their difference, beside the pass-rate McNemar test.
 
 For two-label runs whose outputs carry probabilities (``classification.scores``): the cases
 both runs scored with a probability (and the same expected label) are paired, the positive
-label's probability of each read into arrays in one statement, and
+label's probability of each read into arrays in one statement (from ``label_scores``, as the
+report's :mod:`.scores`), and
 :func:`evaluations.delong.delong_test` gives AUC A, AUC B, the difference B - A, its standard
 error, 95% interval and p-value. The positive label is the one of run A's report (its
 ``positive_label``, else run B's, else the second expected label in sorted order).
@@ -13,26 +14,21 @@ from __future__ import annotations
 
 from cases.shapes import canonical_label
 from evaluations.delong import delong_test
-from evaluations.reports.common import DOMAIN_EVALUATORS, fetch, fetch_arrays
-from evaluations.reports.scores import POSITIVE_COVERED, POSITIVE_SCORE
+from evaluations.reports.common import fetch, fetch_arrays
+from evaluations.reports.scores import POSITIVE_SCORE
 from runs.models import ModelRun
 
 __all__ = ["auc_comparison"]
 
 # The expected labels of run A's covered verdicts: two of them make a binary comparison.
-_LABELS_SQL = f"""
-SELECT min(e.metrics->>'actual' COLLATE "C"), max(e.metrics->>'actual' COLLATE "C"),
-       count(*)
-FROM evaluations e JOIN responses r ON r.id = e.response_id
-WHERE r.run_id = %(a)s AND e.evaluator_type = %(evaluator)s AND NOT (e.metrics ? 'error')
-  AND {POSITIVE_COVERED}
+_LABELS_SQL = """
+SELECT min(s.actual COLLATE "C"), max(s.actual COLLATE "C"), count(*)
+FROM label_scores s WHERE s.run_id = %(a)s
 """
 
 _SIDE = f"""
-    SELECT r.test_case_id, e.metrics->>'actual' AS actual, {POSITIVE_SCORE} AS p
-    FROM evaluations e JOIN responses r ON r.id = e.response_id
-    WHERE r.run_id = %({{run}})s AND e.evaluator_type = %(evaluator)s
-      AND NOT (e.metrics ? 'error') AND {POSITIVE_COVERED}
+    SELECT s.test_case_id, s.actual, {POSITIVE_SCORE} AS p
+    FROM label_scores s WHERE s.run_id = %({{run}})s
 """
 
 # The negative labels' extremes tell a second negative label (three labels: no binary AUC).
@@ -60,7 +56,7 @@ def auc_comparison(run_a: ModelRun, run_b: ModelRun, positive: str | None = None
     """DeLong's test of the two runs' AUCs for ``positive`` (worked out when None: see
     :func:`_positive_label`); None unless both scored two labels with probabilities on
     common cases. One or two statements."""
-    params = {"a": run_a.pk, "b": run_b.pk, "evaluator": DOMAIN_EVALUATORS["classification"]}
+    params = {"a": run_a.pk, "b": run_b.pk}
     positive = positive or _positive_label(run_a, run_b, params)
     if positive is None:
         return None
