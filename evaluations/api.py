@@ -66,6 +66,12 @@ QueuedSerializer = inline_serializer(
 )
 
 _NULLABLE_BLOCK = {"allow_null": True, "help_text": "null when no case of that kind was scored."}
+_TRUST = serializers.DictField(
+    child=serializers.DictField(),
+    help_text="Per automatic evaluator: `status` (trusted, untrusted, unmeasured: its "
+    "agreement with people), `reason`, and the `kappa`, `kappa_low` (95% lower bound) and "
+    "`n` (graded responses) it rests on; {} when grading is not installed.",
+)
 ReportSerializer = inline_serializer(
     "RunReport",
     {
@@ -85,6 +91,7 @@ ReportSerializer = inline_serializer(
         "forecast": serializers.DictField(**_NULLABLE_BLOCK),
         "regression": serializers.DictField(**_NULLABLE_BLOCK),
         "multilabel": serializers.DictField(**_NULLABLE_BLOCK),
+        "trust": _TRUST,
     },
 )
 
@@ -97,6 +104,13 @@ ComparisonSerializer = inline_serializer(
         "evaluators": serializers.DictField(child=serializers.DictField()),
         "slices": serializers.ListField(child=serializers.DictField()),
         "cases": serializers.ListField(child=serializers.DictField()),
+        "trust": _TRUST,
+        "untrusted_significant_changes": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Significant pass-rate changes (McNemar p < 0.05) resting on an "
+            "untrusted or unmeasured judge: `evaluator`, `change`, `mcnemar_p`, `trust`, "
+            "`message`.",
+        ),
         "auc": serializers.DictField(
             allow_null=True,
             help_text="ROC AUC of both runs and DeLong's test of the difference; null unless "

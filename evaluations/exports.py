@@ -95,6 +95,7 @@ def report_rows(report: Mapping[str, Any]) -> Iterator[Row]:
         yield from _figures("evaluator", evaluator, "", "", figures)
         for i, count in enumerate(figures["histogram"]):
             yield "histogram", evaluator, "", f"{i / 10:.1f}-{(i + 1) / 10:.1f}", "count", count
+    yield from _trust_rows(report)
     latency = report["latency_ms"]
     yield from _figures("latency_ms", "", "", "", latency)
     histogram = latency.get("histogram")
@@ -179,6 +180,12 @@ def _regression_rows(block: Mapping[str, Any]) -> Iterator[Row]:
         yield "scatter", evaluator, "point", i, "predicted", predicted
 
 
+def _trust_rows(data: Mapping[str, Any]) -> Iterator[Row]:
+    """Each evaluator's trust (status, reason, kappa, kappa_low, n): section ``trust``."""
+    for evaluator, trust in data.get("trust", {}).items():
+        yield from _figures("trust", evaluator, "", "", trust)
+
+
 def comparison_rows(comparison: Mapping[str, Any]) -> Iterator[Row]:
     """The comparison as long CSV rows: both runs, per evaluator, per slice, per case."""
     yield from _figures("a", "", "", "", comparison["a"])
@@ -187,6 +194,16 @@ def comparison_rows(comparison: Mapping[str, Any]) -> Iterator[Row]:
     yield "comparison", "", "", "", "paired", comparison["paired"]
     for evaluator, figures in comparison["evaluators"].items():
         yield from _figures("evaluator", evaluator, "", "", figures)
+    yield from _trust_rows(comparison)
+    for change in comparison.get("untrusted_significant_changes", ()):
+        yield (
+            "untrusted_significant_change",
+            change["evaluator"],
+            "",
+            "",
+            "message",
+            change["message"],
+        )
     if comparison.get("auc"):
         yield from _figures("auc", "label_match", "", "", comparison["auc"])
     for row in comparison["slices"]:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from evaluations.models import ComparisonSummary, RunSummary
 from evaluations.reports import compare_runs, comparison_cases
 from evaluations.reports.common import run_summary
+from evaluations.reports.comparison import trust_blocks
 from evaluations.reports.figures import response_figures, verdict_figures
 from evaluations.reports.run_report import assemble_report
 from evaluations.summary_store import (
@@ -141,6 +142,10 @@ def _auc_positive(run_a: ModelRun, run_b: ModelRun, versions: dict[int, int]) ->
     return blocks[0]["positive_label"]
 
 
+# A comparison's blocks not stored with its figures (summaries.comparison reads them anew).
+_READ_NOW = ("a", "b", "cases", "trust", "untrusted_significant_changes")
+
+
 def comparison(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = None) -> dict:
     """:func:`evaluations.reports.compare_runs`, cached per pair of data versions: the first
     call computes it (as before), later ones read it until either run's data changes.
@@ -157,8 +162,8 @@ def comparison(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = Non
         figures = compare_runs.__wrapped__(
             run_a, run_b, case_limit=0, auc_positive=_auc_positive(run_a, run_b, versions)
         )
-        # All but the runs' own blocks (read now) and the live case list.
-        figures = {key: value for key, value in figures.items() if key not in ("a", "b", "cases")}
+        # All but what is read now: the runs' own blocks, trust and the live case list.
+        figures = {key: value for key, value in figures.items() if key not in _READ_NOW}
         ComparisonSummary.objects.update_or_create(
             run_a=run_a,
             run_b=run_b,
@@ -174,5 +179,6 @@ def comparison(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = Non
         "a": run_summary(run_a),
         "b": run_summary(run_b),
         **figures,
+        **trust_blocks(figures["evaluators"]),
         "cases": comparison_cases(run_a, run_b, limit=case_limit) if case_limit != 0 else [],
     }

@@ -25,6 +25,7 @@ from evaluations.reports.common import (
     run_summary,
 )
 from evaluations.reports.comparison_pages import comparison_cases
+from evaluations.reports.extensions import trust_block, untrusted_changes
 from evaluations.reports.pairs import (
     CHANGED_IN_VERSIONS,
     COMPARISON_SETTINGS,
@@ -34,7 +35,7 @@ from evaluations.reports.pairs import (
 from mleval_site.db_router import reading_from_replica
 from runs.models import ModelRun
 
-__all__ = ["ALPHA", "compare_runs"]
+__all__ = ["ALPHA", "compare_runs", "trust_blocks"]
 
 #: Family-wise error rate of the per-slice significance marks.
 ALPHA = 0.05
@@ -265,6 +266,7 @@ def compare_runs(
         # The most cases any evaluator pairs: 0 means nothing to compare (every figure null).
         "paired": max((figures["paired"] for figures in evaluators.values()), default=0),
         "evaluators": dict(sorted(evaluators.items())),
+        **trust_blocks(evaluators),
         "slices": slices,
         "cases": comparison_cases(run_a, run_b, limit=case_limit) if case_limit != 0 else [],
         "versions": _versions_block(run_a, run_b, params),
@@ -275,6 +277,17 @@ def compare_runs(
             and evaluators.get(DOMAIN_EVALUATORS["classification"], {}).get("paired")
             else None
         ),
+    }
+
+
+def trust_blocks(evaluators: dict[str, dict]) -> dict:
+    """The comparison's ``trust`` (per evaluator, extensions.trust_block) and the significant
+    changes resting on a judge people do not trust (``untrusted_significant_changes``): read
+    at each call, never stored with the figures (they move with any run's grading)."""
+    trust = trust_block(evaluators)
+    return {
+        "trust": trust,
+        "untrusted_significant_changes": untrusted_changes(evaluators, trust, ALPHA),
     }
 
 

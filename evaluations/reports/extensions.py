@@ -70,7 +70,47 @@ def known_trust() -> dict[str, dict]:
 def trust_of(evaluators, known: dict[str, dict] | None = None) -> dict[str, dict]:
     """{evaluator: its trust} for `evaluators`; "unmeasured" where no provider knows it.
     Empty when no provider is registered (nothing to say)."""
-    if not _TRUST:
+    evaluators = list(evaluators)
+    if not _TRUST or not evaluators:
         return {}
     known = known_trust() if known is None else known
     return {name: known.get(name, UNMEASURED) for name in evaluators}
+
+
+#: What an evaluator's trust says in the report's and comparison's JSON (and the API).
+TRUST_FIELDS = ("status", "reason", "kappa", "kappa_low", "n")
+#: Verdict sources judged by people themselves: no trust to state (they are the reference).
+_REFERENCE = {"human"}
+
+
+def trust_block(evaluators) -> dict[str, dict]:
+    """The report's and comparison's ``trust``: per automatic evaluator its status (trusted,
+    untrusted, unmeasured), why, and the kappa lower bound and number of graded responses it
+    rests on (null / 0 when not measured). ``{}`` when no provider is registered."""
+    trust = trust_of([name for name in evaluators if name not in _REFERENCE])
+    return {
+        name: {field: value.get(field, 0 if field == "n" else None) for field in TRUST_FIELDS}
+        for name, value in trust.items()
+    }
+
+
+def untrusted_changes(evaluators: dict[str, dict], trust: dict[str, dict], alpha: float) -> list:
+    """The comparison's significant pass-rate changes (McNemar p < alpha) that rest on a judge
+    people do not trust or have not checked: what the page warns of, for the JSON."""
+    said = {"untrusted": "agrees poorly with people", "unmeasured": "not checked against people"}
+    found = []
+    for name, figures in evaluators.items():
+        status = trust.get(name, {}).get("status")
+        p = figures.get("mcnemar_p")
+        if status in said and p is not None and p < alpha:
+            change = "regression" if figures["pass_rate_delta"] < 0 else "improvement"
+            found.append(
+                {
+                    "evaluator": name,
+                    "change": change,
+                    "mcnemar_p": p,
+                    "trust": status,
+                    "message": f"The significant {change} rests on {name}, which {said[status]}.",
+                }
+            )
+    return found

@@ -22,7 +22,7 @@ from evaluations.reports.common import (
     fetch,
     run_summary,
 )
-from evaluations.reports.extensions import extension_blocks
+from evaluations.reports.extensions import extension_blocks, trust_block
 from evaluations.reports.figures import run_figures
 from evaluations.reports.judging import judging_block
 from evaluations.reports.multilabel import multilabel_block
@@ -100,7 +100,9 @@ def build_run_report(run: ModelRun) -> dict:
     Undefined figures (the mean of nothing) are null. Five queries at most (four more when
     the selection drifted), whatever the run's size: the responses and the verdicts
     (:func:`.figures.run_figures`), the latency bins, the drift check, and the
-    detection/ranking/forecast metrics.
+    detection/ranking/forecast metrics; plus the registered extensions' (grading's agreement
+    block, and the evaluators' ``trust``, read at each call: a fingerprint, and its figures
+    when not cached).
 
     Pages, downloads and the API read the stored copy instead
     (:func:`evaluations.summaries.run_report`): the same dict, from :func:`report_figures`
@@ -137,6 +139,8 @@ def assemble_report(run: ModelRun, figures: dict, drift: dict | None) -> dict:
         "cases": _cases_block(responses, cases, drift),
         **{key: value for key, value in figures.items() if key != "cases"},
         "trials": trials_block(run),  # read now: siblings' verdicts move no version of this run
+        # Read now too: it moves with the grading of any run (extensions.trust_block).
+        "trust": trust_block(figures["evaluators"]),
     }
 
 

@@ -117,6 +117,16 @@ def test_a_judge_people_disagree_with_is_marked_untrusted(task, graded_run, view
     assert "untrusted" in page
     report = client.get(f"/runs/{graded_run.run.pk}/report/").content.decode()
     assert "trust-untrusted" in report and "low agreement with people" in report
+    # The report's JSON (API and download) states it too, with what it rests on.
+    api = client.get(f"/api/v1/runs/{graded_run.run.pk}/report/").json()
+    judged = api["trust"]["llm_judge"]
+    assert judged["status"] == "untrusted" and judged["n"] == 12
+    assert judged["kappa_low"] < 0.6 and judged["kappa"] is not None
+    assert "human" not in api["trust"]  # people are the reference, not a judged evaluator
+    download = client.get(f"/runs/{graded_run.run.pk}/report/?format=json").json()
+    assert download["trust"] == api["trust"]
+    csv = client.get(f"/runs/{graded_run.run.pk}/report/?format=csv").content.decode()
+    assert "trust,llm_judge,,,status,untrusted" in csv and "trust,llm_judge,,,n,12" in csv
     listing = client.get("/grading/disagreements/?evaluator=llm_judge").content.decode()
     assert listing.count("<tr>") >= 6
 
@@ -135,6 +145,14 @@ def test_a_judge_people_agree_with_is_trusted(task, graded_run, viewer, login):
 def test_unmeasured_evaluators_are_marked(graded_run, viewer, login):
     report = login(viewer).get(f"/runs/{graded_run.run.pk}/report/").content.decode()
     assert "trust-unmeasured" in report
+    trust = login(viewer).get(f"/api/v1/runs/{graded_run.run.pk}/report/").json()["trust"]
+    assert trust["llm_judge"] == {
+        "status": "unmeasured",
+        "reason": "not yet checked against human grades",
+        "kappa": None,
+        "kappa_low": None,
+        "n": 0,
+    }
 
 
 @override_settings(MLEVAL_TRUST_MIN_GRADED=5, MLEVAL_TRUST_MIN_KAPPA=0.6)
@@ -163,6 +181,19 @@ def test_the_comparison_says_a_significant_change_rests_on_an_untrusted_judge(
     text = page.content.decode()
     assert "significant regression" in text
     assert "rests on an untrusted judge" in text and "trust-untrusted" in text
+    compared = login(viewer).get(f"/api/v1/compare/?a={graded_run.run.pk}&b={candidate.pk}")
+    body = compared.json()
+    assert body["trust"]["llm_judge"]["status"] == "untrusted"
+    [change] = body["untrusted_significant_changes"]
+    assert change["evaluator"] == "llm_judge" and change["change"] == "regression"
+    assert change["trust"] == "untrusted" and change["mcnemar_p"] < 0.05
+    assert "rests on llm_judge" in change["message"]
+    csv = (
+        login(viewer)
+        .get(f"/runs/compare/?a={graded_run.run.pk}&b={candidate.pk}&format=csv")
+        .content.decode()
+    )
+    assert "untrusted_significant_change,llm_judge,,,message," in csv
 
 
 def test_a_grader_flags_a_disagreement_for_curation(task, graded_run, graders, curator, login):

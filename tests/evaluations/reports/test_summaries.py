@@ -219,7 +219,8 @@ def test_comparisons_are_cached_per_pair_of_versions(golden, django_assert_max_n
     run_a, run_b = scored_run(golden, "1"), scored_run(golden, "2", shift=1)
     first = summaries.comparison(run_a, run_b)
     assert first == normal(compare_runs(run_a, run_b))
-    with django_assert_max_num_queries(2):  # versions and the cached row; no case list asked
+    # Versions, the cached row and the trust's fingerprint (read now); no case list asked.
+    with django_assert_max_num_queries(3):
         again = summaries.comparison(run_a, run_b, case_limit=0)
     assert again == {**first, "cases": []}
     Evaluation.objects.filter(response__run=run_a, response__test_case=golden[0]).update(
