@@ -48,7 +48,11 @@ class Evaluation(models.Model):
     panel's majority counting a vote that no longer exists).
     """
 
-    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="evaluations")
+    # No index of its own: the unique (response, evaluator_type, grader) leads with it, and a
+    # second index on response_id was one more entry each verdict insert maintained.
+    response = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="evaluations", db_index=False
+    )
     evaluator_type = models.CharField(max_length=100)
     grader = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -171,8 +170,8 @@ def combine(
     scores = [r.score if isinstance(r, JudgeReading) else 0.0 for r in readings]
     errors = [str(r) for r in readings if isinstance(r, JudgeReplyError)]
     score = sum(scores) / len(scores) if scores else 0.0
-    sides = Counter(s >= threshold for s in scores)
-    agreement = max(sides.values()) / len(scores) if scores else 0.0
+    passing = sum(s >= threshold for s in scores)  # not a Counter: once per judged verdict
+    agreement = max(passing, len(scores) - passing) / len(scores) if scores else 0.0
     metrics: dict[str, Any] = {
         "verdicts": [r.raw if isinstance(r, JudgeReading) else None for r in readings],
         "agreement": agreement,

@@ -190,6 +190,20 @@ def test_curation_errors_are_answered_by_their_partial_index():
     assert "evals_curation_errors" in plan
 
 
+def test_verdicts_by_response_are_found_through_the_unique_index_alone():
+    """evaluations(response_id) has no index of its own (one fewer to maintain per insert):
+    the unique (response, evaluator, grader) answers lookups by response, and a run's delete."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = Evaluation.objects.filter(response_id__in=[1, 2]).explain()
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'evaluations'")
+        indexes = [row[0] for row in cursor.fetchall()]
+    assert "evaluations_evaluation_one_per_evaluator_grader" in plan
+    assert not [index for index in indexes if index.endswith("(response_id)")]
+
+
 def test_mixed_run_applies_each_default_only_to_its_output_type():
     run = make_run()
     label = respond(run, make_case("classification", {"label": "a"}), {"label": "a"})
