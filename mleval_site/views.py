@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from cases.models import AWAITING_REVIEW, GOLDEN, TestCase
 from runs.models import ModelRun
+from runs.views import TRUST_MARK
 from system.models import WorkerHeartbeat
 
 
@@ -61,6 +62,7 @@ class DashboardView(PermissionRequiredMixin, TemplateView):
             )
             .order_by("model_type"),
             latest_runs=ModelRun.objects.with_headline().order_by("-created_at", "-id")[:10],
+            trust_mark=TRUST_MARK,
             **kwargs,
         )
 

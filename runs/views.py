@@ -43,6 +43,8 @@ SELECTION_FIELDS = [
 # The evaluations app adds its "Evaluate" form and scoring progress to the run page by
 # providing this template (context: `run`); until then the placeholder shows.
 EVALUATION_PANEL = ["evaluations/run_panel.html", "runs/_evaluation_placeholder.html"]
+# The same for the trust mark beside a headline pass rate (context: `name`, the evaluator).
+TRUST_MARK = ["evaluations/_trust_mark.html", "runs/_no_trust_mark.html"]
 # What the delete page need not mention: the run's frozen selection and its background jobs.
 RUN_BOOKKEEPING = (RunCase, RunRateLimit, Job)
 LATEST_FAILURES = 10
@@ -80,6 +82,9 @@ class RunListView(PermissionRequiredMixin, PartialMixin, FilterQueryMixin, Filte
     template_name = "runs/run_list.html"
     partial_template_name = "runs/_run_table.html"
     queryset = ModelRun.objects.select_related("created_by").with_headline()
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(trust_mark=TRUST_MARK, **kwargs)
 
 
 class RunCreateView(PermissionRequiredMixin, FormView):

@@ -123,7 +123,9 @@ def test_a_newer_runs_page_compares_it_with_the_baseline(
 
     login(admin_user).post(reverse("evaluations:run-mark-baseline", args=[baseline.pk]))
     fragment = client.get(reverse("evaluations:run-baseline", args=[candidate.pk])).content.decode()
-    with django_assert_max_num_queries(8):  # the comparison is cached now
+    # The comparison is cached now; + its judges' trust (a fingerprint, and its figures when not
+    # cached) for the JSON and the marks.
+    with django_assert_max_num_queries(10):
         client.get(reverse("evaluations:run-baseline", args=[candidate.pk]))
     figures = compare_runs(baseline, candidate)["evaluators"]["label_match"]
     assert figures["regressions"] == 12 and figures["improvements"] == 0
@@ -131,6 +133,7 @@ def test_a_newer_runs_page_compares_it_with_the_baseline(
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
     assert cells[0] == str(figures["paired"]) and cells[4] == "12" and cells[5] == "0"
     assert cells[6] == f"{figures['mcnemar_p']:.3f}" and "significant regression" in cells[7]
+    assert "trust-unmeasured" in cells[2]  # label_match is not checked against people
     assert "label_match / category=hard" in fragment  # the regressed slice, named
     # The baseline's own page says so; an older run is not compared.
     own = client.get(reverse("evaluations:run-baseline", args=[baseline.pk])).content.decode()

@@ -129,6 +129,30 @@ def test_a_judge_people_disagree_with_is_marked_untrusted(task, graded_run, view
     assert "trust,llm_judge,,,status,untrusted" in csv and "trust,llm_judge,,,n,12" in csv
     listing = client.get("/grading/disagreements/?evaluator=llm_judge").content.decode()
     assert listing.count("<tr>") >= 6
+    # Wherever a headline pass rate is shown: the run list and the dashboard. The graded run's
+    # headline is human (no mark: people are the reference); a run judged only by llm_judge
+    # has the judge's.
+    from model_bakery import baker
+
+    from evaluations.models import Evaluation
+    from evaluations.summary_store import compute_summary
+    from runs.models import ModelRun, Response
+
+    judged = baker.make(ModelRun, model_name="chat", model_version="2", status="completed")
+    for response in graded_run.responses:
+        answer = baker.make(Response, run=judged, test_case=response.test_case, output_data={})
+        baker.make(Evaluation, response=answer, evaluator_type="llm_judge", score=1, passed=True)
+    for run in (graded_run.run, judged):
+        compute_summary(run)  # a headline pass rate is its run's summary's
+    for url in ("/runs/", "/"):
+        page = client.get(url).content.decode()
+        rows = {
+            run.pk: page[page.index(f'href="/runs/{run.pk}/"') :].split("</tr>")[0]
+            for run in (graded_run.run, judged)
+        }
+        assert 'title="llm_judge">100%' in rows[judged.pk] and "trust-untrusted" in rows[judged.pk]
+        assert 'title="human"' in rows[graded_run.run.pk]
+        assert "trust-" not in rows[graded_run.run.pk], url
 
 
 @override_settings(MLEVAL_TRUST_MIN_GRADED=5, MLEVAL_TRUST_MIN_KAPPA=0.6)
