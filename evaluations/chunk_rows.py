@@ -9,13 +9,13 @@ truth, output type); the judging stage adds the case's input.
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection
 
 from cases.models import TestCase
+from mleval_site import jsonsafe
 from runs.models import Response
 
 _FROM = f"""
@@ -67,7 +67,7 @@ def pinned_output_types(run_id: int, version_id: int | None) -> list[str]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-loads = json.loads
+loads = jsonsafe.loads_fast
 
 
 @contextmanager

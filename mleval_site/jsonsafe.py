@@ -227,6 +227,24 @@ def sanitize(value: Any) -> Any:
     return value
 
 
+# orjson reads an integer beyond 64 bits as a float, where json keeps it exact: such text
+# (a run of 19 digits or more), like anything orjson refuses, is json's to read.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def loads_fast(text: str) -> Any:
+    """``json.loads(text)``: the same value, or the same error, read by orjson when it can
+    (5-6x faster on the short documents the scoring pipeline decodes by the thousand: each
+    response's output, its case's ground truth and input, each judge reply). Only for text
+    PostgreSQL or mleval wrote; input from a person or a file goes through `loads`."""
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 # orjson encodes the common value about 10x faster than json (the scoring pipeline encodes
 # every verdict's metrics); whatever it refuses (a lone surrogate, an integer beyond 64 bits,
 # a non-str key) and what json refuses but orjson would take (a dataclass, a datetime) go the

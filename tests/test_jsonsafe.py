@@ -82,3 +82,27 @@ def test_dumps_sanitized_keeps_literal_backslashes_and_drops_only_what_jsonb_ref
     }
     plain = {"label": "cat", "score": 0.5, "text": "café \\u0000"}
     assert json.loads(jsonsafe.dumps_sanitized(plain)) == plain
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"text": "8 legs", "score": 0.1, "n": -0}',
+        '{"a": 1, "a": 2}',  # the last key wins, as json and jsonb keep it
+        "123456789012345678901234567890",  # beyond 64 bits: exact, not a float
+        "-9223372036854775809",
+        "[1e-7, 1.7976931348623157e308, 18446744073709551615]",
+        '"\\ud800"',  # a lone surrogate, as json reads it
+        "NaN",
+        '"\\u0000 and é 漢字"',
+    ],
+)
+def test_loads_fast_reads_what_json_reads(text):
+    fast, slow = jsonsafe.loads_fast(text), json.loads(text)
+    assert repr(fast) == repr(slow) and type(fast) is type(slow)
+
+
+@pytest.mark.parametrize("text", ["", "{", "I think it is fine!", "[1,]"])
+def test_loads_fast_refuses_what_json_refuses(text):
+    with pytest.raises(ValueError):
+        jsonsafe.loads_fast(text)

@@ -23,6 +23,7 @@ from typing import Any
 
 from jinja2.runtime import new_context
 
+from mleval_site.jsonsafe import loads_fast
 from runs.endpoint_config import parse_rate_limit, template
 
 from .base import Evaluator, Example, Param, Verdict, threshold_param
@@ -137,7 +138,7 @@ def read_reply(content: str, scale: str) -> JudgeReading:
     if text.startswith("```"):  # a fenced block despite JSON mode
         text = text.strip("`").removeprefix("json").strip()
     try:
-        reply = json.loads(text)
+        reply = loads_fast(text)
     except ValueError:
         raise JudgeReplyError(f"the reply is not JSON: {content[:200]!r}") from None
     if not isinstance(reply, dict):
