@@ -252,9 +252,11 @@ def _rubric_failed(problem: Exception, judge: Judge, bookkeeping: dict) -> Verdi
 
 # --- the judge cache -----------------------------------------------------------------------
 
+# The keys (hex digests: no commas) go as one comma-joined string, not a text[] parameter:
+# psycopg adapts a 5,000-element list element by element (measured 60 -> 25 ms a chunk).
 _READ_SQL = """
 SELECT key, content, input_tokens, output_tokens, latency_ms, cost
-FROM judge_calls WHERE key = ANY(%s)
+FROM judge_calls WHERE key = ANY(string_to_array(%s, ','))
 """
 
 _STORE_SQL = """
@@ -276,7 +278,7 @@ def read_cache(keys: Iterable[str]) -> dict[str, JudgeReply]:
     found: dict[str, JudgeReply] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(keys), LOOKUP_BATCH):
-            cursor.execute(_READ_SQL, [keys[start : start + LOOKUP_BATCH]])
+            cursor.execute(_READ_SQL, [",".join(keys[start : start + LOOKUP_BATCH])])
             for key, content, inputs, outputs, latency, cost in cursor.fetchall():
                 found[key] = JudgeReply(content, "", inputs, outputs, latency, cost, cached=True)
     return found
