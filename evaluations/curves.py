@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "CALIBRATION_BINS",
     "CURVE_POINTS",
+    "OVR_CURVE_POINTS",
     "THRESHOLD_STEPS",
     "binary_block",
     "binary_curve",
@@ -34,6 +35,8 @@ __all__ = [
 
 #: Most points a stored curve keeps (the first and last always among them).
 CURVE_POINTS = 201
+#: Most points of each label's one-vs-rest ROC curve (up to 50 labels: 5,050 points at most).
+OVR_CURVE_POINTS = 101
 #: Equal-width bins of the reliability diagram.
 CALIBRATION_BINS = 10
 #: The threshold explorer's grid: 0, 1/THRESHOLD_STEPS, ..., 1.
@@ -75,9 +78,10 @@ def _floats(values: np.ndarray) -> list[float]:
     return [float(v) for v in values]
 
 
-def _curves(fps: np.ndarray, tps: np.ndarray) -> dict:
-    """AUC, average precision and both curves from :func:`binary_curve`'s counts; None
-    figures when a class is absent (the rates are undefined)."""
+def _curves(fps: np.ndarray, tps: np.ndarray, limit: int = CURVE_POINTS) -> dict:
+    """AUC, average precision and both curves (at most ``limit`` points each) from
+    :func:`binary_curve`'s counts; None figures when a class is absent (the rates are
+    undefined)."""
     positives, negatives = int(tps[-1]), int(fps[-1])
     if positives == 0 or negatives == 0:
         return {"roc_auc": None, "average_precision": None, "roc_curve": None, "pr_curve": None}
@@ -86,10 +90,10 @@ def _curves(fps: np.ndarray, tps: np.ndarray) -> dict:
     precision = tps / (tps + fps)
     recall = tps / positives
     ap = float(np.sum(np.diff(np.r_[0, recall]) * precision))
-    roc = downsample(fpr.size)
+    roc = downsample(fpr.size, limit)
     # The PR curve as scikit-learn draws it: (recall 0, precision 1) first.
     pr_precision, pr_recall = np.r_[1.0, precision], np.r_[0.0, recall]
-    pr = downsample(pr_precision.size)
+    pr = downsample(pr_precision.size, limit)
     return {
         "roc_auc": float(np.trapezoid(tpr, fpr)),
         "average_precision": ap,
@@ -209,10 +213,11 @@ def multiclass_block(
     """The ``classification.scores`` block of a run with three labels or more.
 
     ``scores[i, k]``: response i's probability of ``labels[k]`` (0 where it gave none);
-    ``actual`` / ``predicted``: indices into ``labels``. ROC AUC and average precision are
-    one-vs-rest per label (labels with both positives and negatives among the responses),
-    their macro mean and the support-weighted ROC AUC; calibration bins the probability of
-    the predicted label against whether it was right (top-label calibration)."""
+    ``actual`` / ``predicted``: indices into ``labels``. ROC AUC, average precision and the
+    ROC curve (at most :data:`OVR_CURVE_POINTS` points) are one-vs-rest per label (labels
+    with both positives and negatives among the responses), with the AUCs' macro mean and
+    support-weighted mean; calibration bins the probability of the predicted label against
+    whether it was right (top-label calibration)."""
     n = actual.size
     rows = np.arange(n)
     onehot = np.zeros_like(scores, dtype=bool)
@@ -220,11 +225,12 @@ def multiclass_block(
     per_label: dict[str, dict] = {}
     for k, label in enumerate(labels):
         fps, tps, _ = binary_curve(*sort_scores(onehot[:, k], scores[:, k]))
-        curves = _curves(fps, tps)
+        curves = _curves(fps, tps, OVR_CURVE_POINTS)
         per_label[label] = {
             "support": int(tps[-1]) if n else 0,
             "roc_auc": curves["roc_auc"],
             "average_precision": curves["average_precision"],
+            "roc_curve": curves["roc_curve"],
         }
     scored = [entry for entry in per_label.values() if entry["roc_auc"] is not None]
     support = sum(entry["support"] for entry in scored)

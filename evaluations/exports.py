@@ -146,6 +146,9 @@ def _score_rows(scores: Mapping[str, Any]) -> Iterator[Row]:
     yield from _figures("scores", evaluator, "", "", scores)
     for label, figures in (scores.get("per_label") or {}).items():
         yield from _figures("scores_per_label", evaluator, "", label, figures)
+        for axis, values in (figures.get("roc_curve") or {}).items():  # one-vs-rest
+            for i, value in enumerate(values):
+                yield "roc_curve_per_label", evaluator, label, i, axis, value
     for row in scores["calibration"]:
         figures = {k: v for k, v in row.items() if k != "bin"}
         yield from _figures("calibration", evaluator, "bin", row["bin"], figures)

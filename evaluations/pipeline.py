@@ -155,6 +155,13 @@ _UPSERT_SQL = f"""
 """
 
 
+def verdict_tables(inserted: int) -> dict[str, int]:
+    """The tables a scoring grows by about ``inserted`` rows (for ``jobs.signals.wrote``'s
+    ANALYZE): the verdicts, and label_scores, which the verdicts' triggers write (its first
+    report reads a new run's rows through the planner's statistics)."""
+    return {"evaluations": inserted, "label_scores": inserted}
+
+
 def evaluate_chunk(
     run_id: int,
     evaluators: Sequence[PlannedEvaluator],
@@ -285,5 +292,5 @@ def evaluate_run(
         if progress is not None:
             progress(result.responses, total)
     # Statistics follow the table's growth: re-scoring replaces rows, it does not add any.
-    wrote({"evaluations": result.inserted}, [run.pk], sender=evaluate_run)
+    wrote(verdict_tables(result.inserted), [run.pk], sender=evaluate_run)
     return result

@@ -30,6 +30,7 @@ from evaluations.pipeline import (
     chunk_bounds,
     evaluate_chunk,
     resolve_evaluators,
+    verdict_tables,
 )
 from jobs.models import Job, JobKind, JobState, JsonbAdd
 from jobs.signals import wrote
@@ -131,7 +132,7 @@ def evaluate_chunk_task(job_id: int, first_id: int, last_id: int) -> dict[str, i
     finished = Job.objects.filter(pk=job_id, state=JobState.SUCCEEDED).first()
     if finished is not None:  # the last part: the run's verdicts are all written
         written = finished.counters.get("evaluations_written", 0)
-        wrote({"evaluations": written}, [finished.target_id], sender=evaluate_chunk_task)
+        wrote(verdict_tables(written), [finished.target_id], sender=evaluate_chunk_task)
     return {"responses": result.responses, "evaluations": result.evaluations}
 
 

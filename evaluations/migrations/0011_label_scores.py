@@ -10,7 +10,7 @@ from django.db import migrations, models
 # it touched from their metrics, once, set-based. Covered: a well-formed verdict (no "error",
 # string labels) with a distribution ("scores") or a numeric "confidence". The migration
 # fills it from the verdicts already stored.
-_ROWS = """
+ROWS_SQL = """
     SELECT r.run_id, r.test_case_id, e.metrics->>'actual', e.metrics->>'predicted',
            s.labels, s.probabilities,
            CASE WHEN jsonb_typeof(e.metrics->'confidence') = 'number'
@@ -29,7 +29,7 @@ _ROWS = """
       AND (jsonb_typeof(e.metrics->'scores') = 'object'
            OR jsonb_typeof(e.metrics->'confidence') = 'number')
 """
-_COLUMNS = "(run_id, test_case_id, actual, predicted, labels, probabilities, confidence)"
+COLUMNS = "(run_id, test_case_id, actual, predicted, labels, probabilities, confidence)"
 
 TRIGGERS_SQL = f"""
 CREATE FUNCTION label_scores_changed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -45,7 +45,7 @@ BEGIN
           AND s.run_id = r.run_id AND s.test_case_id = r.test_case_id;
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        INSERT INTO label_scores {_COLUMNS} {_ROWS.format(source="new_rows")};
+        INSERT INTO label_scores {COLUMNS} {ROWS_SQL.format(source="new_rows")};
     END IF;
     RETURN NULL;
 END $$;
@@ -60,7 +60,7 @@ REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION label_scor
 CREATE TRIGGER label_scores_truncated AFTER TRUNCATE ON evaluations
 FOR EACH STATEMENT EXECUTE FUNCTION label_scores_changed();
 
-INSERT INTO label_scores {_COLUMNS} {_ROWS.format(source="evaluations")};
+INSERT INTO label_scores {COLUMNS} {ROWS_SQL.format(source="evaluations")};
 ANALYZE label_scores;
 """
 

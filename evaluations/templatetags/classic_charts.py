@@ -17,6 +17,14 @@ from evaluations.curves import threshold_figures
 register = template.Library()
 
 _LEFT, _RIGHT, _TOP, _BOTTOM = 38, 10, 8, 30
+#: Line colours of a chart of several series (reports.css: .s0 ... .s7), then again.
+SERIES_COLOURS = 8
+
+
+@register.filter
+def series_colour(number: int) -> int:
+    """The colour class (``s0`` ... ``s7``) of the series numbered ``number``."""
+    return number % SERIES_COLOURS
 
 
 def _frame(width: int, height: int) -> dict:
@@ -55,13 +63,24 @@ def _xy(
     width: int = 300,
     height: int = 240,
     tips: Sequence[str] = (),
+    series: Sequence[tuple[str, int, Sequence[float], Sequence[float]]] = (),
 ) -> dict:
+    """One line (or dots) of ``xs``/``ys``, or one line per ``series`` entry (name, number,
+    xs, ys) coloured by its number (:func:`series_colour`), the name as its tooltip."""
     frame = _frame(width, height)
     x_low, x_high, y_low, y_high = bounds
     x = _scale(x_low, x_high, frame["left"], frame["right_edge"])
     y = _scale(y_low, y_high, frame["base"], frame["top"])
     points = [(x(a), y(b)) for a, b in zip(xs, ys, strict=True)]
     return {
+        "series": [
+            {
+                "name": name,
+                "colour": series_colour(number),
+                "points": " ".join(f"{x(a)},{y(b)}" for a, b in zip(sx, sy, strict=True)),
+            }
+            for name, number, sx, sy in series
+        ],
         **frame,
         "title": title,
         "x_label": x_label,
@@ -101,6 +120,29 @@ def roc_chart(curve: dict, auc: float | None) -> dict:
         x_label="false positive rate",
         y_label="true positive rate",
         diagonal=True,
+    )
+
+
+@register.inclusion_tag("evaluations/charts/xy.html")
+def ovr_roc_chart(per_label: dict[str, dict], auc: float | None) -> dict:
+    """One-vs-rest ROC curves, one line per label that has one, coloured by the label's
+    place in ``per_label`` (as the per-label table's swatches), over the chance diagonal."""
+    title = "ROC curves, one vs rest"
+    if auc is not None:
+        title += f" (macro AUC {auc:.3f})"
+    curves = [
+        (label, number, figures["roc_curve"]["fpr"], figures["roc_curve"]["tpr"])
+        for number, (label, figures) in enumerate(per_label.items())
+        if figures.get("roc_curve")
+    ]
+    return _xy(
+        (),
+        (),
+        title=title,
+        x_label="false positive rate",
+        y_label="true positive rate",
+        diagonal=True,
+        series=curves,
     )
 
 

@@ -13,7 +13,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import StandardScaler, label_binarize
 
 from cases.models import TestCase
 from evaluations import curves
@@ -196,7 +196,8 @@ def test_multiclass_scores_against_sklearn(db, loader):
     names = [str(c) for c in model.classes_]
     outputs = [_scored(names, row) for row in proba]
     run = _run([{"label": str(t)} for t in y], outputs, "classification")
-    scores = build_run_report(run)["classification"]["scores"]
+    report = build_run_report(run)
+    scores = report["classification"]["scores"]
     assert scores["kind"] == "multiclass"
     assert scores["count"] == len(y)
     assert scores["roc_auc"] == pytest.approx(
@@ -211,10 +212,21 @@ def test_multiclass_scores_against_sklearn(db, loader):
     )
     assert scores["log_loss"] == pytest.approx(skm.log_loss(y, proba), abs=TOL)
     assert scores["brier"] == pytest.approx(skm.brier_score_loss(y, proba), abs=TOL)
+    # One-vs-rest ROC curve per label: scikit-learn's points (label_binarize), downsampled to
+    # at most OVR_CURVE_POINTS (digits has more distinct scores than that, iris fewer).
+    binarized = label_binarize(y, classes=range(len(names)))
+    csv_rows = {row[:5]: row[5] for row in report_rows(report)}
     for k, name in enumerate(names):
-        assert scores["per_label"][name]["roc_auc"] == pytest.approx(
-            skm.roc_auc_score(y == k, proba[:, k]), abs=TOL
-        )
+        figures = scores["per_label"][name]
+        assert figures["roc_auc"] == pytest.approx(skm.roc_auc_score(y == k, proba[:, k]), abs=TOL)
+        fpr, tpr, _ = skm.roc_curve(binarized[:, k], proba[:, k], drop_intermediate=False)
+        kept = curves.downsample(fpr.size, curves.OVR_CURVE_POINTS)
+        assert len(figures["roc_curve"]["fpr"]) == len(kept) <= curves.OVR_CURVE_POINTS
+        np.testing.assert_allclose(figures["roc_curve"]["fpr"], fpr[kept], atol=TOL)
+        np.testing.assert_allclose(figures["roc_curve"]["tpr"], tpr[kept], atol=TOL)
+        last = len(kept) - 1
+        assert csv_rows["roc_curve_per_label", "label_match", name, last, "tpr"] == tpr[kept][-1]
+    assert (loader is datasets.load_digits) == (fpr.size > curves.OVR_CURVE_POINTS)
     # Top-label calibration: the predicted label's probability against being right.
     true, predicted = calibration_curve(proba.argmax(1) == y, proba.max(1), n_bins=10)
     filled = [row for row in scores["calibration"] if row["count"]]

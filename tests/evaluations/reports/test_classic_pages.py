@@ -115,3 +115,46 @@ def test_regression_and_multilabel_sections(build, viewer, login):
     assert "Predicted vs actual (12 sampled responses)" in page
     assert "Residuals (predicted − actual)" in page
     assert report["multilabel"]["hamming_loss"] == pytest.approx(3 / 12)
+
+
+def test_multiclass_report_draws_one_roc_curve_per_label(build, viewer, login):
+    """Three labels with probabilities: the page draws each label's one-vs-rest ROC curve
+    (its points the report's, its colour the table's swatch); the API's report and the CSV
+    download carry the same curves."""
+    rng = np.random.default_rng(7)
+    labels = ["cat", "dog", "owl"]
+    run = build.run("animals", "1.0")
+    for i in range(45):
+        truth = labels[i % 3]
+        weights = rng.random(3) + np.eye(3)[i % 3] * rng.random()
+        scores = {label: float(w) for label, w in zip(labels, weights / weights.sum(), strict=True)}
+        scores["owl"] = 1 - scores["cat"] - scores["dog"]
+        case = build.case({"label": truth})
+        build.respond(run, case, {"label": max(scores, key=scores.get), "scores": scores})
+    evaluate_run(run)
+    client = login(viewer)
+    page = client.get(reverse("evaluations:run-report", args=[run.pk])).content.decode()
+    per_label = build_run_report(run)["classification"]["scores"]["per_label"]
+    chart = re.search(r'<figure id="ovr-roc">(.*?)</figure>', page, re.S).group(1)
+    lines = re.findall(r'<polyline class="line s(\d)" points="([^"]+)"><title>(\w+)</title>', chart)
+    assert [(colour, name) for colour, _, name in lines] == [
+        ("0", "cat"),
+        ("1", "dog"),
+        ("2", "owl"),
+    ]
+    for _, points, name in lines:
+        assert len(points.split()) == len(per_label[name]["roc_curve"]["fpr"]) > 2
+    assert page.count('<span class="swatch s') == 3
+    api = client.get(f"/api/v1/runs/{run.pk}/report/").json()
+    assert (
+        api["classification"]["scores"]["per_label"]["dog"]["roc_curve"]
+        == per_label["dog"]["roc_curve"]
+    )
+    csv = client.get(reverse("evaluations:run-report", args=[run.pk]), {"format": "csv"})
+    rows = [line.split(",") for line in csv.content.decode().splitlines()]
+    owl_fpr = [
+        float(r[5])
+        for r in rows
+        if r[:3] == ["roc_curve_per_label", "label_match", "owl"] and r[4] == "fpr"
+    ]
+    assert owl_fpr == per_label["owl"]["roc_curve"]["fpr"]
