@@ -6,7 +6,7 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("evaluations", "0011_label_scores")]
+    dependencies = [("evaluations", "0012_drop_redundant_response_index")]
 
     operations = [
         migrations.RunSQL(

@@ -28,6 +28,6 @@ DROP FUNCTION label_scores_emptied();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("evaluations", "0012_recompute_summaries_for_ovr_curves")]
+    dependencies = [("evaluations", "0013_recompute_summaries_for_ovr_curves")]
 
     operations = [migrations.RunSQL(SQL, UNDO_SQL)]
