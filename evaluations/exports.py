@@ -16,6 +16,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from evaluations.reports.extensions import extension_block_names
+
 LONG_COLUMNS = ("section", "evaluator", "dimension", "item", "metric", "value")
 LEADERBOARD_COLUMNS = (
     "model_type",
@@ -138,6 +140,9 @@ def report_rows(report: Mapping[str, Any]) -> Iterator[Row]:
             yield from _figures(block, evaluator, "", "", report[block])
     if report["forecast"]:
         yield from _figures("forecast", "forecast_error", "", "", report["forecast"])
+    for name in extension_block_names():  # e.g. grading's agreement and graders
+        for key, figures in (report.get(name) or {}).items():
+            yield from _figures(name, key, "", "", figures)
 
 
 def _score_rows(scores: Mapping[str, Any]) -> Iterator[Row]:

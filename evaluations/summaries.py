@@ -157,13 +157,15 @@ def comparison(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = Non
     ).first()
     if cached is not None:
         figures = json.loads(cached.figures)
+        trust = trust_blocks(figures["evaluators"])
     else:
         # From the primary, whatever the caller reads from: the versions are the primary's.
-        figures = compare_runs.__wrapped__(
+        computed = compare_runs.__wrapped__(
             run_a, run_b, case_limit=0, auc_positive=_auc_positive(run_a, run_b, versions)
         )
+        trust = {key: computed[key] for key in ("trust", "untrusted_significant_changes")}
         # All but what is read now: the runs' own blocks, trust and the live case list.
-        figures = {key: value for key, value in figures.items() if key not in _READ_NOW}
+        figures = {key: value for key, value in computed.items() if key not in _READ_NOW}
         ComparisonSummary.objects.update_or_create(
             run_a=run_a,
             run_b=run_b,
@@ -179,6 +181,6 @@ def comparison(run_a: ModelRun, run_b: ModelRun, *, case_limit: int | None = Non
         "a": run_summary(run_a),
         "b": run_summary(run_b),
         **figures,
-        **trust_blocks(figures["evaluators"]),
+        **trust,
         "cases": comparison_cases(run_a, run_b, limit=case_limit) if case_limit != 0 else [],
     }

@@ -14,6 +14,7 @@ from rest_framework.response import Response as ApiResponse
 from grading import figures, queue
 from grading.assigning import SLICES, SampleError, create_task, raise_overlap
 from grading.models import GradingTask, Scale
+from grading.verdicts import task_verdicts
 from mleval_site.api import Conflict
 from mleval_site.api_schema import NO_NUL
 from runs.models import ModelRun
@@ -165,6 +166,57 @@ class TaskDetailView(GenericAPIView):
                 ],
             }
         )
+
+
+VERDICTS_PAGE = 100
+
+
+class TaskVerdictsView(GenericAPIView):
+    """The human verdicts of a task's items: the panel's and each grader's, a page at a time."""
+
+    permission_model = GradingTask
+    pagination_class = None
+    filter_backends: list = []
+
+    @extend_schema(
+        operation_id="grading_task_verdicts_list",
+        summary="A task's human verdicts, per grader and the panel's",
+        description=f"Per item (in order, {VERDICTS_PAGE} a page after position `after`): "
+        "`panel`, the graders' majority (the response's one `human` verdict in reports; null "
+        "while ungraded), and `graders`, each grader's own verdict with their username. "
+        "`next`: the following page, or null.",
+        parameters=[
+            OpenApiParameter(
+                "after",
+                {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                description="Items after this position (default 0: from the first).",
+            )
+        ],
+        responses={
+            200: inline_serializer(
+                "GradingTaskVerdicts",
+                {
+                    "results": serializers.ListField(child=serializers.DictField()),
+                    "next": serializers.URLField(allow_null=True),
+                },
+            )
+        },
+    )
+    def get(self, request, grading_task_id: int):
+        after = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+        raw = request.query_params.get("after") or 0
+        try:
+            position = after.run_validation(raw)
+        except serializers.ValidationError as error:
+            raise serializers.ValidationError({"after": error.detail}) from None
+        task = get_object_or_404(GradingTask, pk=grading_task_id)
+        results = task_verdicts(task, after=position, limit=VERDICTS_PAGE)
+        following = None
+        if len(results) == VERDICTS_PAGE:
+            following = request.build_absolute_uri(
+                f"{request.path}?after={results[-1]['position']}"
+            )
+        return ApiResponse({"results": results, "next": following})
 
 
 class EvaluatorAgreementView(GenericAPIView):

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connections
 
 from evaluations.models import one_per_evaluator_sql
+from evaluations.reports.common import rate
 from grading import agreement
 from grading.models import HUMAN, Assignment, GradingTask
 from mleval_site.db_router import read_alias
@@ -80,6 +81,32 @@ def report_block(run) -> dict[str, dict]:
     """The run report's `agreement` block: per evaluator {"n", "kappa", "kappa_ci95",
     "accuracy", "accuracy_ci95", "confusion"}; {} when nothing of the run is graded."""
     return evaluator_agreement(run_id=run.pk)
+
+
+# From the run's grading items (only the graded sample), not its million verdicts.
+_GRADERS_SQL = """
+SELECT u.username, count(*), count(*) FILTER (WHERE e.passed), avg(e.score)
+FROM grading_items gi
+JOIN grading_tasks gt ON gt.id = gi.task_id
+JOIN evaluations e ON e.response_id = gi.response_id AND e.evaluator_type = %(human)s
+    AND e.grader_id IS NOT NULL
+JOIN auth_user u ON u.id = e.grader_id
+WHERE gt.run_id = %(run)s
+GROUP BY u.username
+ORDER BY u.username
+"""
+
+
+def graders_block(run) -> dict[str, dict]:
+    """The run report's `graders` block: per grader (username) their own human verdicts on
+    the run: {"count", "passed", "pass_rate", "mean_score"}; {} when nothing is graded."""
+    with connections[read_alias()].cursor() as cursor:
+        cursor.execute(_GRADERS_SQL, {"human": HUMAN, "run": run.pk})
+        rows = cursor.fetchall()
+    return {
+        name: {"count": n, "passed": passed, "pass_rate": rate(passed, n), "mean_score": mean}
+        for name, n, passed, mean in rows
+    }
 
 
 def task_figures(task: GradingTask) -> dict:

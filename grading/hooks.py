@@ -10,10 +10,11 @@ def register() -> None:
         register_trust,
         register_verdict_source,
     )
-    from grading.figures import all_trust, report_block
+    from grading.figures import all_trust, graders_block, report_block
     from grading.models import HUMAN
 
     register_report_block("agreement", report_block)
+    register_report_block("graders", graders_block)
     register_trust(all_trust)
     register_verdict_source(
         HUMAN,

@@ -156,8 +156,43 @@ def write_human_verdict(item: GradingItem) -> Evaluation | None:
     return evaluation
 
 
+def task_verdicts(task: GradingTask, *, after: int = 0, limit: int = 100) -> list[dict]:
+    """The human verdicts of the task's items past position ``after`` (at most ``limit``
+    items, in order): per item the panel's verdict and each grader's own. Two queries."""
+    items = list(
+        task.items.filter(position__gt=after)
+        .order_by("position")
+        .values_list("position", "response_id", "response__test_case_id")[:limit]
+    )
+    found: dict[int, list[Evaluation]] = {}
+    rows = (
+        Evaluation.objects.filter(response_id__in=[i[1] for i in items], evaluator_type=HUMAN)
+        .select_related("grader")
+        .order_by("response_id", "grader__username")
+    )
+    for row in rows:
+        found.setdefault(row.response_id, []).append(row)
+
+    def verdict(row: Evaluation) -> dict:
+        body = {"passed": row.passed, "score": row.score, "feedback": row.feedback}
+        return {"grader": row.grader.get_username(), **body} if row.grader else body
+
+    return [
+        {
+            "position": position,
+            "response": response_id,
+            "test_case": case_id,
+            "panel": next(
+                (verdict(r) for r in found.get(response_id, ()) if r.grader is None), None
+            ),
+            "graders": [verdict(r) for r in found.get(response_id, ()) if r.grader is not None],
+        }
+        for position, response_id, case_id in items
+    ]
+
+
 def _clamped(score: float) -> float:
     return min(1.0, max(0.0, score))
 
 
-__all__ = ["AlreadyGraded", "Scale", "clean_grade", "record_grade", "unit_score"]
+__all__ = ["AlreadyGraded", "Scale", "clean_grade", "record_grade", "task_verdicts", "unit_score"]

@@ -56,6 +56,11 @@ v1 = [
         name="grading-assignments",
     ),
     path(
+        "grading/tasks/<int:grading_task_id>/verdicts/",
+        grading_api.TaskVerdictsView.as_view(),
+        name="grading-task-verdicts",
+    ),
+    path(
         "grading/tasks/<int:grading_task_id>/graders/",
         grading_api.RaiseOverlapView.as_view(),
         name="grading-task-graders",

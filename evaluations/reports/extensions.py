@@ -26,6 +26,10 @@ def register_report_block(name: str, compute: Callable[[Any], Any]) -> None:
     _BLOCKS[name] = compute
 
 
+def extension_block_names() -> list[str]:
+    return list(_BLOCKS)
+
+
 def extension_blocks(run) -> dict[str, Any]:
     """The registered blocks of the run's report."""
     return {name: compute(run) for name, compute in _BLOCKS.items()}

@@ -76,8 +76,20 @@ def test_three_graders_count_once_in_the_pass_rate_and_the_comparison(graded_run
         record_grade(assignment, passed=False)
     assert Evaluation.objects.filter(evaluator_type="human").count() == 12 * 4 * 2
 
-    human = build_run_report(graded_run.run)["evaluators"]["human"]
+    report = build_run_report(graded_run.run)
+    human = report["evaluators"]["human"]
     assert (human["count"], human["passed"], human["pass_rate"]) == (12, 12, 1.0)
+    # Each grader's own verdicts, in the report's `graders` block (and so its downloads).
+    assert {name: (g["count"], g["passed"]) for name, g in report["graders"].items()} == {
+        "alice": (12, 12),
+        "bob": (12, 12),
+        "carol": (12, 0),
+    }
+    from evaluations.exports import report_rows
+
+    rows = set(report_rows(report))
+    assert ("graders", "carol", "", "", "pass_rate", 0.0) in rows
+    assert ("graders", "alice", "", "", "count", 12) in rows
     compared = compare_runs(graded_run.run, second_run)["evaluators"]["human"]
     assert compared["paired"] == 12 and compared["regressions"] == 12
     assert compared["improvements"] == 0 and compared["pass_rate_a"] == 1.0

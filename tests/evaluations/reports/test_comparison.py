@@ -111,8 +111,9 @@ def test_past_the_bootstrap_limit_the_interval_comes_from_summed_moments(
     from the moments the comparison statement sums equals numpy's over every delta."""
     run_a, run_b, _ = runs
     monkeypatch.setattr(stats, "BOOTSTRAP_MAX_PAIRS", 6)  # token_f1: 6 pairs, label_match: 7
-    # The figures, the auc block's look for probabilities, and the deltas of token_f1 only.
-    with django_assert_max_num_queries(3):
+    # The figures, the auc block's look for probabilities, and the deltas of token_f1 only;
+    # + the evaluators' trust (grading: a fingerprint, and its figures when not cached).
+    with django_assert_max_num_queries(5):
         comparison = compare_runs(run_a, run_b, case_limit=0)
     f1, labels = comparison["evaluators"]["token_f1"], comparison["evaluators"]["label_match"]
     assert f1["bootstrap_method"] == "percentile"
@@ -129,7 +130,7 @@ def test_past_the_bootstrap_limit_the_interval_comes_from_summed_moments(
         list(stats.paired_bootstrap_ci(deltas, max_pairs=6)[:2]), rel=1e-12
     )
     monkeypatch.setattr(stats, "BOOTSTRAP_MAX_PAIRS", 0)
-    with django_assert_max_num_queries(2):  # no delta fetched at all
+    with django_assert_max_num_queries(4):  # no delta fetched at all (2 of them: trust)
         assert (
             compare_runs(run_a, run_b, case_limit=0)["evaluators"]["token_f1"]["bootstrap_method"]
             == "normal"

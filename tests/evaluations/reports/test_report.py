@@ -280,7 +280,7 @@ def test_each_block_reads_its_own_evaluator(build):
 
 def test_empty_run(build, django_assert_max_num_queries):
     run = build.run()
-    with django_assert_max_num_queries(3):  # + grading's agreement block
+    with django_assert_max_num_queries(4):  # + grading's agreement and graders blocks
         report = build_run_report(run)
     assert report["evaluators"] == {}
     assert report["latency_ms"]["count"] == 0
@@ -301,8 +301,8 @@ def test_report_query_count_does_not_grow_with_the_run(build, django_assert_max_
         build.verdict(response, "token_f1", i / 30)
         build.verdict(response, "iou", 0.5, metrics={"tp": 1, "fp": 0, "fn": 0})
     # responses, latency bins, verdicts, domain blocks, the classification's scores, agreement,
-    # the evaluators' trust (grading: a fingerprint, and its figures when not cached)
-    with django_assert_max_num_queries(8):
+    # graders, the evaluators' trust (grading: a fingerprint, and its figures when not cached)
+    with django_assert_max_num_queries(9):
         build_run_report(run)
 
 
@@ -329,8 +329,8 @@ def test_selection_drift_from_the_runs_app(build, django_assert_max_num_queries)
     )
     for case in (first, second):
         build.judge(build.respond(run, case, {"label": "a"}), "label_match")
-    # the drift check is one fingerprint when unchanged; + grading's agreement block and trust
-    with django_assert_max_num_queries(7):
+    # the drift check is one fingerprint when unchanged; + grading's agreement, graders, trust
+    with django_assert_max_num_queries(8):
         unchanged = build_run_report(run)["cases"]
     assert unchanged["selection_drift"] == {
         "edited": 0,
