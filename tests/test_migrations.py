@@ -1,5 +1,7 @@
 """Every migration applies and reverses cleanly."""
 
+import json
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -33,3 +35,42 @@ def test_roles_migration_reverses_and_reapplies():
     curator = Group.objects.get(name="curator")
     assert curator.permissions.filter(codename="change_testcase").exists()
     assert not curator.permissions.filter(codename="change_modelrun").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_judging_tallies_carry_over_the_cache_hits_verdicts_recorded():
+    """Verdicts judged before migration 0010 said in their metrics what came from the judge
+    cache: the migration moves it to a tally per run and evaluator, and out of the metrics."""
+    from django.db.migrations.executor import MigrationExecutor
+    from model_bakery import baker
+
+    from evaluations.models import Evaluation, JudgingTally
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("evaluations", "0009_verdict_grader")])
+    run = baker.make("runs.ModelRun", config={})
+    responses = baker.make("runs.Response", run=run, _quantity=3)
+    judged = {"judge": {"endpoint": "http://judge/v1", "model": "j"}}
+    old = [
+        {**judged, "calls": 2, "cached_calls": 1, "cached": False, "cost": 0.5},
+        {**judged, "calls": 1, "cached_calls": 1, "cached": True, "cost": 0.25},
+        {"error": "not judged"},
+    ]
+    for response, metrics in zip(responses, old, strict=True):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO evaluations (response_id, evaluator_type, score, passed, metrics) "
+                "VALUES (%s, 'llm_judge', 1, true, %s::jsonb)",
+                [response.pk, json.dumps(metrics)],
+            )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    tally = JudgingTally.objects.get(run_id=run.pk)
+    assert (tally.evaluator_type, tally.cached_verdicts, tally.cached_calls) == ("llm_judge", 1, 2)
+    assert tally.cached_cost == pytest.approx(0.5 * 1 / 2 + 0.25)
+    kept = Evaluation.objects.filter(response__run_id=run.pk).order_by("response_id")
+    assert [sorted(e.metrics) for e in kept] == [
+        ["calls", "cost", "judge"],
+        ["calls", "cost", "judge"],
+        ["error"],
+    ]
