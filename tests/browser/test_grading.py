@@ -61,4 +61,6 @@ def test_grading_with_the_keyboard(transactional_db, login_page, make_user):
         .values_list("passed", "score", "comment")
     )
     assert grades == [(True, 4.0, ""), (False, None, "wrong: pf"), (False, 2.0, "")]
-    assert Evaluation.objects.filter(evaluator_type="human", response__run=graded.run).count() == 3
+    human = Evaluation.objects.filter(evaluator_type="human", response__run=graded.run)
+    # One grader on each of three responses: their own verdict and the panel's, per response.
+    assert human.one_per_evaluator().count() == 3 and human.exclude(grader=None).count() == 3

@@ -234,3 +234,14 @@ def test_the_migration_backfills_each_graders_verdict_as_record_grade_writes_it(
     with connection.cursor() as cursor:
         cursor.execute(backfill)
     assert sorted(own.values_list(*fields)) == written
+
+
+def test_a_person_who_graded_is_deactivated_not_deleted(task):
+    """PROTECT: the verdict records who gave it (SET_NULL would make it a second panel)."""
+    from django.db.models import ProtectedError
+
+    assignment = Assignment.objects.filter(item__task=task).select_related("grader").first()
+    record_grade(assignment, passed=True)
+    with pytest.raises(ProtectedError):
+        assignment.grader.delete()
+    assert Evaluation.objects.filter(grader=assignment.grader).count() == 1
