@@ -104,6 +104,7 @@ class FailingView(RunActionView):
                 after=data["after"] or None,
                 before=data["before"] or None,
                 count=count,
+                constant=reports.failing_cursor_constant(selected["evaluator"]),
             )
         except BadCursor as error:
             name = "after" if data["after"] else "before"

@@ -103,6 +103,7 @@ class RunReportView(
                 before=get.get("before"),
                 last=get.get("last") == "1",
                 count=count,
+                constant=reports.failing_cursor_constant(evaluator),
             )
         except BadCursor:  # a link edited by hand: the first page
             page = keyset_page(queryset, per_page=self.failing_per_page, count=count)

@@ -13,6 +13,7 @@ The API pages with DRF's cursor pagination (mleval_site.api), the same idea as k
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,8 +150,14 @@ def keyset_page(
     last: bool = False,
     count_limit: int | None = None,
     count: int | None = None,
+    constant: Mapping[str, Any] | None = None,
 ) -> KeysetPage:
     """One page of `queryset` (ordered; id is the tiebreak) after or before a cursor, or the last.
+
+    `constant` names sort columns the queryset's filter holds at one value (the evaluator under
+    an evaluator filter): they are left out of the cursors and filled in from here, so a link
+    means the same position with or without that filter (the query still compares every
+    column, as its index is ordered).
 
     The count is exact up to `count_limit` (default KEYSET_COUNT_LIMIT), or `count` when the
     caller knows it (a run summary's failing verdicts: no count query). Raises BadCursor for a
@@ -163,7 +170,14 @@ def keyset_page(
         fields = [queryset.model._meta.get_field("id" if n == "pk" else n) for n in names]
     except FieldDoesNotExist as error:
         raise ValueError(f"cannot page on {names}: {error}") from None
+    constant = dict(constant or {})
     key = Tuple(*(F(name) for name in names))
+    cursor_fields = [f for n, f in zip(names, fields, strict=True) if n not in constant]
+
+    def position(cursor: str) -> list[Any]:
+        values = iter(decode_cursor(cursor, cursor_fields))
+        return [constant[n] if n in constant else next(values) for n in names]
+
     ordered = queryset.order_by(*ordering)
     reversed_order = [name if descending else f"-{name}" for name in names]
 
@@ -176,7 +190,7 @@ def keyset_page(
     if before or last:
         rows = queryset.order_by(*reversed_order)
         if before:
-            values = decode_cursor(before, fields)
+            values = position(before)
             lookup = TupleGreaterThan if descending else TupleLessThan
             rows = rows.filter(lookup(key, values))
         rows = list(rows[: per_page + 1])
@@ -186,7 +200,7 @@ def keyset_page(
     else:
         rows = ordered
         if after:
-            values = decode_cursor(after, fields)
+            values = position(after)
             lookup = TupleLessThan if descending else TupleGreaterThan
             rows = rows.filter(lookup(key, values))
         rows = list(rows[: per_page + 1])
@@ -195,7 +209,7 @@ def keyset_page(
         is_first, is_last = not after, not more
 
     def cursor_of(row) -> str:
-        return encode_cursor([getattr(row, name) for name in names])
+        return encode_cursor([getattr(row, name) for name in names if name not in constant])
 
     return KeysetPage(
         object_list=rows,

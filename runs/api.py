@@ -4,6 +4,7 @@ A run is registered by `runs.selection.register_run` (selection, fixed cases, to
 the same code as the run form and `create_run`.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.utils import (
@@ -25,9 +26,11 @@ from mleval_site.api import (
     check_constraint_errors,
 )
 from mleval_site.api_schema import NO_NUL, json_object, read_as
+from runs.connections import UnknownConnection
 from runs.endpoint_config import CONNECTION_PREFIX, endpoint_errors
+from runs.endpoint_grammar import endpoint_pattern
 from runs.filters import HEADLINE_ORDERINGS, ModelRunFilterSet
-from runs.models import ENDPOINT_PATTERN, ModelRun
+from runs.models import ModelRun
 from runs.run_locks import stop
 from runs.selection import NothingSelected, register_run
 from versions.models import Version
@@ -77,9 +80,26 @@ class ConfigField(serializers.JSONField):
     pass
 
 
-@extend_schema_field({"anyOf": [{"const": ""}, {"type": "string", "pattern": ENDPOINT_PATTERN}]})
+def endpoint_schema(*, connection: bool) -> dict:
+    """What the validators accept as a run's endpoint: the table's pattern, `python:` only for
+    MLEVAL_PYTHON_ENDPOINT_MODULES, `connection:NAME` only when registering."""
+    pattern = endpoint_pattern(
+        modules=list(settings.MLEVAL_PYTHON_ENDPOINT_MODULES), connection=connection
+    )
+    return {"anyOf": [{"const": ""}, {"type": "string", "pattern": pattern}]}
+
+
+@extend_schema_field(endpoint_schema(connection=True))
 class EndpointField(serializers.CharField):
-    pass
+    """As written: no trimming (the schema's pattern has no spaces)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(trim_whitespace=False, **kwargs)
+
+
+@extend_schema_field(endpoint_schema(connection=False))
+class ChangedEndpointField(EndpointField):
+    """A registered run's endpoint: a saved connection is copied in only at registration."""
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -184,6 +204,8 @@ class RunSerializer(serializers.ModelSerializer):
                 version=validated_data.get("version"),
                 created_by=self.context["request"].user,
             )
+        except UnknownConnection as error:  # well-formed, but names nothing: like a version
+            raise NotFound(error.message_dict) from None
         except NothingSelected as error:  # well-formed, but today no case matches it
             raise Conflict({"selection": error.errors["selection"]}) from None
         except SelectionError as error:  # a filter of the selection
@@ -209,7 +231,14 @@ class RunSerializer(serializers.ModelSerializer):
         return run
 
 
+class RunChangeSerializer(RunSerializer):
+    """PATCH's request schema: no `connection:NAME` endpoint (validate() refuses it there)."""
+
+    model_endpoint = ChangedEndpointField(required=False, allow_blank=True)
+
+
 @extend_schema_view(
+    partial_update=extend_schema(request=RunChangeSerializer, responses={200: RunSerializer}),
     list=extend_schema(
         summary="List runs",
         description="The runs page's filters; newest first unless `ordering` says otherwise "

@@ -24,16 +24,15 @@ from mleval_site.api import StrictCharField, StrictModelSerializer
 from mleval_site.api_schema import NOT_BLANK, json_object
 from runs.connections import Connection, probe_connection
 from runs.endpoint_config import MAX_BATCH_SIZE, RESERVED_HEADERS
+from runs.endpoint_grammar import IPV4, LABEL, PORT
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # the model's pattern, ASCII (its \w is Unicode)
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 # http(s), a host (localhost, an IPv4 address or a dotted name with a letter TLD), a port up
-# to 65535, then printable ASCII: a subset of what Django's URLValidator accepts.
+# to 65535, then printable ASCII: a subset of what Django's URLValidator accepts (and of a
+# run's endpoint URL, runs.endpoint_grammar, whose pieces these are).
 BASE_URL = (
-    rf"^https?://(?:localhost|{_OCTET}(?:\.{_OCTET}){{3}}|(?:{_LABEL}\.)+[A-Za-z]{{2,63}})"
-    rf"(?::{_PORT})?(?:[/?#][!-~]*)?$"
+    rf"^https?://(?:localhost|{IPV4}|(?:{LABEL}\.)+[A-Za-z]{{2,63}})"
+    rf"(?::{PORT})?(?:[/?#][!-~]*)?$"
 )
 RATE = r"^[ \t-\r]*0*[1-9][0-9]*[ \t-\r]*/[ \t-\r]*(?:second|minute|hour)[ \t-\r]*$"
 PRICE = r"^(?:[0-9]{1,8}(?:\.[0-9]{0,4})?|\.[0-9]{1,4})$"

@@ -122,15 +122,20 @@ class Connection(models.Model):
             raise ValidationError(errors)
 
 
+class UnknownConnection(ValidationError):
+    """A well-formed `connection:<name>` naming no saved connection (the API's 404)."""
+
+
 def expand_connection(endpoint: str, config: dict) -> tuple[str, dict]:
     """`connection:<name>` → the connection's endpoint, and the run's config over a copy of the
-    connection's settings; other endpoints pass unchanged. ValidationError for an unknown name."""
+    connection's settings; other endpoints pass unchanged. UnknownConnection (a
+    ValidationError naming model_endpoint) for an unknown name."""
     if not endpoint.startswith(CONNECTION_PREFIX):
         return endpoint, config
     name = endpoint.removeprefix(CONNECTION_PREFIX)
     connection = Connection.objects.filter(name=name).first()
     if connection is None:
-        raise ValidationError({"model_endpoint": [f"There is no saved connection named {name}."]})
+        raise UnknownConnection({"model_endpoint": [f"There is no saved connection named {name}."]})
     return connection.endpoint, {**connection.default_config(), **config, "connection": name}
 
 

@@ -150,11 +150,11 @@ def ingest_responses(
                 key, text = row
                 if (first := seen.setdefault(key, number)) != number:
                     if type(key) is str:
-                        errors.add(number, "external_id", f"{key!r} already given on line {first}")
+                        message = f"{key!r} already given on line {first}"
+                        errors.add(number, "external_id", message, conflict=True)
                     else:
-                        errors.add(
-                            number, "test_case_id", f"test case {key} already given on line {first}"
-                        )
+                        message = f"test case {key} already given on line {first}"
+                        errors.add(number, "test_case_id", message, conflict=True)
                     continue
                 # Good lines are staged even after bad ones: the database's checks below then
                 # report their problems in the same round as the lines' own.
@@ -207,10 +207,12 @@ def _database_checks(cursor, run: ModelRun, errors: LineErrors, *, by_external_i
         cursor.execute(RESOLVE_SQL)
         cursor.execute(UNKNOWN_SQL, {"limit": errors.room + 1})
         for line, external_id in cursor.fetchall():
-            errors.add(line, "external_id", f"no case has the external_id {external_id!r}")
+            message = f"no case has the external_id {external_id!r}"
+            errors.add(line, "external_id", message, conflict=True)
         cursor.execute(TWICE_SQL, {"limit": errors.room + 1})
         for line, case_id, first in cursor.fetchall():
-            errors.add(line, "external_id", f"test case {case_id} already given on line {first}")
+            message = f"test case {case_id} already given on line {first}"
+            errors.add(line, "external_id", message, conflict=True)
     cursor.execute(OUTSIDE_SQL, {"run": run.pk, "limit": errors.room + 1})
     for line, case_id, in_run, external_id in cursor.fetchall():
         field = "test_case_id" if external_id is None else "external_id"
@@ -220,6 +222,7 @@ def _database_checks(cursor, run: ModelRun, errors: LineErrors, *, by_external_i
             f"test case {case_id} no longer exists"
             if in_run
             else f"test case {case_id} is not in this run's selection",
+            conflict=True,
         )
 
 

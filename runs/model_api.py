@@ -10,12 +10,13 @@ DELETE need ``runs.mark_baseline`` (a lead). Recording lineage is an engineer's
 from django import forms
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response as ApiResponse
 
 from mleval_site.api import Conflict, RolePermissions, StrictCharField
+from mleval_site.api_schema import ERROR_SCHEMA, nullable, register
 from runs import baselines
 from runs.lineage import LineageKind, ModelVersion
 from runs.models import ModelRun
@@ -30,16 +31,34 @@ class BaselineRunSerializer(serializers.Serializer):
 
 class BaselineSerializer(serializers.Serializer):
     run = serializers.IntegerField(help_text="The run asked about.")
-    is_baseline = serializers.BooleanField()
-    baseline_since = serializers.DateTimeField(allow_null=True)
+    is_baseline = serializers.BooleanField(help_text="Always true: a run that is not one is a 404.")
+    baseline_since = serializers.DateTimeField()
     baseline = BaselineRunSerializer(
         allow_null=True,
-        help_text="Its model's baseline on its cases (golden-set version, else case set), "
-        "when another run is; null otherwise.",
+        help_text="Always null here (the run is the baseline); kept for older clients.",
     )
     replaced = serializers.IntegerField(
         allow_null=True, required=False, help_text="POST: the run that was the baseline."
     )
+
+
+NOT_BASELINE = register(
+    "NotBaseline",
+    {
+        **ERROR_SCHEMA,
+        "properties": {
+            **ERROR_SCHEMA["properties"],
+            "baseline": nullable(
+                {
+                    "$ref": "#/components/schemas/BaselineRun",
+                    "description": "Its model's baseline on its cases, when another run is "
+                    "(a run that is not a baseline).",
+                }
+            ),
+        },
+        # Absent from the other 404s (no such run, no such path).
+    },
+)
 
 
 class BaselinePermission(RolePermissions):
@@ -65,6 +84,11 @@ def _ref(run: ModelRun | None) -> dict | None:
 
 
 class RunBaselineView(GenericAPIView):
+    """The run's baseline mark as a sub-resource: it exists while the run is its model's
+    baseline on its cases. POST creates it, DELETE removes it (204), and GET answers 404 once
+    it is gone, like any deleted resource; that 404 still names the run that is the baseline
+    on those cases, if another one is."""
+
     queryset = ModelRun.objects.all()
     permission_classes = [BaselinePermission]
     pagination_class = None
@@ -75,16 +99,32 @@ class RunBaselineView(GenericAPIView):
         return ApiResponse(
             {
                 "run": run.pk,
-                "is_baseline": run.baseline_since is not None,
+                "is_baseline": True,
                 "baseline_since": run.baseline_since,
-                "baseline": _ref(baselines.baseline_for(run)),
+                "baseline": None,
                 **extra,
             }
         )
 
-    @extend_schema(summary="Whether the run is its model's baseline, and which run is")
+    @staticmethod
+    def not_baseline(run: ModelRun) -> ApiResponse:
+        current = baselines.baseline_for(run)
+        where = f"run {current.pk} is" if current else "no run is"
+        message = f"Run {run.pk} is not a baseline ({where} its model's baseline on its cases)."
+        return ApiResponse(
+            {"detail": message, "errors": {"run": [message]}, "baseline": _ref(current)},
+            status=404,
+        )
+
+    @extend_schema(
+        summary="The run's baseline mark",
+        description="200 while the run is its model's baseline on its cases; 404 when it is "
+        "not (after DELETE too), the body naming the run that is, if any (`baseline`).",
+        responses={200: BaselineSerializer, 404: OpenApiResponse(NOT_BASELINE, "Not a baseline")},
+    )
     def get(self, request, run_id: int):
-        return self.body(get_object_or_404(ModelRun, pk=run_id))
+        run = get_object_or_404(ModelRun, pk=run_id)
+        return self.body(run) if run.baseline_since else self.not_baseline(run)
 
     @extend_schema(
         summary="Mark the run its model's baseline on its cases",
@@ -103,13 +143,18 @@ class RunBaselineView(GenericAPIView):
 
     @extend_schema(
         summary="Stop the run being a baseline",
+        description="204; 404 when the run is not a baseline (the body as GET's 404).",
         request=None,
-        responses={200: BaselineSerializer},  # the run's state after, as GET answers it
+        responses={
+            204: OpenApiResponse(description="Unmarked: GET now answers 404."),
+            404: OpenApiResponse(NOT_BASELINE, "Not a baseline"),
+        },
     )
     def delete(self, request, run_id: int):
         run = get_object_or_404(ModelRun, pk=run_id)
-        baselines.unmark(run, request.user, via="api")
-        return self.body(run)
+        if not baselines.unmark(run, request.user, via="api"):
+            return self.not_baseline(run)
+        return ApiResponse(status=204)
 
 
 class ParentSerializer(serializers.Serializer):

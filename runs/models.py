@@ -14,6 +14,7 @@ from mleval_site.db import CascadingDeleteQuerySet, UpdateNeverInserts
 from runs import reach
 from runs.costs import PRICE_KEY, price_error
 from runs.endpoint_config import CONNECTION_PREFIX, cases_per_call, endpoint_errors, endpoint_url
+from runs.endpoint_grammar import ENDPOINT_PATTERN
 
 
 class RunStatus(models.TextChoices):
@@ -26,10 +27,6 @@ class RunStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
 STALLED_AFTER_SECONDS = 60  # a running run with no executor write for this long is flagged
-ENDPOINT_PATTERN = (
-    r"^(https?://[^\s]+|python:[A-Za-z_][\w.]*:[A-Za-z_]\w*"
-    r"|(openai|mlflow|kserve-v1|kserve-v2):https?://[^\s]+|connection:[A-Za-z0-9][\w.-]*)$"
-)
 ENDPOINT_HELP = (
     "http(s)://... URL; python:package.module:function for an in-process model; "
     "openai:, mlflow:, kserve-v1: or kserve-v2: followed by the server's URL; "
@@ -192,11 +189,12 @@ class ModelRun(UpdateNeverInserts, models.Model):
     def clean(self) -> None:
         """The database constraints' rules, said per field for forms and commands."""
         errors = {}
-        if self.model_endpoint and not re.match(ENDPOINT_PATTERN, self.model_endpoint):
+        if self.model_endpoint and not re.fullmatch(ENDPOINT_PATTERN, self.model_endpoint):
             errors["model_endpoint"] = (
-                "Write an http(s):// URL, python:package.module:function, openai:, mlflow:, "
-                "kserve-v1: or kserve-v2: followed by the server's URL, or connection:NAME "
-                "(no spaces)."
+                "Write an http(s):// URL (a host name, IPv4 address or [IPv6] address, a port "
+                "up to 65535, then printable ASCII), python:package.module:function, openai:, "
+                "mlflow:, kserve-v1: or kserve-v2: followed by the server's URL, or "
+                "connection:NAME (no spaces)."
             )
         elif self.model_endpoint.startswith(CONNECTION_PREFIX):
             errors["model_endpoint"] = (

@@ -20,13 +20,13 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response as ApiResponse
 from rest_framework.settings import api_settings
 
-from mleval_site.api import OldestFirstCursorPage, SafeJSONParser, check_body_size
-from mleval_site.api_schema import MIN_ITEMS, closed
+from mleval_site.api import Conflict, OldestFirstCursorPage, SafeJSONParser, check_body_size
+from mleval_site.api_schema import MIN_ITEMS, json_value, register, text
 from runs.api import RunSerializer
 from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response
 from runs.replies import error_for
-from runs.response_lines import IngestError
+from runs.response_lines import BIGINT_MAX, IGNORED_FIELDS, INT_MAX, IngestError
 
 NDJSON = "application/x-ndjson"
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
@@ -86,26 +86,41 @@ class ResponseSerializer(serializers.ModelSerializer):
         return data
 
 
-class ResponseInSerializer(serializers.Serializer):
-    """One response line (INTERFACES.md); documentation only: ingestion checks it (and refuses
-    a key it does not know)."""
-
-    test_case_id = serializers.IntegerField(
-        min_value=1, required=False, help_text="The case's id; or give external_id instead."
-    )
-    external_id = serializers.CharField(
-        required=False, help_text="The case's external_id, instead of test_case_id."
-    )
-    output_data = serializers.JSONField(allow_null=True, help_text="Any JSON value, null too.")
-    latency_ms = serializers.FloatField(
-        min_value=0, required=False, allow_null=True, help_text="Milliseconds; decimals kept."
-    )
-    memory_mb = serializers.FloatField(min_value=0, required=False, allow_null=True)
-    tokens_used = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    error_message = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-
-
-closed("ResponseInRequest")  # its request component: a key ingestion does not know is a 400
+_MEASURE = {"type": ["number", "null"], "minimum": 0}
+# One response line as ingestion checks it (runs.response_lines), written by hand: the case by
+# test_case_id or external_id (one of them), output_data required, a key it does not know
+# refused; the keys it ignores (a list read back from GET) allowed.
+RESPONSE_LINE = register(
+    "ResponseInRequest",
+    {
+        "type": "object",
+        "description": "One response line (docs/formats.md). Cases named by neither or both ids "
+        "are a 400; a case outside the run, an unknown external_id or a case named twice is a "
+        "409 (the schema cannot know the data).",
+        "properties": {
+            "test_case_id": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": BIGINT_MAX,
+                "description": "The case's id; or give external_id instead.",
+            },
+            "external_id": {
+                "anyOf": [text(minLength=1), {"type": "integer"}],
+                "description": "The case's external_id (an integer: its digits), instead of "
+                "test_case_id.",
+            },
+            "output_data": json_value(description="Any JSON value, null too."),
+            "latency_ms": {**_MEASURE, "description": "Milliseconds; decimals kept."},
+            "memory_mb": _MEASURE,
+            "tokens_used": {"type": ["integer", "null"], "minimum": 0, "maximum": INT_MAX},
+            "error_message": {"anyOf": [text(), {"type": "null"}]},
+            **{name: json_value(description="Ignored.") for name in sorted(IGNORED_FIELDS)},
+        },
+        "required": ["output_data"],
+        "oneOf": [{"required": ["test_case_id"]}, {"required": ["external_id"]}],
+        "additionalProperties": False,
+    },
+)
 
 
 IngestResultSerializer = inline_serializer(
@@ -132,7 +147,7 @@ IngestResultSerializer = inline_serializer(
         "old verdicts). All or nothing: errors are keyed `<n>.<field>`, n being the list index "
         "(from 0) or the NDJSON line (from 1).",
         request={
-            "application/json": ResponseInSerializer(many=True),
+            "application/json": {"type": "array", "items": RESPONSE_LINE},
             NDJSON: OpenApiTypes.STR,
         },
         responses={200: IngestResultSerializer},
@@ -183,7 +198,9 @@ class RunResponsesView(generics.ListCreateAPIView):
         try:
             result = ingest_responses(run, items, actor=request.user)
         except IngestError as error:
-            raise IngestValidationError(error) from None
+            if error.conflict:  # well-formed lines naming cases that do not fit this run
+                raise Conflict(line_errors(error)) from None
+            raise serializers.ValidationError(line_errors(error)) from None
         body = {
             "imported": result.imported,
             "created": result.created,
@@ -193,15 +210,13 @@ class RunResponsesView(generics.ListCreateAPIView):
         return ApiResponse(body, status=status.HTTP_200_OK)
 
 
-class IngestValidationError(serializers.ValidationError):
+def line_errors(error: IngestError) -> dict[str, list[str]]:
     """Ingestion's errors ({line, field, message}) keyed `<n>.<field>` (line 0: the whole input)."""
-
-    def __init__(self, error: IngestError) -> None:
-        errors: dict[str, list[str]] = {}
-        for item in error.errors:
-            line, field = item["line"], item["field"]
-            key = f"{line}.{field}" if field else (str(line) if line else NON_FIELD)
-            errors.setdefault(key, []).append(item["message"])
-        if error.more:
-            errors.setdefault(NON_FIELD, []).append("more errors follow; fix these first")
-        super().__init__(errors)
+    errors: dict[str, list[str]] = {}
+    for item in error.errors:
+        line, field = item["line"], item["field"]
+        key = f"{line}.{field}" if field else (str(line) if line else NON_FIELD)
+        errors.setdefault(key, []).append(item["message"])
+    if error.more:
+        errors.setdefault(NON_FIELD, []).append("more errors follow; fix these first")
+    return errors

@@ -36,11 +36,14 @@ class IngestError(ValueError):
     """Bad input; nothing was written. `errors`: [{"line", "field", "message"}], line-ordered.
 
     "line" is the 1-based line of a JSONL input, or the 0-based index of a parsed list.
+    `conflict`: every error is about the data, not the lines' shape (a case not in the run,
+    an unknown external_id, a case named twice): the API's 409, not a 400.
     """
 
-    def __init__(self, errors: list[dict], *, more: bool = False) -> None:
+    def __init__(self, errors: list[dict], *, more: bool = False, conflict: bool = False) -> None:
         self.errors = errors
         self.more = more
+        self.conflict = conflict
         shown = "; ".join(describe(e) for e in errors[:5])
         extra = len(errors) - 5
         tail = f" (and {extra}{'+' if more else ''} more)" if extra > 0 or more else ""
@@ -59,8 +62,11 @@ class LineErrors:
     def __init__(self) -> None:
         self.items: list[dict] = []
         self.more = False
+        self.malformed = False  # a line's shape is at fault, not only what it names
 
-    def add(self, line: int, field: str, message: str) -> None:
+    def add(self, line: int, field: str, message: str, *, conflict: bool = False) -> None:
+        """`conflict`: well-formed, but the data says no (a case outside the run, say)."""
+        self.malformed = self.malformed or not conflict
         if len(self.items) < MAX_ERRORS:
             self.items.append({"line": line, "field": field, "message": message})
         else:
@@ -76,7 +82,8 @@ class LineErrors:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise IngestError(sorted(self.items, key=lambda e: e["line"]), more=self.more)
+            items = sorted(self.items, key=lambda e: e["line"])
+            raise IngestError(items, more=self.more, conflict=not self.malformed)
 
 
 def _copy_text(value: str) -> str:

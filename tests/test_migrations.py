@@ -74,3 +74,37 @@ def test_judging_tallies_carry_over_the_cache_hits_verdicts_recorded():
         ["calls", "cost", "judge"],
         ["error"],
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_endpoint_grammar_migration_keeps_every_stored_endpoint():
+    """runs 0011 tightens the endpoint constraint: rows the old `[^\\s]+` admitted are
+    rewritten to their ASCII form, or kept in the config as invalid_endpoint, never lost."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("runs", "0010_run_baseline")])
+    old = {
+        "kept": "python:runs.demo_models:sentiment_classifier",
+        "idna": "openai:http://münchen.de/ä",
+        "broken": "http://[",
+    }
+    with connection.cursor() as cursor:
+        for name, endpoint in old.items():
+            cursor.execute(
+                "INSERT INTO model_runs (model_name, model_version, model_type, model_endpoint, "
+                "selection_fingerprint) VALUES (%s, '1', 'nlp', %s, '')",
+                [name, endpoint],
+            )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT model_name, model_endpoint, config->>'invalid_endpoint' FROM model_runs"
+        )
+        rows = {name: (endpoint, kept) for name, endpoint, kept in cursor.fetchall()}
+    assert rows == {
+        "kept": (old["kept"], None),
+        "idna": ("openai:http://xn--mnchen-3ya.de/%C3%A4", None),
+        "broken": ("", "http://["),
+    }

@@ -128,7 +128,12 @@ class Client:
                 body = {"detail": reply.text[:500]}
             detail = body.get("detail") if isinstance(body, dict) else None
             errors = body.get("errors") if isinstance(body, dict) else None
-            raise MlevalError(detail or f"{method} {url} failed", errors, reply.status_code)
+            raise MlevalError(
+                detail or f"{method} {url} failed",
+                errors,
+                reply.status_code,
+                body if isinstance(body, dict) else None,
+            )
         return reply.json() if reply.content else None
 
     def pages(self, endpoint: str, *, path: dict | None = None, **params: Any) -> Iterator[dict]:
@@ -326,8 +331,19 @@ class Runs:
             time.sleep(poll)
 
     def baseline(self, run: Any) -> dict:
-        """Whether the run is its model's baseline on its cases, and which run is."""
-        return self.client.request("runs.baseline", path={"run_id": _id(run)})
+        """Whether the run is its model's baseline on its cases, and which run is. (The API
+        answers 404 for a run that is not one, naming the baseline: read as is_baseline False.)"""
+        try:
+            return self.client.request("runs.baseline", path={"run_id": _id(run)})
+        except MlevalError as error:
+            if error.status != 404 or "baseline" not in error.body:
+                raise
+            return {
+                "run": _id(run),
+                "is_baseline": False,
+                "baseline_since": None,
+                "baseline": error.body["baseline"],
+            }
 
     def mark_baseline(self, run: Any) -> dict:
         """Make the run its model's baseline on its cases (a lead's token: runs.mark_baseline);

@@ -9,13 +9,20 @@ from typing import Any
 
 class MlevalError(Exception):
     """Any failed call: the API's ``detail`` and ``errors`` ({field: [messages]}), the HTTP
-    ``status`` (None when the server could not be reached)."""
+    ``status`` (None when the server could not be reached), and the whole error ``body``."""
 
-    def __init__(self, detail: str, errors: dict | None = None, status: int | None = None):
+    def __init__(
+        self,
+        detail: str,
+        errors: dict | None = None,
+        status: int | None = None,
+        body: dict | None = None,
+    ):
         super().__init__(f"{detail} (HTTP {status})" if status else detail)
         self.detail = detail
         self.errors = errors or {}
         self.status = status
+        self.body = body or {}
 
 
 def query_value(value: Any) -> Any:

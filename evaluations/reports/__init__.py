@@ -48,7 +48,11 @@ from evaluations.reports.comparison_pages import (
 from evaluations.reports.figures import response_figures, run_figures, verdict_figures
 from evaluations.reports.leaderboard import build_leaderboard
 from evaluations.reports.pairs import CHANGE_KINDS
-from evaluations.reports.run_report import build_run_report, failing_evaluations
+from evaluations.reports.run_report import (
+    build_run_report,
+    failing_cursor_constant,
+    failing_evaluations,
+)
 
 __all__ = [
     "CHANGE_KINDS",
@@ -62,6 +66,7 @@ __all__ = [
     "comparison_case_page",
     "comparison_cases",
     "with_outputs",
+    "failing_cursor_constant",
     "failing_evaluations",
     "response_figures",
     "run_figures",

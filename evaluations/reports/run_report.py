@@ -37,6 +37,7 @@ __all__ = [
     "LATENCY_BINS",
     "assemble_report",
     "build_run_report",
+    "failing_cursor_constant",
     "failing_evaluations",
     "report_figures",
     "selection_drift_block",
@@ -292,6 +293,13 @@ def _domain_blocks(run: ModelRun, evaluators: dict, confusion: list[tuple]) -> d
             "points": points,
         }
     return blocks
+
+
+def failing_cursor_constant(evaluator: str | None) -> dict[str, str]:
+    """What :func:`failing_evaluations` holds constant under an evaluator filter (its order
+    starts with the evaluator): keyset pages leave it out of their links
+    (``keyset_page(constant=...)``), so a link is (score, id) with or without the filter."""
+    return {"evaluator_type": evaluator} if evaluator else {}
 
 
 @reading_from_replica()

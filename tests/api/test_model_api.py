@@ -25,11 +25,20 @@ def test_mark_read_and_unmark_a_baseline(login, viewer, engineer, admin_user):
     assert admin.post(f"/api/v1/runs/{first.pk}/baseline/").json()["replaced"] is None
     body = admin.post(url).json()
     assert body["is_baseline"] and body["replaced"] == first.pk and body["baseline"] is None
-    read = login(viewer).get(f"/api/v1/runs/{first.pk}/baseline/").json()
-    assert read["is_baseline"] is False and read["baseline"]["id"] == second.pk
+    # The replaced run's mark is gone: a 404 that names the run that is the baseline.
+    read = login(viewer).get(f"/api/v1/runs/{first.pk}/baseline/")
+    assert read.status_code == 404 and read.json()["baseline"]["id"] == second.pk
+    assert f"run {second.pk} is its model's baseline" in read.json()["detail"]
+    current = login(viewer).get(url)
+    assert current.status_code == 200 and current.json()["is_baseline"] is True
     assert AuditEvent.objects.filter(action="run.baseline", detail__via="api").count() == 2
-    assert admin.delete(url).json()["is_baseline"] is False
+    # DELETE removes the mark (204), and then it is gone: GET and DELETE answer 404.
+    assert admin.delete(url).status_code == 204
     assert not ModelRun.objects.filter(baseline_since__isnull=False).exists()
+    gone = admin.get(url)
+    assert gone.status_code == 404 and gone.json()["baseline"] is None
+    assert admin.delete(url).status_code == 404
+    assert AuditEvent.objects.filter(action="run.unbaseline", detail__via="api").count() == 1
     running = make_run("3", status=ModelRun.Status.RUNNING)
     refused = admin.post(f"/api/v1/runs/{running.pk}/baseline/")
     assert (

@@ -273,8 +273,23 @@ class TestResponses:
             f"{URL}{run.pk}/responses/",
             [{"test_case_id": stranger.pk, "output_data": {}}],
         )
-        assert response.status_code == 400
+        # Well-formed (the schema cannot know the run's cases): a 409 naming the line.
+        assert response.status_code == 409
         assert "not in this run" in response.json()["errors"]["0.test_case_id"][0]
+
+    def test_data_refusals_are_409_shape_refusals_400(self, run, cases, as_persona):
+        client, url = as_persona("engineer"), f"{URL}{run.pk}/responses/"
+        twice = [{"test_case_id": cases[0].pk, "output_data": 1}] * 2
+        response = post(client, url, twice)
+        assert response.status_code == 409
+        assert set(response.json()["errors"]) == {"1.test_case_id"}
+        unknown = post(client, url, [{"external_id": "nope", "output_data": 1}])
+        assert unknown.status_code == 409 and "0.external_id" in unknown.json()["errors"]
+        # A malformed line with them: the 400 names every problem at once.
+        mixed = post(client, url, [*twice, {"test_case_id": cases[1].pk, "output_data": 1, "x": 1}])
+        assert mixed.status_code == 400
+        assert set(mixed.json()["errors"]) == {"1.test_case_id", "2.x"}
+        assert not Response.objects.exists()
 
     @pytest.mark.parametrize(
         ("body", "content_type"),

@@ -2,6 +2,7 @@
 409) naming the parameter, as the schema says (tests/api/test_schema.py checks the rest)."""
 
 import json
+import re
 
 import pytest
 
@@ -60,3 +61,66 @@ def test_every_operation_documents_its_errors_in_the_one_format():
     assert {"in": "query", "name": "q", "schema": {"type": "string", "pattern": NO_NUL}} in [
         {key: p[key] for key in ("in", "name", "schema")} for p in free_text
     ]
+
+
+def endpoint_pattern_of(component: str) -> str:
+    schema = openapi_document()["components"]["schemas"][component]
+    return schema["properties"]["model_endpoint"]["anyOf"][1]["pattern"]
+
+
+ENDPOINTS_REFUSED = [
+    "http://\u00d7\u0000",  # NUL and non-ASCII: the old pattern's [^\s]+ took them
+    "http://[",  # urlsplit: unclosed IPv6 bracket
+    "http://[1.2.3.4]/",  # an IPv4 address in brackets
+    "http://:80/",  # no host
+    "http://host:65536/",
+    " http://host/",  # not trimmed: as written
+    "python:os:system",  # outside MLEVAL_PYTHON_ENDPOINT_MODULES
+    "kserve-v2:http://[",
+]
+ENDPOINTS_ACCEPTED = [
+    "http://model_server:8080/v1/predict?x=1#f",
+    "https://user:pw@[::1]:443/",
+    "openai:http://127.0.0.1:9/v1",
+    "python:runs.demo_models:sentiment_classifier",
+]
+
+
+@pytest.mark.django_db
+class TestEndpoints:
+    """A run's endpoint: the schema's pattern is what the validators accept, no more, no less."""
+
+    def post(self, client, endpoint: str):
+        body = {"model_name": "m", "model_version": "1", "model_type": "nlp"}
+        body["model_endpoint"] = endpoint
+        return client.post("/api/v1/runs/", json.dumps(body), "application/json")
+
+    @pytest.mark.parametrize("endpoint", ENDPOINTS_REFUSED)
+    def test_refused_by_schema_and_validator(self, as_persona, endpoint):
+        assert not re.search(endpoint_pattern_of("RunRequest"), endpoint)
+        response = self.post(as_persona("engineer"), endpoint)
+        assert response.status_code == 400
+        assert list(response.json()["errors"]) == ["model_endpoint"]
+
+    @pytest.mark.parametrize("endpoint", ENDPOINTS_ACCEPTED)
+    def test_accepted_by_schema_and_validator(self, as_persona, make_case, endpoint):
+        make_case(model_type="nlp")
+        assert re.search(endpoint_pattern_of("RunRequest"), endpoint)
+        response = self.post(as_persona("engineer"), endpoint)
+        assert response.status_code == 201, response.json()
+
+    def test_an_unknown_connection_is_a_404_and_patch_takes_none(self, as_persona, make_case):
+        make_case(model_type="nlp")
+        client = as_persona("engineer")
+        response = self.post(client, "connection:nothing-here")
+        assert response.status_code == 404
+        assert "no saved connection" in response.json()["errors"]["model_endpoint"][0]
+        assert re.search(endpoint_pattern_of("RunRequest"), "connection:nothing-here")
+        assert not re.search(endpoint_pattern_of("PatchedRunChangeRequest"), "connection:a")
+        run = self.post(client, "").json()
+        patched = client.patch(
+            f"/api/v1/runs/{run['id']}/",
+            json.dumps({"model_endpoint": "connection:a"}),
+            "application/json",
+        )
+        assert patched.status_code == 400

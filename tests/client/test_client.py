@@ -117,7 +117,7 @@ def test_push_names_the_line_and_field_of_an_unknown_external_id(connect, admin_
     rows.append({"external_id": "missing", "output_data": {"label": "positive"}})
     with pytest.raises(MlevalError) as error:
         client.runs.push(run, rows)
-    assert error.value.status == 400
+    assert error.value.status == 409  # well-formed lines naming a case there is not
     assert any("missing" in m for m in error.value.errors["2.external_id"])
 
 

@@ -76,3 +76,25 @@ def test_a_page_costs_the_same_queries_whatever_the_runs_size(
         first = client.get(URL.format(run.pk) + "?page_size=3").json()
     with django_assert_max_num_queries(8):  # filtered: the planner's estimate, then the count
         client.get(first["next"] + "&evaluator=label_match")
+
+
+def test_a_link_is_the_same_position_with_or_without_the_evaluator_filter(build, viewer, login):
+    """The CLI's find: an unfiltered page's link (score, id) sent with ?evaluator= was a 400
+    ("wrong length": the filtered list's links held the evaluator too)."""
+    run = fill(build, build.run(), 12)
+    client = login(viewer)
+    everything = list(failing_evaluations(run).values_list("id", "score", "evaluator_type"))
+    first = client.get(URL.format(run.pk) + "?page_size=5").json()
+    last_id, last_score, _ = everything[4]
+    filtered = client.get(first["next"] + "&evaluator=fuzzy_ratio")
+    assert filtered.status_code == 200
+    assert [r["id"] for r in filtered.json()["results"]] == [
+        pk
+        for pk, score, name in everything
+        if name == "fuzzy_ratio" and (score, pk) > (last_score, last_id)
+    ][:5]  # the link keeps page_size=5
+    # And the filtered list's links hold no evaluator: they work unfiltered too.
+    link = client.get(URL.format(run.pk) + "?evaluator=fuzzy_ratio&page_size=2").json()["next"]
+    assert "evaluator=fuzzy_ratio" in link
+    unfiltered = client.get(link.replace("evaluator=fuzzy_ratio", "evaluator="))
+    assert unfiltered.status_code == 200 and unfiltered.json()["results"]
