@@ -12,13 +12,19 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response as ApiResponse
 
-from evaluations.evaluators import EvaluatorConfigError
+from evaluations.evaluators import EvaluatorConfigError, EvaluatorConflict, installed_evaluators
+from evaluations.evaluators.params_schema import evaluator_spec_schema
 from evaluations.filters import MAX_ID, RunPairForm
 from evaluations.gate import GateError, GateNotFound, gate, resolve_run
 from evaluations.models import Evaluation
@@ -40,17 +46,19 @@ def task_url(request, task_id: str) -> str:
     return request.build_absolute_uri(f"/api/v1/tasks/{task_id}/")
 
 
-class EvaluatorSpecSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="A registry key, e.g. label_match, iou, token_f1.")
-    params = serializers.DictField(required=False, help_text="The evaluator's parameters.")
+@extend_schema_field(evaluator_spec_schema(installed_evaluators()))
+class EvaluatorSpecField(serializers.JSONField):
+    """One evaluator: a name, or {"name", "params"} with that evaluator's parameters (the
+    schema is generated from the registry's Param specs; resolve_evaluators checks it)."""
 
 
 class EvaluateSerializer(serializers.Serializer):
     evaluators = serializers.ListField(
-        child=serializers.JSONField(),
+        child=EvaluatorSpecField(),
         required=False,
-        help_text='[{"name": ..., "params": {...}}] (or "NAME" / "NAME:JSON" strings). Empty or '
-        "absent: the run config's evaluators, else the default of each output type.",
+        help_text='[{"name": ..., "params": {...}}] or names. Empty or absent: the run '
+        "config's evaluators, else the default of each output type. (`NAME:JSON` strings are "
+        "read too, as by `evaluate_run --evaluator`; the schema states the objects.)",
     )
 
 
@@ -151,16 +159,19 @@ class EvaluateView(RunActionView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         specs = serializer.validated_data.get("evaluators") or None
-        errors = {}
+        errors, conflicts = {}, 0
         for index, spec in enumerate(specs or []):
             try:
                 resolve_evaluators(run, [spec])
             except EvaluatorConfigError as error:
                 errors[f"evaluators.{index}"] = [str(error).removeprefix("evaluator: ")]
-        if errors:
-            raise serializers.ValidationError(errors)
+                conflicts += isinstance(error, EvaluatorConflict)
+        if errors:  # the data's refusals alone (a judge's connection not there): a 409
+            raise (Conflict if conflicts == len(errors) else serializers.ValidationError)(errors)
         try:
             job = enqueue_evaluation(run, specs, request.user)
+        except EvaluatorConflict as error:  # one evaluator named twice
+            raise Conflict({"evaluators": [str(error)]}) from None
         except EvaluatorConfigError as error:
             raise serializers.ValidationError({"evaluators": [str(error)]}) from None
         body = {

@@ -15,6 +15,7 @@ from cases.shapes import canonical_label
 from evaluations.chunk_rows import pinned_output_types
 from evaluations.evaluators import (
     EvaluatorConfigError,
+    EvaluatorConflict,
     EvaluatorSpec,
     default_evaluator_for,
     parse_evaluator_spec,
@@ -83,7 +84,7 @@ def _named(specs: Iterable[SpecLike], where: str) -> list[PlannedEvaluator]:
             raise EvaluatorConfigError(f"{where}: {exc}") from None
         if any(p.name == validated.name for p in planned):
             # One verdict per (response, evaluator_type): a second one would overwrite the first.
-            raise EvaluatorConfigError(
+            raise EvaluatorConflict(
                 f"{where}: evaluator {validated.name} is named twice; a response keeps one "
                 "verdict per evaluator"
             )

@@ -146,15 +146,37 @@ def _split_read_shapes(name: str, schema: dict) -> None:
         }
 
 
+# Set by mleval_site.openapi.AutoSchema on a request CharField that trims and needs a value.
+TRIMMED = "x-mleval-trimmed"
+
+
+def _tighten_string(schema: dict) -> None:
+    """A serializer's CharField refuses NUL (DRF's ProhibitNullCharactersValidator), and blank
+    once trimmed when it trims and needs a value."""
+    trimmed = schema.pop(TRIMMED, False)
+    if schema.get("type") != "string" or {"enum", "format"} & set(schema):
+        return
+    if trimmed and schema.get("pattern", NO_NUL) == NO_NUL:
+        schema["pattern"] = NOT_BLANK
+    schema.setdefault("pattern", NO_NUL)
+
+
 def _tighten_request_component(schema: dict) -> None:
-    """A serializer's CharField refuses NUL (DRF's ProhibitNullCharactersValidator)."""
     for prop in schema.get("properties", {}).values():
-        if prop.get("type") == "string" and not {"enum", "format", "pattern"} & set(prop):
-            prop["pattern"] = NO_NUL
-        items = prop.get("items", {})  # a ListField of CharFields: each item too
-        if prop.get("type") == "array" and items.get("type") == "string":
-            if not {"enum", "format", "pattern"} & set(items):
-                items["pattern"] = NO_NUL
+        _tighten_string(prop)
+        if prop.get("type") == "array":  # a ListField of CharFields: each item too
+            _tighten_string(prop.get("items", {}))
+
+
+def _drop_markers(node: Any) -> None:
+    """TRIMMED where no request component reads it (responses, parameters)."""
+    if isinstance(node, dict):
+        node.pop(TRIMMED, None)
+        for value in node.values():
+            _drop_markers(value)
+    elif isinstance(node, list):
+        for item in node:
+            _drop_markers(item)
 
 
 ANY_OR_NULL = {"oneOf": [{}, {"type": "null"}]}
@@ -184,6 +206,7 @@ def complete_schema(result: dict, generator, **kwargs) -> dict:
             schema["additionalProperties"] = False
         if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: serializers as read from a body
             _tighten_request_component(schema)
+    _drop_markers(result)
     schemas.update(JSON_SCHEMAS)
     schemas.update(COMPONENTS)
     responses = components.setdefault("responses", {})

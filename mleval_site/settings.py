@@ -308,7 +308,7 @@ elif not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROT
         "period, e.g. 1200/minute, 50/second or 100000/day (or 'off')."
     )
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "mleval_site.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so that a request without credentials gets 401 with WWW-Authenticate: Bearer.
         "accounts.authentication.BearerTokenAuthentication",

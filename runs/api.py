@@ -58,6 +58,8 @@ class VersionField(serializers.Field):
     """A golden-set version: written as its name or id, read as {"id", "name"} (or null)."""
 
     def to_internal_value(self, data) -> Version:
+        if isinstance(data, float) and data.is_integer():  # JSON Schema's integer: 7.0 is one
+            data = int(data)
         if not isinstance(data, int | str) or isinstance(data, bool):
             raise serializers.ValidationError("give the version's name or id")
         lookup = {"pk": data} if isinstance(data, int) else {"name": data}

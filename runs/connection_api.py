@@ -24,7 +24,7 @@ from mleval_site.api import StrictCharField, StrictModelSerializer
 from mleval_site.api_schema import NOT_BLANK, json_object
 from runs.connections import Connection, probe_connection
 from runs.endpoint_config import MAX_BATCH_SIZE, RESERVED_HEADERS
-from runs.endpoint_grammar import IPV4, LABEL, PORT
+from runs.endpoint_grammar import IPV4, LABEL, PORT, RATE
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # the model's pattern, ASCII (its \w is Unicode)
 # http(s), a host (localhost, an IPv4 address or a dotted name with a letter TLD), a port up
@@ -34,7 +34,6 @@ BASE_URL = (
     rf"^https?://(?:localhost|{IPV4}|(?:{LABEL}\.)+[A-Za-z]{{2,63}})"
     rf"(?::{PORT})?(?:[/?#][!-~]*)?$"
 )
-RATE = r"^[ \t-\r]*0*[1-9][0-9]*[ \t-\r]*/[ \t-\r]*(?:second|minute|hour)[ \t-\r]*$"
 PRICE = r"^(?:[0-9]{1,8}(?:\.[0-9]{0,4})?|\.[0-9]{1,4})$"
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 _REFERENCE = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"

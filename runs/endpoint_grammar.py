@@ -42,6 +42,9 @@ HOST = rf"(?:{_NAME_LABEL}(?:\.{_NAME_LABEL})*\.?|\[{IPV6}\])"
 _USERINFO = r"(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
 URL = rf"https?://{_USERINFO}{HOST}(?::{PORT})?(?:[/?#][!-~]*)?"
 
+# N/second, N/minute or N/hour, N >= 1 (runs.endpoint_config.parse_rate_limit; spaces around).
+RATE = r"^[ \t-\r]*0*[1-9][0-9]*[ \t-\r]*/[ \t-\r]*(?:second|minute|hour)[ \t-\r]*$"
+
 _MODULE = r"[A-Za-z_][A-Za-z0-9_.]*"
 _FUNCTION = r"[A-Za-z_][A-Za-z0-9_]*"
 CONNECTOR_KINDS = r"(?:openai|mlflow|kserve-v1|kserve-v2)"

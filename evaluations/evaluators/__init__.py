@@ -26,6 +26,7 @@ from cases.shapes import ShapeError
 from .base import (
     Evaluator,
     EvaluatorConfigError,
+    EvaluatorConflict,
     Example,
     GroundTruthError,
     Param,
@@ -53,6 +54,7 @@ __all__ = [
     "installed_evaluators",
     "Evaluator",
     "EvaluatorConfigError",
+    "EvaluatorConflict",
     "EvaluatorSpec",
     "Example",
     "GroundTruthError",

@@ -28,6 +28,7 @@ from .base import (
     threshold_param,
 )
 from .judge import LLM_JUDGE
+from .params_schema import params_object
 from .structured import _canonical, _validator, check_schema, json_equal
 from .text import compile_pattern
 
@@ -206,6 +207,7 @@ EVALUATORS = [
                 "llm_judge parameters (connection, or endpoint and model; params, prices, ...) "
                 "that judge llm_rubric items as pass/fail criteria; without it they are skipped",
                 check=_check_judge,
+                schema=params_object(LLM_JUDGE, without=RUBRIC_JUDGE),
             ),
         ),
         example=Example(

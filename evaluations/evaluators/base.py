@@ -24,6 +24,11 @@ class EvaluatorConfigError(ValueError):
     """An unknown evaluator, unknown parameter or bad parameter value."""
 
 
+class EvaluatorConflict(EvaluatorConfigError):
+    """Well-formed, refused by the data or the rest of the choice: an evaluator named twice, a
+    judge whose connection is not there (the API's 409: its schema cannot know them)."""
+
+
 class ExtraMissing(EvaluatorConfigError):
     """The evaluator needs an optional extra (`pip install 'mleval[...]'`) this install lacks."""
 
@@ -56,6 +61,9 @@ class Param:
     required: bool = False
     # Extra check on the coerced value; raises ValueError with a reason.
     check: Callable[[Any], None] | None = None
+    # The JSON Schema of what `check` lets through, where the type's own says more (the API's
+    # schema, evaluations.evaluators.params_schema); None: the type's.
+    schema: dict[str, Any] | None = None
 
     def coerce(self, value: Any) -> Any:
         """The validated value, or EvaluatorConfigError naming this parameter."""
@@ -179,6 +187,8 @@ class Evaluator:
     score: ScoreFunction
     # Cross-parameter checks run by validate_params after each Param.coerce.
     check_params: Callable[[dict[str, Any]], None] | None = None
+    # The same rules as JSON Schema over the params object (the API's schema), if any.
+    params_rules: dict[str, Any] | None = None
     # Asks an LLM judge: the pipeline's judging stage (evaluations.judging) makes its verdicts,
     # and ``score`` (no judge at hand) only says so.
     judged: bool = False

@@ -23,8 +23,10 @@ from typing import Any
 
 from jinja2.runtime import new_context
 
+from mleval_site.api_schema import json_object, text
 from mleval_site.jsonsafe import loads_fast
 from runs.endpoint_config import parse_rate_limit, template
+from runs.endpoint_grammar import RATE, URL
 
 from .base import Evaluator, Example, Param, Verdict, threshold_param
 
@@ -199,7 +201,7 @@ def check_judge_params(params: Mapping[str, Any]) -> None:
         raise ValueError(
             f'endpoint must be "openai:<base URL>" (or the base URL), got {endpoint!r}'
         )
-    reserved = sorted({"model", "messages"} & set(params.get("params") or {}))
+    reserved = sorted(set(RESERVED) & set(params.get("params") or {}))
     if reserved:
         raise ValueError(f'params may not set "{reserved[0]}" (the judge sets it)')
     if params.get("rate_limit"):
@@ -208,6 +210,32 @@ def check_judge_params(params: Mapping[str, Any]) -> None:
         template(rubric_source(params.get("rubric") or "correctness"))
     except Exception as error:  # a syntax error in a custom rubric
         raise ValueError(f"rubric is not a valid template: {error}") from None
+
+
+# check_judge_params as JSON Schema (the API's, evaluations.evaluators.params_schema).
+RESERVED = ("messages", "model")  # request fields the judge sets itself
+RESERVED_KEYS = [{"required": [key]} for key in RESERVED]
+_FALSY = {"enum": [None, ""]}  # null or "": as if absent
+
+
+def _given(name: str) -> dict:
+    return {"properties": {name: {"type": "string", "minLength": 1}}, "required": [name]}
+
+
+JUDGE_RULES = {
+    "anyOf": [
+        {"allOf": [_given("connection"), {"properties": {"endpoint": _FALSY}}]},
+        {"allOf": [{"properties": {"connection": _FALSY}}, _given("endpoint"), _given("model")]},
+    ],
+    "description": "connection, or endpoint and model (not both)",
+}
+# A template without "{{", "{%" or "{#" always parses; one with them may or may not (not
+# described: the check parses it).
+_PLAIN_RUBRIC = r"^(?:[^{\x00]|\{[^{%#\x00])*\{?$"
+
+
+def rubric_schema() -> dict:
+    return {"anyOf": [{"enum": sorted(BUILT_IN_RUBRICS)}, text(pattern=_PLAIN_RUBRIC)]}
 
 
 def endpoint_base(endpoint: str) -> str:
@@ -279,8 +307,8 @@ def _no_judge(output: Any, truth: Any, params: Mapping[str, Any]) -> Verdict:
     return Verdict(0.0, False, {"error": message, "judge_error": message}, message + ".")
 
 
-def _string(name: str, help: str, default: Any = None) -> Param:
-    return Param(name, "string", default, help)
+def _string(name: str, help: str, default: Any = None, schema: dict | None = None) -> Param:
+    return Param(name, "string", default, help, schema=schema)
 
 
 def _price(name: str, side: str) -> Param:
@@ -301,19 +329,34 @@ LLM_JUDGE = Evaluator(
     passed_when="mean judge score (pass_fail 0/1, 1-5 as (v-1)/4, 0-10 as v/10) >= threshold",
     params=(
         _string("connection", "a saved openai connection's name (or give endpoint and model)"),
-        _string("endpoint", "openai:<base URL> of the judge, without a connection"),
+        _string(
+            "endpoint",
+            "openai:<base URL> of the judge, without a connection",
+            schema={"anyOf": [{"const": ""}, text(pattern=f"^(?:openai:)?{URL}$")]},
+        ),
         _string("model", "the judge model (default: the connection's)"),
         _string(
             "rubric",
             "correctness, faithfulness, helpfulness, pass_fail, or a Jinja2 template over "
             "input_data, ground_truth, output_data",
             "correctness",
+            schema=rubric_schema(),
         ),
-        _string("scale", "pass_fail, 1-5 or 0-10", "pass_fail"),
+        _string("scale", "pass_fail, 1-5 or 0-10", "pass_fail", schema={"enum": list(SCALES)}),
         threshold_param(0.5),
         Param("repeats", "integer", 1, "ask n times; score = mean", minimum=1, maximum=10),
-        Param("params", "JSON object", {}, "merged into each request, e.g. temperature"),
-        _string("rate_limit", "N/second|minute|hour over all evaluations asking this judge"),
+        Param(
+            "params",
+            "JSON object",
+            {},
+            "merged into each request, e.g. temperature",
+            schema={"allOf": [json_object(), {"not": {"anyOf": RESERVED_KEYS}}]},
+        ),
+        _string(
+            "rate_limit",
+            "N/second|minute|hour over all evaluations asking this judge",
+            schema={"anyOf": [{"const": ""}, {"type": "string", "pattern": RATE}]},
+        ),
         Param("concurrency", "integer", 32, "judge calls at once", minimum=1, maximum=256),
         Param("timeout", "number", 60.0, "seconds per call", minimum=1.0, maximum=3600.0),
         _price("input_price_per_million", "input"),
@@ -328,6 +371,7 @@ LLM_JUDGE = Evaluator(
     ),
     score=_no_judge,
     check_params=check_judge_params,
+    params_rules=JUDGE_RULES,
     judged=True,
 )
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cases.shapes import coerce_text, coerce_texts
+from mleval_site.api_schema import text as text_schema
 
 from .base import (
     Evaluator,
@@ -345,6 +346,12 @@ EVALUATORS = [
                 "the substrings the output must contain",
                 required=True,
                 check=_check_substrings,
+                schema={
+                    "anyOf": [
+                        text_schema(minLength=1),
+                        {"type": "array", "items": text_schema(minLength=1), "minItems": 1},
+                    ]
+                },
             ),
             Param("ignore_case", "boolean", False, "match case-insensitively"),
             threshold_param(1.0),
@@ -371,6 +378,7 @@ EVALUATORS = [
                 "a Python regular expression",
                 required=True,
                 check=_check_pattern,
+                schema=text_schema(format="regex"),
             ),
             Param("ignore_case", "boolean", False, "match case-insensitively"),
             Param("full_match", "boolean", False, "the whole output must match"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from evaluations.evaluators import REGISTRY, EvaluatorConfigError
+from evaluations.evaluators import REGISTRY, EvaluatorConflict
 from evaluations.evaluators.assertions import rubric_judge_params
 from evaluations.evaluators.judge import endpoint_base
 from runs import reach
@@ -175,4 +175,4 @@ def check_judge(params: Mapping[str, Any]) -> None:
         judge = resolve_judge(params)
         reach.check_endpoint_url(judge.base_url)
     except (JudgeUnavailable, reach.EndpointRefused) as error:
-        raise EvaluatorConfigError(f"llm_judge: {error}") from None
+        raise EvaluatorConflict(f"llm_judge: {error}") from None

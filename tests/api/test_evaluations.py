@@ -4,16 +4,27 @@ real task worker (scoring and execution happen in `db_worker`, as in production)
 import json
 import uuid
 
+import jsonschema
 import pytest
 from model_bakery import baker
 
 from cases.models import TestCase
+from evaluations.evaluators import installed_evaluators
 from evaluations.models import Evaluation
 from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response
 from runs.selection import register_run
+from tests.api.test_schema import openapi_document
 
 RUNS = "/api/v1/runs/"
+
+
+def evaluate_item_validator() -> jsonschema.Draft202012Validator:
+    """The served schema's evaluator item, its references resolved within the document."""
+    document = openapi_document()
+    item = document["components"]["schemas"]["EvaluateRequest"]["properties"]["evaluators"]
+    schema = {**item["items"], "components": document["components"]}
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
 def post(client, url: str, data=None):
@@ -109,11 +120,53 @@ class TestValidation:
             {"evaluators": [{"name": "iou", "params": {"iou_threshold": 7}}]},
         )
         assert response.status_code == 400 and "evaluators.0" in response.json()["errors"]
+        # Valid by the schema item by item (it cannot say "each name once"): a 409.
         twice = {"evaluators": [{"name": "label_match"}, "label_match"]}
         response = post(client, f"{RUNS}{run.pk}/evaluate/", twice)
-        assert response.status_code == 400 and "named twice" in response.json()["detail"]
+        assert response.status_code == 409 and "named twice" in response.json()["detail"]
         response = post(client, f"{RUNS}{run.pk}/evaluate/", {"evaluators": "label_match"})
         assert response.status_code == 400
+
+    def test_the_schema_states_each_evaluators_params(self, run, as_persona):
+        """The CLI's find: params were any JSON, so generated ones were refused. Each
+        evaluator's {name, params} is now described from its Param specs: what the schema
+        refuses the API refuses, and an evaluator's own example params pass both."""
+        validator = evaluate_item_validator()
+        client = as_persona("engineer")
+        for name, evaluator in installed_evaluators().items():
+            if evaluator.judged:
+                continue  # its example's judge endpoint is not a server here
+            item = {"name": name, "params": evaluator.example.params}
+            assert validator.is_valid(item), name
+            response = post(client, f"{RUNS}{run.pk}/evaluate/", {"evaluators": [item]})
+            assert response.status_code == 202, (name, response.json())
+        refused = [
+            {"name": "contains", "params": {"substrings": []}},
+            {"name": "contains", "params": {"substrings": ["a", ""]}},
+            {"name": "contains"},  # substrings is required
+            {"name": "regex", "params": {"pattern": "a\u0000"}},
+            {"name": "label_match", "params": {"ignore_case": None}},  # has a default: not null
+            {"name": "ndcg_at_k", "params": {"k": 0}},
+            {"name": "llm_judge", "params": {"model": "m"}},  # no connection, no endpoint
+            {"name": "llm_judge", "params": {"connection": "c", "endpoint": "http://h/v1"}},
+            {"name": "llm_judge", "params": {"endpoint": "ftp://h", "model": "m"}},
+            {"name": "llm_judge", "params": {"connection": "c", "scale": "1-7"}},
+            {"name": "llm_judge", "params": {"connection": "c", "params": {"model": "x"}}},
+            {"name": "llm_judge", "params": {"connection": "c", "rubric": "{{ unclosed"}},
+            {"name": "llm_judge", "params": {"connection": "c", "rate_limit": "0/minute"}},
+            {"name": "assertions", "params": {"judge": {"connection": "c", "scale": "1-5"}}},
+            "contains",  # a bare name needs no parameter
+        ]
+        for item in refused:
+            assert not validator.is_valid(item), item
+            response = post(client, f"{RUNS}{run.pk}/evaluate/", {"evaluators": [item]})
+            assert response.status_code == 400, (item, response.json())
+        # Valid, but there is no such connection: the data's refusal, a 409.
+        judge = {"name": "llm_judge", "params": {"connection": "nowhere", "rubric": "Is it {ok}?"}}
+        assert validator.is_valid(judge)
+        response = post(client, f"{RUNS}{run.pk}/evaluate/", {"evaluators": [judge]})
+        assert response.status_code == 409
+        assert "no saved connection" in response.json()["errors"]["evaluators.0"][0]
 
     def test_missing_runs_and_tasks_are_404(self, db, as_persona):
         client = as_persona("engineer")

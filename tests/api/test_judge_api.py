@@ -22,7 +22,7 @@ def test_the_api_queues_a_judged_evaluation_and_refuses_an_unknown_connection(ap
     response = post(
         client, url, {"evaluators": [{"name": "llm_judge", "params": {"connection": "nope"}}]}
     )
-    assert response.status_code == 400, response.content
+    assert response.status_code == 409, response.content  # valid, but the data says no
     assert "no saved connection named nope" in json.dumps(response.json())
     assert not Job.objects.exists()
     Connection.objects.create(
