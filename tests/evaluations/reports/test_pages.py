@@ -20,14 +20,14 @@ from evaluations.reports import (
 # A page's own queries plus the session, user and permission look-ups of the request: 11 for
 # the first view of a run report (it computes and stores the run's summary), up to 17 when the
 # run's selection has drifted (the runs app counts how); 7 for a report served from its
-# current summary, whatever the run's size. Human grading adds up to three: the report's
-# agreement block when the summary is computed, and the trust of its evaluators (a fingerprint
-# of the graded runs, then the figures when they are not cached), read once for the report's
-# JSON `trust` block and once more (the fingerprint only) by the page's trust marks.
+# current summary, whatever the run's size. Human grading adds up to five: the report's
+# agreement and graders blocks when the summary is computed, and the trust of its evaluators
+# (a fingerprint of the graded runs, then the figures when they are not cached), read once for
+# the report's JSON `trust` block and once more (the fingerprint only) by the trust marks.
 REPORT_PAGE_MAX_QUERIES = 20
 # The comparison adds one query: both runs' outputs and the expected answers of its case page.
 COMPARE_PAGE_MAX_QUERIES = REPORT_PAGE_MAX_QUERIES + 1
-FIRST_REPORT_MAX_QUERIES = 15
+FIRST_REPORT_MAX_QUERIES = 16
 SERVED_REPORT_MAX_QUERIES = 8
 
 
