@@ -67,6 +67,10 @@ class Evaluation(models.Model):
     metrics = models.JSONField(default=dict, blank=True, db_default={})
     feedback = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(db_default=Now(), editable=False)
+    # The scoring pipeline's digest of (score, passed, metrics, feedback) as it wrote them, so
+    # a re-score sends only verdicts whose digest changed (evaluations.pipeline). Any other
+    # change to those columns clears it (a trigger, migration 0015): null means "compare".
+    content_digest = models.BinaryField(null=True, editable=False)
 
     objects = EvaluationQuerySet.as_manager()
 

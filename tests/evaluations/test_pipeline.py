@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Count, JSONNull
+from django.db.models.functions import Now
 from model_bakery import baker
 
 from cases.models import TestCase
@@ -113,6 +114,28 @@ def test_scoring_again_rewrites_only_the_verdicts_that_changed(classification_ru
     after = row_versions(run)
     assert {pk for pk in before if before[pk] != after[pk]} == {responses[1].pk}
     assert Evaluation.objects.get(response=responses[1]).passed is True
+
+
+def test_a_verdict_edited_elsewhere_loses_its_digest_and_is_scored_back(classification_run):
+    """A re-score skips the verdicts whose stored digest matches; one changed by anything but
+    the pipeline (here an UPDATE by hand) has no digest any more, so it is compared in full and
+    rewritten, and gets a digest again."""
+    run, responses = classification_run
+    evaluate_run(run)
+    digests = dict(Evaluation.objects.values_list("response_id", "content_digest"))
+    assert len(digests) == 5 and all(digests.values())  # each verdict as the pipeline wrote it
+    edited = Evaluation.objects.filter(response=responses[0])
+    edited.update(score=0.5, feedback="changed by hand")
+    assert edited.get().content_digest is None  # the trigger: not the pipeline's content now
+    Evaluation.objects.filter(response=responses[1]).update(created_at=Now())  # content kept
+    assert Evaluation.objects.get(response=responses[1]).content_digest is not None
+    before = row_versions(run)
+    evaluate_run(run)
+    after = row_versions(run)
+    assert {pk for pk in before if before[pk] != after[pk]} == {responses[0].pk}
+    restored = edited.get()
+    assert (restored.score, restored.feedback) != (0.5, "changed by hand")
+    assert bytes(restored.content_digest) == bytes(digests[responses[0].pk])
 
 
 def test_failed_model_call_scores_zero_with_feedback_naming_the_failure(classification_run):
