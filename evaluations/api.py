@@ -32,7 +32,7 @@ from evaluations.pipeline import resolve_evaluators
 from evaluations.summaries import comparison, run_report
 from evaluations.tasks import enqueue_evaluation
 from mleval_site.api import NON_FIELD, Conflict
-from mleval_site.api_schema import NO_NUL
+from mleval_site.api_schema import NO_NUL, closed
 from runs.callers import ExecutionError, ExecutionOptions
 from runs.models import ModelRun, Response
 from runs.tasks import enqueue_execution
@@ -60,6 +60,17 @@ class EvaluateSerializer(serializers.Serializer):
         "config's evaluators, else the default of each output type. (`NAME:JSON` strings are "
         "read too, as by `evaluate_run --evaluator`; the schema states the objects.)",
     )
+
+    def validate(self, attrs: dict) -> dict:
+        """A key it does not know is refused, not ignored (the schema's additionalProperties)."""
+        body = self.initial_data if isinstance(self.initial_data, dict) else {}
+        if unknown := sorted(set(body) - set(self.fields)):
+            message = "unknown field; the body has evaluators only"
+            raise serializers.ValidationError({name: [message] for name in unknown})
+        return attrs
+
+
+closed("EvaluateRequest")  # its request component: an unknown key is a 400
 
 
 QueuedSerializer = inline_serializer(

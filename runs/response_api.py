@@ -21,7 +21,7 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.settings import api_settings
 
 from mleval_site.api import Conflict, OldestFirstCursorPage, SafeJSONParser, check_body_size
-from mleval_site.api_schema import MIN_ITEMS, json_value, register, text
+from mleval_site.api_schema import MIN_ITEMS, json_value, register, required_body, text
 from runs.api import RunSerializer
 from runs.ingestion import ingest_responses
 from runs.models import ModelRun, Response
@@ -147,7 +147,7 @@ IngestResultSerializer = inline_serializer(
         "old verdicts). All or nothing: errors are keyed `<n>.<field>`, n being the list index "
         "(from 0) or the NDJSON line (from 1).",
         request={
-            "application/json": {"type": "array", "items": RESPONSE_LINE},
+            "application/json": required_body({"type": "array", "items": RESPONSE_LINE}),
             NDJSON: OpenApiTypes.STR,
         },
         responses={200: IngestResultSerializer},

@@ -259,3 +259,12 @@ def test_execute_through_the_worker(make_user, api_client, run_worker):
     assert state["progress"] == {"done": 3, "total": 3}
     assert Response.objects.filter(run_id=run_id).count() == len(cases)
     assert client.get(f"{RUNS}{run_id}/").json()["status"] == "completed"
+
+
+@pytest.mark.django_db
+def test_an_unknown_key_in_the_body_is_refused(run, as_persona):
+    """The CLI's find: {"evaluators": [], "errors": {}} was queued, the key ignored."""
+    response = post(as_persona("engineer"), f"{RUNS}{run.pk}/evaluate/", {"errors": {}})
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["errors"]
+    document = openapi_document()
+    assert document["components"]["schemas"]["EvaluateRequest"]["additionalProperties"] is False

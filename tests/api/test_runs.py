@@ -9,6 +9,7 @@ from cases.models import TestCase
 from evaluations.models import Evaluation
 from runs.models import ModelRun, Response, RunStatus
 from runs.selection import register_run
+from tests.api.test_schema import openapi_document
 from tests.baker_recipes import make_cases
 
 URL = "/api/v1/runs/"
@@ -305,6 +306,13 @@ class TestResponses:
         response = post(as_persona("engineer"), f"{URL}{run.pk}/responses/", body, content_type)
         assert response.status_code == 400, response.content
         assert set(response.json()) == {"detail", "errors"}
+
+    def test_the_body_is_required_as_the_schema_says(self, run, as_persona):
+        """The CLI's find: a POST without a body was schema-valid (the body was optional)."""
+        response = as_persona("engineer").post(f"{URL}{run.pk}/responses/", "", "application/json")
+        assert response.status_code == 400
+        operation = openapi_document()["paths"]["/api/v1/runs/{run_id}/responses/"]["post"]
+        assert operation["requestBody"]["required"] is True
 
     def test_unsupported_content_type_is_415(self, run, as_persona):
         response = post(as_persona("engineer"), f"{URL}{run.pk}/responses/", "x", "text/csv")
