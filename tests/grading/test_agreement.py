@@ -256,3 +256,26 @@ def test_the_bootstraps_alpha_formula_equals_the_library(level):
         mine = agreement._alpha_from_sums(sums, level)[0]
         expected = krippendorff.alpha(reliability_data=table, level_of_measurement=level)
         assert mine == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_significant_change_on_an_unchecked_judge_is_said_so(graded_run, viewer, login):
+    from model_bakery import baker
+
+    from evaluations.models import Evaluation
+    from runs.models import ModelRun, Response
+
+    candidate = baker.make(
+        ModelRun, model_name="chat", model_version="2", model_type="llm", status="completed"
+    )
+    for response in graded_run.responses:  # the judge now fails everything
+        answer = baker.make(Response, run=candidate, test_case=response.test_case, output_data={})
+        baker.make(Evaluation, response=answer, evaluator_type="llm_judge", score=0, passed=False)
+    client = login(viewer)
+    query = f"a={graded_run.run.pk}&b={candidate.pk}"
+    text = client.get(f"/runs/compare/?{query}").content.decode()
+    assert "significant regression" in text
+    assert "rests on a judge not yet checked against people" in text
+    assert "rests on an untrusted judge" not in text
+    [change] = client.get(f"/api/v1/compare/?{query}").json()["untrusted_significant_changes"]
+    assert (change["evaluator"], change["trust"]) == ("llm_judge", "unmeasured")
+    assert "not checked against people" in change["message"]
