@@ -34,6 +34,7 @@ from evaluations.evaluators import (
     failed_call_verdict,
     run_evaluator,
 )
+from evaluations.evaluators.judge import CACHE_BOOKKEEPING
 from evaluations.judging import stage, tallies
 from evaluations.judging.stage import JudgedChunk, judge_chunk
 from evaluations.models import Evaluation, one_per_evaluator_sql
@@ -198,6 +199,7 @@ def evaluate_chunk(
         return result
 
     verdicts: list[tuple[int, str, float, bool, str, str]] = []
+    contents: list[str] = []  # each verdict's metrics as compared (no cache bookkeeping)
     result.failed_calls = sum(1 for row in rows if row[2])
     with collector_paused():  # pure-Python scoring of the whole chunk
         for evaluator in evaluators:
@@ -223,18 +225,20 @@ def evaluate_chunk(
                             result.not_applicable += 1
                         else:
                             result.curation_errors += 1
+                metrics = jsonsafe.dumps_sanitized(verdict.metrics)
                 verdicts.append(
                     (
                         response_id,
                         name,
                         verdict.score,
                         verdict.passed,
-                        jsonsafe.dumps_sanitized(verdict.metrics),
+                        metrics,
                         jsonsafe.clean_text(verdict.feedback),
                     )
                 )
+                contents.append(_content(verdict.metrics, metrics))
             result.by_evaluator[name] += len(verdicts) - before
-    changed = _changed(verdicts, id_range, [evaluator.name for evaluator in evaluators])
+    changed = _changed(verdicts, contents, id_range, [e.name for e in evaluators])
     if changed:
         result.inserted = _upsert(changed)
     if judged is not None:
@@ -265,15 +269,28 @@ def _digest(score: float, passed: bool, metrics: str, feedback: str) -> bytes:
     return hashlib.blake2b(head + metrics.encode(), digest_size=16).digest()
 
 
+def _content(metrics: dict, encoded: str) -> str:
+    """The metrics as the digest compares them: without a judged verdict's cache bookkeeping
+    (whether its replies were read from the judge cache), so re-scoring from the cache leaves
+    an unchanged verdict as it was written."""
+    if not any(key in metrics for key in CACHE_BOOKKEEPING):
+        return encoded
+    return jsonsafe.dumps_sanitized(
+        {key: value for key, value in metrics.items() if key not in CACHE_BOOKKEEPING}
+    )
+
+
 def _changed(
     verdicts: list[tuple[int, str, float, bool, str, str]],
+    contents: list[str],
     id_range: IdRange,
     names: list[str],
 ) -> list[tuple]:
     """The verdicts (with their digest) that differ from what the pipeline last wrote for
     them, by the stored digests: one indexed read of 16 bytes a verdict, where sending every
     verdict to be compared in the database was a third of a re-score from the judge cache.
-    A verdict edited since by anything else has no digest, so it is sent and compared."""
+    A verdict edited since by anything else has no digest, so it is sent and compared. The
+    digest is of ``contents`` (the metrics less cache bookkeeping), not the metrics written."""
     if not verdicts:
         return []
     with connection.cursor() as cursor:
@@ -281,8 +298,8 @@ def _changed(
         stored = {(response_id, name): bytes(d) for response_id, name, d in cursor.fetchall()}
     changed = []
     with collector_paused():
-        for row in verdicts:
-            digest = _digest(*row[2:])
+        for row, content in zip(verdicts, contents, strict=True):
+            digest = _digest(row[2], row[3], content, row[5])
             if stored.get(row[:2]) != digest:
                 changed.append((*row, digest))
     return changed

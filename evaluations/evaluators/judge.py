@@ -263,6 +263,11 @@ def _total(values: Sequence[float | int | None]) -> float | int | None:
     return sum(known) if known else None
 
 
+#: Metrics that say where a judged verdict's replies came from, not what it is: left out of
+#: the content the pipeline compares, so a re-score from the cache rewrites nothing.
+CACHE_BOOKKEEPING = ("cached", "cached_calls")
+
+
 def judged_verdict(
     params: Mapping[str, Any], replies: Sequence[JudgeReply], judge: Mapping[str, Any]
 ) -> Verdict:
@@ -285,8 +290,7 @@ def judged_verdict(
         ]
     inputs = _total([r.input_tokens for r in replies])
     outputs = _total([r.output_tokens for r in replies])
-    # Whether the replies came from the judge cache is not the verdict's content: re-scored
-    # from the cache, a verdict is unchanged and left unwritten (evaluations.judging.tallies).
+    cached = sum(reply.cached for reply in replies)
     metrics.update(
         judge=dict(judge),
         calls=len(replies),
@@ -295,6 +299,10 @@ def judged_verdict(
         tokens=None if inputs is None and outputs is None else (inputs or 0) + (outputs or 0),
         cost=_total([r.cost for r in replies]),
         latency_ms=[r.latency_ms for r in replies],
+        # Bookkeeping, not the verdict's content (CACHE_BOOKKEEPING): re-scored from the cache,
+        # an unchanged verdict is left as it was written, flags included.
+        cached_calls=cached,
+        cached=bool(replies) and cached == len(replies),
     )
     if not feedback.endswith("."):
         feedback += "."

@@ -22,7 +22,12 @@ from cases.ground_truth import assertion_errors
 from evaluations.chunk_rows import chunk_rows, collector_paused
 from evaluations.evaluators import REGISTRY, Verdict, run_evaluator
 from evaluations.evaluators.assertions import assertions, rubric_judge_params
-from evaluations.evaluators.judge import JudgeReply, judge_messages, judged_verdict
+from evaluations.evaluators.judge import (
+    CACHE_BOOKKEEPING,
+    JudgeReply,
+    judge_messages,
+    judged_verdict,
+)
 from evaluations.judging.client import Answer, JudgeClient, Question, request_body
 from evaluations.judging.judges import Judge, judge_params_of, resolve_judge
 from evaluations.judging.tallies import Tally
@@ -184,10 +189,11 @@ def _judge_rubrics(
         calls = [replies[key] for keys in items.values() for key in keys]
         tally.count(calls)
         usage = judged_verdict(judge_params, calls, judge.label).metrics
-        for key in ("judge", "calls", "input_tokens", "output_tokens"):
+        for key in ("judge", "calls", "input_tokens", "output_tokens", "tokens", "cost"):
             verdict.metrics[key] = usage[key]
-        verdict.metrics.update(tokens=usage["tokens"], cost=usage["cost"])
         verdict.metrics["latency_ms"] = usage["latency_ms"]
+        for key in CACHE_BOOKKEEPING:
+            verdict.metrics[key] = usage[key]
         result.verdicts[(response_id, name)] = verdict
 
 

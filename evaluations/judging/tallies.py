@@ -1,13 +1,14 @@
 """What the latest scoring read from the judge cache, chunk by chunk (``judging_tallies``).
 
-A judged verdict does not say whether its replies came from the cache: re-scoring a run from
-the cache then gives every verdict exactly the content it had, so the pipeline's upsert
-leaves it unwritten (no new row version, no index entries). Instead each chunk's judging
-stage counts its cache hits per evaluator (:class:`Tally`) and :func:`record` keeps them in
-the transaction that writes the chunk's verdicts; the report's ``judging`` block sums them
-(:mod:`evaluations.reports.judging`). A chunk scored again (a resumed worker, a re-score)
-replaces its row, and a row whose id range overlaps another chunk's goes, so the rows always
-describe the latest scoring of each response once.
+A judged verdict's ``metrics.cached`` says what it was written from, and is left out of the
+content the pipeline compares: re-scoring a run from the cache gives every verdict exactly
+the content it had, so the pipeline leaves it unwritten (no new row version, no index
+entries) and its flag says how it was first written. To count the latest scoring, each
+chunk's judging stage counts its cache hits per evaluator (:class:`Tally`) and :func:`record`
+keeps them in the transaction that writes the chunk's verdicts; the report's ``judging``
+block sums them (:mod:`evaluations.reports.judging`). A chunk scored again (a resumed
+worker, a re-score) replaces its row, and a row whose id range overlaps another chunk's
+goes, so the rows always describe the latest scoring of each response once.
 """
 
 from __future__ import annotations

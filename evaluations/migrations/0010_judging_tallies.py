@@ -31,9 +31,8 @@ FOR EACH STATEMENT EXECUTE FUNCTION judging_tallies_runs_deleted();
 """
 
 # Judged verdicts written before: their cache hits carried over into one tally per run and
-# evaluator (a later scoring's chunks replace it), and the per-verdict flags dropped, so the
-# next re-score from the cache finds them unchanged. Judged verdicts are few (each one a paid
-# call), and the update moves their runs' data versions: their reports are computed again.
+# evaluator (a later scoring's chunks replace it). The verdicts keep their flags
+# (metrics.cached, cached_calls: what they were written from).
 CARRY_OVER_SQL = """
 INSERT INTO judging_tallies
     (run_id, evaluator_type, first_response_id, last_response_id, cached_verdicts,
@@ -46,9 +45,6 @@ SELECT r.run_id, e.evaluator_type, min(r.id), max(r.id),
 FROM evaluations e JOIN responses r ON r.id = e.response_id
 WHERE e.metrics ? 'cached_calls'
 GROUP BY r.run_id, e.evaluator_type;
-
-UPDATE evaluations SET metrics = metrics - 'cached' - 'cached_calls'
-WHERE metrics ? 'cached_calls';
 """
 
 UNDO_TRIGGERS_SQL = """

@@ -84,6 +84,9 @@ def test_rescoring_reads_the_cache_and_asks_nothing(judge_server):
     assert asked == first.judge_calls == 3  # different questions (inputs differ)
     assert JudgeCall.objects.count() == 3
     before, written = verdicts(run), row_versions(run)
+    assert {(v.metrics["cached"], v.metrics["cached_calls"]) for v in before.values()} == {
+        (False, 0)
+    }
     second = evaluate_run(run, [judge_spec(judge_server)])
     assert len(judge_server.chat_requests()) == asked  # nothing asked again
     assert (second.judge_calls, second.judge_cached, second.inserted) == (0, 3, 0)
@@ -98,8 +101,13 @@ def test_rescoring_reads_the_cache_and_asks_nothing(judge_server):
     other = make_run(["right answer"])
     evaluate_run(other, [judge_spec(judge_server)])
     assert len(judge_server.chat_requests()) == asked
+    written_from_cache = verdicts(other)["right answer"].metrics
+    assert (written_from_cache["cached"], written_from_cache["cached_calls"]) == (True, 1)
+    # Asked again (the call's own latency is new): rewritten, and no longer from the cache.
+    evaluate_run(other, [judge_spec(judge_server, cache=False)])
+    assert verdicts(other)["right answer"].metrics["cached"] is False
     forced = evaluate_run(run, [judge_spec(judge_server, cache=False)])
-    assert forced.judge_calls == 3 and len(judge_server.chat_requests()) == asked + 3
+    assert forced.judge_calls == 3 and len(judge_server.chat_requests()) == asked + 4
     assert JudgeCall.objects.count() == 3  # replaced, not duplicated
 
 
