@@ -21,6 +21,7 @@ from evaluations.evaluators import (
     parse_evaluator_spec,
     validate_params,
 )
+from evaluations.reports.extensions import verdict_sources
 from runs.models import ModelRun
 
 
@@ -75,9 +76,24 @@ def _as_spec(spec: SpecLike) -> EvaluatorSpec:
     )
 
 
+def _refuse_recorded(spec: SpecLike, where: str) -> None:
+    """A verdict another app records (``human``: the graders') is not an evaluator to run:
+    say so, rather than "unknown evaluator"."""
+    if isinstance(spec, str):
+        name = spec.split(":", 1)[0]
+    else:
+        name = spec.get("name") if isinstance(spec, Mapping) else None
+    if any(source["name"] == name for source in verdict_sources()):
+        raise EvaluatorConfigError(
+            f"{where}: {name} verdicts are recorded by people on the grading pages, not "
+            "computed, so they cannot be scored: create a grading task instead"
+        )
+
+
 def _named(specs: Iterable[SpecLike], where: str) -> list[PlannedEvaluator]:
     planned: list[PlannedEvaluator] = []
     for spec in specs:
+        _refuse_recorded(spec, where)
         try:
             validated = _as_spec(spec)
         except EvaluatorConfigError as exc:

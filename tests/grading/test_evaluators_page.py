@@ -21,4 +21,10 @@ def test_human_cannot_be_chosen_for_scoring(graded_run, engineer):
         {"evaluators": ["human"]},
         content_type="application/json",
     )
-    assert refused.status_code == 400 and "human" in refused.content.decode()
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["errors"] == {
+        "evaluators.0": [
+            "human verdicts are recorded by people on the grading pages, not computed, so "
+            "they cannot be scored: create a grading task instead"
+        ]
+    }
