@@ -461,3 +461,38 @@ def test_cache_keys_are_the_sha256_of_the_canonical_json_whatever_the_text(text)
     canonical = json.dumps(messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     expected = hashlib.sha256(b"head\n" + canonical.encode() + b"\n2").hexdigest()
     assert Judge.keyed(b"head")(messages, 2) == expected
+
+
+@pytest.mark.parametrize(
+    ("rubric", "scale", "reply", "score", "labels"),
+    [
+        (
+            "faithfulness",
+            "pass_fail",
+            {"reasoning": "It adds a claim the context lacks.", "verdict": "fail"},
+            0.0,
+            ("Context and question: ", "supported by the given context"),
+        ),
+        (
+            "helpfulness",
+            "0-10",
+            {"reasoning": "Addresses most of the request.", "score": 7},
+            0.7,
+            ("Request: ", "how helpful the answer is"),
+        ),
+    ],
+)
+def test_the_built_in_rubrics_are_asked_and_read_end_to_end(
+    judge_server, rubric, scale, reply, score, labels
+):
+    judge_server.behaviour = lambda request: Reply(body=completion(json.dumps(reply)))
+    run = make_run(["an answer"])
+    evaluate_run(run, [judge_spec(judge_server, rubric=rubric, scale=scale)])
+    (verdict,) = Evaluation.objects.for_run(run)
+    assert verdict.score == pytest.approx(score)
+    assert verdict.feedback == reply["reasoning"]
+    assert verdict.metrics["verdicts"] == [reply.get("verdict", reply.get("score"))]
+    (request,) = judge_server.chat_requests()
+    prompt = "\n".join(message["content"] for message in request.json()["messages"])
+    assert all(label in prompt for label in labels), prompt
+    assert "question 0" in prompt and "an answer" in prompt
