@@ -72,7 +72,16 @@ class VersionField(serializers.Field):
         return version.as_ref()
 
 
-@extend_schema_field(SELECTION)
+# Read back, a run on a golden-set version says {"version": its name} (runs.selection).
+VERSION_SELECTION = {
+    "type": "object",
+    "properties": {"version": {"type": "string"}},
+    "required": ["version"],
+    "additionalProperties": False,
+}
+
+
+@extend_schema_field(read_as(SELECTION, {"anyOf": [SELECTION, VERSION_SELECTION]}))
 class SelectionField(serializers.DictField):
     """The case filters a run selects by (validated by cases.selection.select_cases)."""
 

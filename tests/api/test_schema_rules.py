@@ -124,3 +124,21 @@ class TestEndpoints:
             "application/json",
         )
         assert patched.status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_run_on_a_version_reads_back_as_its_schema_says(as_persona, make_case):
+    """The CLI's find (admin, seed 3): a run on a version answers selection {"version": name},
+    which the Run schema's closed CaseSelection refused."""
+    import jsonschema
+
+    from versions.freezing import freeze
+
+    make_case(model_type="nlp")
+    freeze("v1", selection={})
+    body = {"model_name": "m", "model_version": "1", "model_type": "nlp", "version": "v1"}
+    response = as_persona("engineer").post("/api/v1/runs/", json.dumps(body), "application/json")
+    assert response.status_code == 201 and response.json()["selection"] == {"version": "v1"}
+    document = openapi_document()
+    schema = {"$ref": "#/components/schemas/Run", "components": document["components"]}
+    jsonschema.validate(response.json(), schema, cls=jsonschema.Draft202012Validator)
