@@ -6,9 +6,10 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from cases.api import TestCaseViewSet
-from evaluations.api import CompareView, EvaluateView, ExecuteView, GateView, ReportView
+from evaluations.api import CompareView, EvaluateView, ExecuteView, ReportView
 from evaluations.compare_cases_api import CompareCasesView
 from evaluations.failing_api import FailingView
+from evaluations.gate_api import GateView
 from grading import api as grading_api
 from grading import grader_api
 from jobs.api import TaskView

@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from mleval_client.client import Client, _id
+from mleval_client.client import Client
 from mleval_client.wire import MlevalError, encode_json
+from mleval_client.wire import object_id as _id
 
 PUSH_EVERY = 500  # rows per push while the experiment runs
 

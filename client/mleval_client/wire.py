@@ -1,5 +1,5 @@
-"""What goes over the wire: the client's one error type, and how values become query
-parameters and JSON bodies (numpy and pandas values included)."""
+"""What goes over the wire: the client's one error type, how an object is named (its id),
+and how values become query parameters and JSON bodies (numpy and pandas values included)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ class MlevalError(Exception):
         self.errors = errors or {}
         self.status = status
         self.body = body or {}
+
+
+def object_id(obj: Any) -> Any:
+    """A run, case or version given as its dict (from the API) or as its id."""
+    return obj["id"] if isinstance(obj, dict) else obj
 
 
 def query_value(value: Any) -> Any:
