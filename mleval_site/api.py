@@ -176,7 +176,7 @@ class SafeJSONParser(JSONParser):
         return value
 
 
-class StrictCharField(serializers.CharField):
+class StringsOnly:
     """A string and nothing else: DRF's CharField turns 0 or 1.5 into "0" and "1.5", which the
     schema (type: string) says is refused. NUL is refused by CharField already."""
 
@@ -186,12 +186,21 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictCharField(StringsOnly, serializers.CharField):
+    pass
+
+
+class StrictSlugField(StringsOnly, serializers.SlugField):
+    pass
+
+
 class StrictModelSerializer(serializers.ModelSerializer):
-    """A ModelSerializer whose text model fields take strings only (StrictCharField)."""
+    """A ModelSerializer whose text model fields take strings only (StringsOnly)."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,
+        models.SlugField: StrictSlugField,
         models.TextField: StrictCharField,
     }
 

@@ -23,6 +23,8 @@ from cases.openapi import SELECTION
 from cases.selection import SelectionError
 from mleval_site.api import (
     Conflict,
+    StrictCharField,
+    StrictModelSerializer,
     check_constraint_errors,
 )
 from mleval_site.api_schema import NO_NUL, json_object, read_as
@@ -101,7 +103,7 @@ def endpoint_schema(*, connection: bool) -> dict:
 
 
 @extend_schema_field(endpoint_schema(connection=True))
-class EndpointField(serializers.CharField):
+class EndpointField(StrictCharField):
     """As written: no trimming (the schema's pattern has no spaces)."""
 
     def __init__(self, **kwargs) -> None:
@@ -113,7 +115,7 @@ class ChangedEndpointField(EndpointField):
     """A registered run's endpoint: a saved connection is copied in only at registration."""
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(StrictModelSerializer):
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )

@@ -116,6 +116,9 @@ class TestRuns:
             ({**RUN, "model_endpoint": "ftp://nope"}, "model_endpoint"),
             ({**RUN, "config": [1, 2]}, "config"),
             ({**RUN, "selection": "golden"}, "selection"),
+            ({**RUN, "model_type": 0}, "model_type"),  # a string, as the schema says
+            ({**RUN, "model_version": 2.5}, "model_version"),
+            ({**RUN, "model_endpoint": 8}, "model_endpoint"),
         ],
     )
     def test_bad_runs_are_400_naming_the_field(self, cases, as_persona, body, field):
