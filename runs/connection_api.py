@@ -37,8 +37,11 @@ BASE_URL = (
 PRICE = r"^(?:[0-9]{1,8}(?:\.[0-9]{0,4})?|\.[0-9]{1,4})$"
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 _REFERENCE = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
-# One line, no NUL, and every "${" starts a well-formed ${NAME} reference.
-HEADER_VALUE = rf"^(?:[^$\n\r\x00]|\$+(?:[^${{\n\r\x00]|{_REFERENCE[2:]}))*\$*$"
+# One line of printable ASCII and tab (what an HTTP header value carries), and every "${"
+# starts a well-formed ${NAME} reference.
+HEADER_VALUE = (
+    rf"^(?:[\t\x20-\x23\x25-\x7e]|\$+(?:[\t\x20-\x23\x25-\x7a\x7c-\x7e]|{_REFERENCE[2:]}))*\$*$"
+)
 
 
 def _any_case(word: str) -> str:

@@ -63,6 +63,15 @@ class MissingVariable(LookupError):
     """A header references an environment variable the worker does not have."""
 
 
+class UnusableVariable(MissingVariable):
+    """A referenced variable's value cannot go in a header (not one line of printable ASCII);
+    caught wherever a missing one is."""
+
+
+def _header_safe(value: str) -> bool:
+    return all(char == "\t" or " " <= char <= "~" for char in value)
+
+
 @dataclass(frozen=True)
 class RateLimit:
     requests: int
@@ -212,8 +221,11 @@ def check_headers(headers) -> dict[str, str]:
     for name, value in headers.items():
         if not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
             raise ValueError(f"headers: {json.dumps(name)[:80]} is not a header a config may set")
-        if not isinstance(value, str) or "\n" in value or "\r" in value:
-            raise ValueError(f"headers: the value of {name} must be a one-line string")
+        if not isinstance(value, str) or not _header_safe(value):
+            raise ValueError(
+                f"headers: the value of {name} must be one line of printable ASCII "
+                "(what an HTTP header carries)"
+            )
         leftover = ENV_REFERENCE.sub("", value)
         if "${" in leftover:
             raise ValueError(
@@ -239,7 +251,8 @@ def resolve_headers(
 ) -> dict[str, str]:
     """The headers with `${NAME}` replaced from the environment (the worker's, at call time).
 
-    Raises MissingVariable naming every variable that is not set. The result must stay in
+    Raises MissingVariable naming every variable that is not set (UnusableVariable, naming the
+    headers, when a filled-in value cannot be sent). The result must stay in
     memory: never store, log or show it.
     """
     environ = os.environ if environ is None else environ
@@ -250,10 +263,17 @@ def resolve_headers(
             + ", ".join(f"${{{name}}}" for name in missing)
             + ", not set in the worker's environment"
         )
-    return {
+    resolved = {
         name: ENV_REFERENCE.sub(lambda match: environ[match[1]], value)
         for name, value in headers.items()
     }
+    unusable = [name for name, value in resolved.items() if not _header_safe(value)]
+    if unusable:  # names only: the values may be secrets
+        raise UnusableVariable(
+            "the value of header " + ", ".join(unusable) + " is not one line of printable "
+            "ASCII once its ${NAME} references are filled in from the worker's environment"
+        )
+    return resolved
 
 
 # --- templates ------------------------------------------------------------------------------

@@ -230,3 +230,30 @@ def test_the_test_of_a_kserve_url_of_the_wrong_shape_says_so(db):
     wrong = Connection.objects.create(name="k", kind="kserve-v2", base_url="http://localhost:9/b")
     result = probe_connection(wrong)
     assert not result.ok and "/v2/models/<name>" in result.problem
+
+
+def test_header_values_are_printable_ascii_when_saved_and_when_filled_in(
+    saved, engineer, login, monkeypatch
+):
+    """Found by the schemathesis CLI: a saved header value with "ă" made the test button's
+    request raise (UnicodeEncodeError, a 500 from the API)."""
+    client = login(engineer)
+    refused = client.patch(
+        f"/api/v1/connections/{saved.pk}/",
+        {"headers": {"X-Team": "équipe"}},
+        content_type="application/json",
+    )
+    assert refused.status_code == 400
+    assert "printable ASCII" in refused.json()["errors"]["headers"][0]
+
+    monkeypatch.setenv("MLEVAL_CONN_KEY", "clé")  # filled in at call time: cannot be sent
+    tested = client.post(f"/api/v1/connections/{saved.pk}/test/")
+    assert tested.status_code == 200
+    assert tested.json()["ok"] is False
+    assert "header Authorization is not one line of printable ASCII" in tested.json()["problem"]
+    assert "clé" not in tested.content.decode()  # the value is never shown
+
+    Connection.objects.filter(pk=saved.pk).update(headers={"X-Team": "ăb"})  # saved before
+    saved.refresh_from_db()
+    result = probe_connection(saved)
+    assert not result.ok and "header X-Team" in result.problem
