@@ -69,13 +69,14 @@ serve: $(RUNTIME)
 
 # Tests on a throwaway embedded PostgreSQL unless DATABASE_URL is set, in PYTEST_WORKERS processes
 # (pytest-xdist; `auto`: one per core, 0: in this process), each on its own test database
-# (test_<name>_gw0, _gw1, ...); a test file's tests stay in one process (--dist loadscope).
+# (test_<name>_gw0, _gw1, ...). Tests are handed out one at a time (xdist's default, --dist load):
+# under loadscope, loadfile or loadgroup the schemathesis tests ran 1 of their 48 operations each.
 PYTEST_WORKERS ?= auto
 test: $(TEST_STAMP) $(CLIENT_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	export DJANGO_SETTINGS_MODULE=mleval_site.settings_test; \
-	$(PY) -m mleval_site.embedded_db --throwaway -- bash -c '$(MANAGE) makemigrations --check --dry-run && $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)'
+	$(PY) -m mleval_site.embedded_db --throwaway -- bash -c '$(MANAGE) makemigrations --check --dry-run && $(PY) -m pytest -n $(PYTEST_WORKERS) --dist load $(PYTEST_ARGS)'
 
 bench: $(BENCH_STAMP)
 	export DJANGO_SETTINGS_MODULE=mleval_site.settings_test; \
