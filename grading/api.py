@@ -15,7 +15,7 @@ from grading import figures, queue
 from grading.assigning import SLICES, SampleError, create_task, raise_overlap
 from grading.models import GradingTask, Scale
 from grading.verdicts import task_verdicts
-from mleval_site.api import Conflict
+from mleval_site.api import Conflict, StrictCharField
 from mleval_site.api_schema import NO_NUL
 from runs.models import ModelRun
 
@@ -46,15 +46,15 @@ def task_json(task: GradingTask) -> dict:
 
 class TaskCreateSerializer(serializers.Serializer):
     run = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    name = serializers.CharField(max_length=200)
+    name = StrictCharField(max_length=200)
     graders = serializers.ListField(
-        child=serializers.CharField(max_length=150), min_length=1, help_text="Usernames."
+        child=StrictCharField(max_length=150), min_length=1, help_text="Usernames."
     )
     overlap = serializers.IntegerField(min_value=1, max_value=20, default=2)
     scale = serializers.ChoiceField(choices=Scale.values, default=Scale.PASS_FAIL)
-    instructions = serializers.CharField(allow_blank=True, default="", max_length=20_000)
+    instructions = StrictCharField(allow_blank=True, default="", max_length=20_000)
     n = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
-    evaluator = serializers.CharField(allow_blank=True, default="", max_length=100)
+    evaluator = StrictCharField(allow_blank=True, default="", max_length=100)
     slice = serializers.ChoiceField(choices=["", *SLICES], default="")
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
@@ -261,7 +261,7 @@ class EvaluatorAgreementView(GenericAPIView):
 
 class OverlapSerializer(serializers.Serializer):
     graders = serializers.ListField(
-        child=serializers.CharField(max_length=150), min_length=1, help_text="Usernames."
+        child=StrictCharField(max_length=150), min_length=1, help_text="Usernames."
     )
     overlap = serializers.IntegerField(min_value=1, max_value=20)
 

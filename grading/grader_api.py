@@ -21,7 +21,7 @@ from grading import queue
 from grading.api import MAX_ID
 from grading.models import Assignment, GradingTask
 from grading.verdicts import COMMENT_LIMIT, AlreadyGraded, record_grade
-from mleval_site.api import Conflict
+from mleval_site.api import Conflict, StrictCharField
 
 
 def assignment_json(assignment: Assignment, verdicts: list | None) -> dict:
@@ -131,7 +131,7 @@ class MyAssignmentsView(GradePermissionMixin, GenericAPIView):
 class GradeSerializer(serializers.Serializer):
     passed = serializers.BooleanField()
     score = serializers.FloatField(required=False, allow_null=True)
-    comment = serializers.CharField(
+    comment = StrictCharField(
         required=False, allow_blank=True, default="", max_length=COMMENT_LIMIT
     )
 
@@ -191,7 +191,7 @@ class GradeView(GradePermissionMixin, GenericAPIView):
 
 class FlagSerializer(serializers.Serializer):
     case = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="A test case id.")
-    comment = serializers.CharField(
+    comment = StrictCharField(
         max_length=FLAG_COMMENT_LIMIT, help_text="What is wrong with the case (required)."
     )
 

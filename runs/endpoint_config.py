@@ -226,7 +226,8 @@ def check_headers(headers) -> dict[str, str]:
                 f"headers: the value of {name} must be one line of printable ASCII "
                 "(what an HTTP header carries)"
             )
-        leftover = ENV_REFERENCE.sub("", value)
+        # Each reference stands in as "_", so "$${A}{b" is "$" + ${A} + "{b", not a new "${".
+        leftover = ENV_REFERENCE.sub("_", value)
         if "${" in leftover:
             raise ValueError(
                 f"headers: {name} has a malformed reference; write ${{NAME}} with "

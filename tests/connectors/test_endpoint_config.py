@@ -35,6 +35,8 @@ BAD = [
     ({"headers": {"X-Api-Key": "abc"}}, "headers: X-Api-Key carries a credential"),
     ({"headers": {"X-Team": "${lower-case}"}}, "headers: X-Team has a malformed reference"),
     ({"headers": {"Host": "x"}}, 'headers: "Host" is not a header a config may set'),
+    ({"headers": {"X-Team": "équipe"}}, "headers: the value of X-Team must be one line of"),
+    ({"headers": {"X-Team": "a\tb\nc"}}, "headers: the value of X-Team must be one line of"),
     ({"features": ""}, "features: must be a non-empty string"),
     ({"model": ["gpt"]}, "model: must be a non-empty string"),
 ]
@@ -45,6 +47,13 @@ def test_parse_config_names_the_bad_key(config, message):
     with pytest.raises(ConfigErrors) as error:
         parse_config(config)
     assert any(problem.startswith(message) for problem in error.value.problems), error.value
+
+
+def test_a_dollar_before_a_reference_is_not_a_malformed_reference():
+    """Found by the schemathesis CLI: "$${A}{b" is "$", the reference ${A} and "{b" (the schema
+    said so), but removing the reference left "${b" and the check refused it."""
+    headers = {"X-Team": "$${A}{b$", "X-Other": "$$${B_1}x"}
+    assert parse_config({"headers": headers}).headers == headers
 
 
 def test_parse_config_reads_every_key():

@@ -65,4 +65,6 @@ def test_bad_flags_name_every_field(graded_run, graders):
     wrong_type = post(client, {"case": "one", "comment": ["a"]})
     assert wrong_type.status_code == 400
     assert set(wrong_type.json()["errors"]) == {"case", "comment"}
+    number = post(client, {"case": graded_run.responses[0].test_case_id, "comment": 0})
+    assert number.status_code == 400 and "comment" in number.json()["errors"]  # a string only
     assert not CaseFlag.objects.exists()
