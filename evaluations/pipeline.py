@@ -140,7 +140,7 @@ _STAGE_SQL = f"""
 """
 # A verdict scored again to the same content is left as it is (no new row version, no index
 # entries, not in the report triggers' transition tables): re-scoring an unchanged run writes
-# nothing. Those whose stored digest says so are not even sent (_unchanged); the rest are
+# nothing. Those whose stored digest says so are not even sent (_changed); the rest are
 # compared in full (a row without a digest gets one). Counts the rows inserted (xmax = 0: not
 # an update), the table's growth.
 _UPSERT_SQL = f"""
